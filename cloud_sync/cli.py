@@ -1,0 +1,247 @@
+"""``smartstore cloud ...`` and ``smartstore bench ingest``: argument declarations and handlers.
+
+Handlers import SQLAlchemy, FastAPI and paho only when they run, so ``smartstore --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Any:
+    from cloud_sync.config import CloudSettings
+
+    overrides = {
+        "database_url": getattr(args, "database_url", None),
+        "mqtt_host": getattr(args, "mqtt_host", None),
+        "mqtt_port": getattr(args, "mqtt_port", None),
+    }
+    overrides.update(extra)
+    return CloudSettings.from_env(**overrides)
+
+
+def _add_db(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--database-url", help="SQLAlchemy URL (default $CLOUD_DATABASE_URL or sqlite:///./smartstore-cloud.db)"
+    )
+
+
+def _add_mqtt(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mqtt-host", help="broker host (default $CLOUD_MQTT_HOST or 127.0.0.1)")
+    p.add_argument("--mqtt-port", type=int, help="broker port (default $CLOUD_MQTT_PORT or 1883)")
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from cloud_sync.db.migrate import current_revision, head_revision, upgrade
+    from cloud_sync.db.session import make_engine
+
+    settings = _settings(args)
+    engine = make_engine(settings.database_url)
+    try:
+        before = current_revision(engine)
+        upgrade(engine, args.revision)
+        after = current_revision(engine)
+    finally:
+        engine.dispose()
+    print(f"database at revision {after} (was {before}; newest shipped {head_revision()})")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from cloud_sync.main import create_app
+
+    settings = _settings(args, downlink_enabled=False if args.no_downlink else None)
+    if args.migrate:
+        from cloud_sync.db.migrate import upgrade
+        from cloud_sync.db.session import make_engine
+
+        engine = make_engine(settings.database_url)
+        upgrade(engine)
+        engine.dispose()
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level, proxy_headers=True)
+    return 0
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    import logging
+
+    from cloud_sync.ingest.worker import IngestWorker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _settings(
+        args,
+        ingest_group=args.group,
+        ingest_client_id=args.client_id,
+        ingest_clean_start=True if args.clean_start else None,
+        ingest_batch_size=args.batch_size,
+        ingest_writers=args.writers,
+        ingest_state=False if args.no_state else None,
+        ingest_payments=False if args.no_payments else None,
+        ingest_metrics_port=args.metrics_port,
+    )
+    worker = IngestWorker(settings)
+    if settings.ingest_metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.ingest_metrics_port, registry=worker.metrics.registry)
+    print(
+        f"ingest worker {worker.client_id} -> {settings.mqtt_host}:{settings.mqtt_port}"
+        f" (group {settings.ingest_group})",
+        flush=True,
+    )
+    return worker.run_forever()
+
+
+def _downlink(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from cloud_sync.db.session import make_engine, make_session_factory
+    from cloud_sync.downlink import DownlinkPublisher
+
+    settings = _settings(args)
+    engine = make_engine(settings.database_url)
+    publisher = DownlinkPublisher(settings, make_session_factory(engine))
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    publisher.start()
+    print(f"downlink publisher -> {settings.mqtt_host}:{settings.mqtt_port}", flush=True)
+    done.wait()
+    publisher.stop()
+    engine.dispose()
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from cloud_sync.db.models import ApiToken
+    from cloud_sync.db.session import make_engine, make_session_factory
+    from cloud_sync.services.tokens import Role, create_token, revoke_token
+
+    settings = _settings(args)
+    engine = make_engine(settings.database_url)
+    try:
+        with make_session_factory(engine)() as session, session.begin():
+            if args.token_command == "create":  # noqa: S105 - a subcommand name
+                row, secret = create_token(session, name=args.name, role=Role(args.role), store_id=args.store)
+                if args.json:
+                    print(
+                        json.dumps(
+                            {
+                                "id": row.id,
+                                "name": row.name,
+                                "role": row.role,
+                                "store_id": row.store_id,
+                                "token": secret,
+                            }
+                        )
+                    )
+                else:
+                    print(f"token {row.id} ({row.role}{', store ' + row.store_id if row.store_id else ''}): {secret}")
+                    print("store it now: only its hash is kept.", file=sys.stderr)
+            elif args.token_command == "list":  # noqa: S105 - a subcommand name
+                for t in session.scalars(select(ApiToken).order_by(ApiToken.id)):
+                    state = "revoked" if t.revoked_at else "active"
+                    print(f"{t.id}\t{t.role}\t{t.store_id or '-'}\t{state}\t{t.name}")
+            elif not revoke_token(session, args.id):
+                print(f"no token {args.id}", file=sys.stderr)
+                return 1
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _bench_ingest(args: argparse.Namespace) -> int:
+    from cloud_sync.bench import run_ingest_bench
+
+    result = run_ingest_bench(
+        db=args.db,
+        workers=args.workers,
+        events=args.events,
+        database_url=args.database_url,
+        batch_size=args.batch_size,
+        rate=args.rate,
+        dup_ratio=args.dup_ratio,
+    )
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>28}: {value}")
+    return 0 if result["lost"] == 0 and result["duplicates"] == 0 and not result["worker_errors"] else 1
+
+
+def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
+    """Add ``cloud`` (serve, ingest, migrate, token, downlink) and ``bench ingest``."""
+    cloud = commands.add_parser("cloud", help="Cloud service: REST API, MQTT ingest, migrations, API tokens.")
+    sub = cloud.add_subparsers(dest="cloud_command", metavar="SUBCOMMAND", required=True)
+
+    p = sub.add_parser("serve", help="Run the REST API, dashboard and downlink publisher (uvicorn).")
+    _add_db(p)
+    _add_mqtt(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--log-level", default="info")
+    p.add_argument("--no-downlink", action="store_true", help="do not publish the downlink from this process")
+    p.add_argument("--migrate", action="store_true", help="upgrade the database before serving")
+    p.set_defaults(func=_serve)
+
+    p = sub.add_parser("ingest", help="Run an MQTT ingest worker (shared subscription; run several).")
+    _add_db(p)
+    _add_mqtt(p)
+    p.add_argument("--group", help="shared subscription group (default cloud-ingest)")
+    p.add_argument("--client-id", help="stable MQTT client id of this worker (its persistent session)")
+    p.add_argument(
+        "--clean-start", action="store_true", help="no persistent session (brokers that redispatch, e.g. EMQX)"
+    )
+    p.add_argument("--batch-size", type=int, help="messages per transaction (default 500)")
+    p.add_argument("--writers", type=int, help="parallel writer threads (default 2)")
+    p.add_argument("--no-state", action="store_true", help="leave availability/state topics to another worker")
+    p.add_argument("--no-payments", action="store_true", help="do not answer pay/request")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
+    p.set_defaults(func=_ingest)
+
+    p = sub.add_parser("migrate", help="Upgrade the database schema (Alembic, shipped in the package).")
+    _add_db(p)
+    p.add_argument("--revision", default="head")
+    p.set_defaults(func=_migrate)
+
+    p = sub.add_parser("downlink", help="Run only the downlink publisher (when 'serve' runs with --no-downlink).")
+    _add_db(p)
+    _add_mqtt(p)
+    p.set_defaults(func=_downlink)
+
+    p = sub.add_parser("token", help="Create, list or revoke API tokens.")
+    tsub = p.add_subparsers(dest="token_command", metavar="ACTION", required=True)
+    c = tsub.add_parser("create", help="Create a token and print its secret once.")
+    _add_db(c)
+    c.add_argument("--name", required=True)
+    c.add_argument("--role", required=True, choices=["operator", "technician", "device"])
+    c.add_argument("--store", help="bind a device token to one store")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=_token)
+    c = tsub.add_parser("list", help="List tokens.")
+    _add_db(c)
+    c.set_defaults(func=_token)
+    c = tsub.add_parser("revoke", help="Revoke a token by id.")
+    _add_db(c)
+    c.add_argument("id", type=int)
+    c.set_defaults(func=_token)
+
+    b = bench.add_parser("ingest", help="Burst of store events through Mosquitto into N ingest workers.")
+    b.add_argument("--json", action="store_true", help="print one JSON object")
+    b.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    b.add_argument("--database-url", help="PostgreSQL server URL (a fresh schema is created and dropped)")
+    b.add_argument("--workers", type=int, default=1)
+    b.add_argument("--events", type=int, default=20_000)
+    b.add_argument("--batch-size", type=int, default=500)
+    b.add_argument("--rate", type=float, default=0.0, help="publish rate limit in events/s (0 = burst)")
+    b.add_argument("--dup-ratio", type=float, default=0.02, help="share of events re-sent as duplicates (default 0.02)")
+    b.set_defaults(func=_bench_ingest)

@@ -1,0 +1,73 @@
+"""Settings of the cloud service, read from ``CLOUD_*`` environment variables when asked."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ENV_PREFIX = "CLOUD_"
+DEFAULT_DATABASE_URL = "sqlite:///./smartstore-cloud.db"
+
+
+class SettingsError(ValueError):
+    """An environment variable holds an invalid setting."""
+
+
+class CloudSettings(BaseModel):
+    """Every knob of the cloud service; ``CloudSettings.from_env()`` reads ``CLOUD_<FIELD>``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    database_url: str = DEFAULT_DATABASE_URL
+    db_echo: bool = False
+    db_pool_size: int = Field(default=5, ge=1, le=100)
+    # MQTT broker (Mosquitto for one machine, EMQX/HiveMQ cluster for fleets).
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = Field(default=1883, ge=1, le=65535)
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    mqtt_keepalive_s: int = Field(default=30, ge=5, le=3600)
+    # Ingest worker.
+    ingest_group: str = Field(default="cloud-ingest", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    ingest_client_id: str | None = None
+    ingest_clean_start: bool = False
+    ingest_session_expiry_s: int = Field(default=3600, ge=0, le=7 * 24 * 3600)
+    ingest_batch_size: int = Field(default=500, ge=1, le=10_000)
+    ingest_batch_wait_ms: int = Field(default=20, ge=0, le=10_000)
+    ingest_writers: int = Field(default=2, ge=1, le=16)
+    ingest_state: bool = True
+    ingest_payments: bool = True
+    ingest_metrics_port: int | None = None
+    # Downlink publisher (started by ``serve`` unless disabled).
+    downlink_enabled: bool = True
+    downlink_interval_s: float = Field(default=0.5, gt=0, le=60)
+    # API / dashboard.
+    api_title: str = "smartstore cloud"
+    dashboard_interval_s: float = Field(default=1.0, gt=0, le=60)
+    low_stock_default: int = Field(default=5, ge=0, le=1_000_000)
+    order_hold_hours: int = Field(default=24, ge=1, le=24 * 14)
+    cookie_secure: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> CloudSettings:
+        """Build settings from ``CLOUD_*`` variables of ``env`` (default ``os.environ``).
+
+        Raises:
+            SettingsError: a variable does not parse.
+        """
+        env = os.environ if env is None else env
+        data: dict[str, Any] = {}
+        for name in cls.model_fields:
+            key = ENV_PREFIX + name.upper()
+            if key in env:
+                data[name] = env[key]
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(data)
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ENV_PREFIX + ".".join(str(p) for p in first.get("loc", ())).upper()
+            raise SettingsError(f"{where}: {first.get('msg')}") from err

@@ -1,0 +1,1 @@
+"""Operator dashboard: a server-rendered page kept live by Server-Sent Events."""

@@ -1,0 +1,245 @@
+"""Dashboard routes: ``/`` (HTML), ``/login``, ``/dashboard/data`` (JSON), ``/dashboard/events`` (SSE)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from html import escape
+from pathlib import Path
+from string import Template
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from cloud_sync.api.deps import COOKIE_NAME
+from cloud_sync.db.models import Alarm, Alert, Sale, Store
+from cloud_sync.services.inventory import inventory
+from cloud_sync.services.tokens import Role, authenticate
+
+HERE = Path(__file__).resolve().parent
+PAGE = Template((HERE / "page.html").read_text())
+LOGIN = Template((HERE / "login.html").read_text())
+KEEPALIVE_S = 15.0
+router = APIRouter(include_in_schema=False)
+
+
+def _authorised(request: Request) -> bool:
+    secret = request.cookies.get(COOKIE_NAME)
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        secret = auth[7:].strip()
+    if not secret:
+        return False
+    with request.app.state.session_factory() as session:
+        row = authenticate(session, secret)
+        return row is not None and row.role in (Role.OPERATOR.value, Role.TECHNICIAN.value)
+
+
+def _fmt_time(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else "-"
+
+
+def _table(headers: list[str], rows: list[list[str]], empty: str) -> str:
+    if not rows:
+        return f'<p class="empty">{escape(empty)}</p>'
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def dashboard_state(session: Session, low_stock_default: int) -> dict[str, Any]:
+    """Return the rendered sections (HTML fragments, escaped) and a version hash."""
+    stores = session.scalars(select(Store).order_by(Store.id)).all()
+    active = session.scalars(
+        select(Alarm).where(Alarm.active.is_(True)).order_by(Alarm.raised_at.desc()).limit(50)
+    ).all()
+    alarm_count = dict(
+        session.execute(
+            select(Alarm.store_id, func.count()).where(Alarm.active.is_(True)).group_by(Alarm.store_id)
+        ).all()
+    )
+    sales = session.scalars(select(Sale).order_by(Sale.ts.desc()).limit(10)).all()
+    alerts = session.scalars(select(Alert).where(Alert.resolved_at.is_(None)).order_by(Alert.id.desc()).limit(10)).all()
+    low = [r for r in inventory(session, None, default_threshold=low_stock_default) if r["low"]][:20]
+    store_rows = []
+    for s in stores:
+        status = "online" if s.online else "offline"
+        occupancy = (
+            "-" if s.occupancy is None else f"{s.occupancy}/{s.occupancy_cap if s.occupancy_cap is not None else '?'}"
+        )
+        store_rows.append(
+            [
+                f'<span data-store="{escape(s.id)}">{escape(s.id)}</span>',
+                escape(s.name or ""),
+                f'<span class="badge {status}" data-availability="{escape(s.id)}">{status}</span>',
+                f'<span data-door="{escape(s.id)}">{escape(s.door or "-")}</span>',
+                escape(s.lock or "-"),
+                escape((s.mode or "-") + (" (lockdown)" if s.lockdown else "")),
+                f'<span data-occupancy="{escape(s.id)}">{escape(occupancy)}</span>',
+                f'<span data-alarms="{escape(s.id)}">{alarm_count.get(s.id, 0)}</span>',
+            ]
+        )
+    sections = {
+        "stores": _table(
+            ["Store", "Name", "Agent", "Door", "Lock", "Mode", "Occupancy", "Alarms"],
+            store_rows,
+            "No store has reported yet.",
+        ),
+        "store-count": f"({sum(1 for s in stores if s.online)} of {len(stores)} online)",
+        "alarms": _table(
+            ["Store", "Alarm", "Source", "Severity", "Since"],
+            [
+                [
+                    escape(a.store_id),
+                    f'<span data-alarm="{escape(a.alarm)}">{escape(a.alarm)}</span>',
+                    escape(a.source),
+                    f'<span class="{escape(a.severity)}">{escape(a.severity)}</span>',
+                    _fmt_time(a.raised_at),
+                ]
+                for a in active
+            ],
+            "No open alarm.",
+        ),
+        "alerts": _table(
+            ["When", "Store", "Kind", "Message"],
+            [
+                [
+                    _fmt_time(a.created_at),
+                    escape(a.store_id or "-"),
+                    f'<span class="{escape(a.severity)}">{escape(a.kind)}</span>',
+                    escape(a.message),
+                ]
+                for a in alerts
+            ],
+            "No open alert.",
+        ),
+        "sales": _table(
+            ["When", "Store", "Member", "Total", "Payment"],
+            [
+                [
+                    _fmt_time(s.ts),
+                    escape(s.store_id),
+                    escape(s.member_id),
+                    f"{s.total_cents / 100:.2f}",
+                    escape(s.payment_mode),
+                ]
+                for s in sales
+            ],
+            "No sale yet.",
+        ),
+        "low-stock": _table(
+            ["Store", "Product", "Available", "Threshold"],
+            [
+                [escape(r["store_id"]), escape(r["name"] or r["product_id"]), str(r["available"]), str(r["threshold"])]
+                for r in low
+            ],
+            "Nothing is low.",
+        ),
+    }
+    version = hashlib.sha256(json.dumps(sections, sort_keys=True).encode()).hexdigest()[:16]
+    return {"version": version, "sections": sections}
+
+
+def _state(request: Request) -> dict[str, Any]:
+    with request.app.state.session_factory() as session:
+        return dashboard_state(session, request.app.state.settings.low_stock_default)
+
+
+@router.get("/", response_class=HTMLResponse)
+def index(request: Request) -> Response:
+    """The dashboard, or the sign-in form without a valid operator/technician token."""
+    if not _authorised(request):
+        return HTMLResponse(LOGIN.safe_substitute(error=""), status_code=200)
+    state = _state(request)
+    s = state["sections"]
+    html = PAGE.safe_substitute(
+        version=state["version"],
+        stores=s["stores"],
+        store_count=s["store-count"],
+        alarms=s["alarms"],
+        alerts=s["alerts"],
+        sales=s["sales"],
+        low_stock=s["low-stock"],
+    )
+    return HTMLResponse(html)
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    """Check a token from the form and keep it in an HttpOnly cookie."""
+    body = (await request.body())[:4096].decode("utf-8", errors="replace")
+    token = (parse_qs(body).get("token") or [""])[0].strip()
+    with request.app.state.session_factory() as session:
+        row = authenticate(session, token) if token else None
+        ok = row is not None and row.role in (Role.OPERATOR.value, Role.TECHNICIAN.value)
+    if not ok:
+        return HTMLResponse(
+            LOGIN.safe_substitute(error="Invalid token, or not an operator/technician token."), status_code=401
+        )
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(
+        COOKIE_NAME,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=request.app.state.settings.cookie_secure,
+        max_age=12 * 3600,
+    )
+    return response
+
+
+@router.post("/logout")
+def logout() -> Response:
+    """Forget the dashboard cookie."""
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(COOKIE_NAME)
+    return response
+
+
+@router.get("/dashboard/data")
+async def data(request: Request) -> Response:
+    """The dashboard sections as JSON."""
+    if not await run_in_threadpool(_authorised, request):
+        return JSONResponse({"detail": "sign in first"}, status_code=401)
+    return JSONResponse(await run_in_threadpool(_state, request))
+
+
+@router.get("/dashboard/events")
+async def events(request: Request) -> Response:
+    """Server-Sent Events: an ``update`` with the sections whenever they change."""
+    if not await run_in_threadpool(_authorised, request):
+        return JSONResponse({"detail": "sign in first"}, status_code=401)
+    interval = request.app.state.settings.dashboard_interval_s
+
+    async def stream() -> AsyncIterator[bytes]:
+        last = None
+        idle = 0.0
+        yield b"retry: 2000\n\n"
+        while not await request.is_disconnected():
+            state = await run_in_threadpool(_state, request)
+            if state["version"] != last:
+                last = state["version"]
+                idle = 0.0
+                yield f"event: update\ndata: {json.dumps(state)}\n\n".encode()
+            elif idle >= KEEPALIVE_S:
+                idle = 0.0
+                yield b": keepalive\n\n"
+            await asyncio.sleep(interval)
+            idle += interval
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )

@@ -1,0 +1,187 @@
+"""The FastAPI application factory: ``create_app(settings)`` builds everything, nothing at import."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+
+from cloud_sync.api.routes import (
+    activity,
+    catalog,
+    members,
+    orders,
+    stores,
+    sync,
+    tokens,
+)
+from cloud_sync.config import CloudSettings
+from cloud_sync.dashboard import routes as dashboard
+from cloud_sync.db.models import Alarm, Alert, DeadLetter, Store
+from cloud_sync.db.session import make_engine, make_session_factory
+from cloud_sync.downlink import DownlinkPublisher
+from cloud_sync.services.errors import ServiceError
+
+API_PREFIX = "/api/v1"
+DESCRIPTION = """REST API of the smartstore cloud.
+
+Authenticate with `Authorization: Bearer <token>`; create tokens with
+`smartstore cloud token create --role operator|technician|device`. Money is in integer cents,
+times are ISO 8601 (UTC if no offset). Lists are paginated with `limit` and `offset`.
+"""
+
+
+class _DbCollector(Collector):
+    """Gauges read from the database at scrape time."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        try:
+            with self.app.state.session_factory() as session:
+                online = session.scalar(select(func.count()).select_from(Store).where(Store.online.is_(True))) or 0
+                total = session.scalar(select(func.count()).select_from(Store)) or 0
+                alarms = session.scalar(select(func.count()).select_from(Alarm).where(Alarm.active.is_(True))) or 0
+                alerts = session.scalar(select(func.count()).select_from(Alert).where(Alert.resolved_at.is_(None))) or 0
+                dead = session.scalar(select(func.count()).select_from(DeadLetter)) or 0
+        except OperationalError:
+            return
+        for name, doc, value in (
+            ("smartstore_stores_online", "Stores whose agent is online", online),
+            ("smartstore_stores", "Known stores", total),
+            ("smartstore_alarms_active", "Active store alarms", alarms),
+            ("smartstore_alerts_open", "Unresolved cloud alerts", alerts),
+            ("smartstore_dead_letters", "Messages refused by the ingest", dead),
+        ):
+            yield GaugeMetricFamily(name, doc, value=float(value))
+
+
+def create_app(
+    settings: CloudSettings | None = None,
+    *,
+    engine: Engine | None = None,
+    downlink: bool | None = None,
+) -> FastAPI:
+    """Build the API, dashboard, metrics and (optionally) the downlink publisher."""
+    settings = settings or CloudSettings.from_env()
+    own_engine = engine is None
+    engine = engine or make_engine(settings.database_url, echo=settings.db_echo, pool_size=settings.db_pool_size)
+    registry = CollectorRegistry()
+    run_downlink = settings.downlink_enabled if downlink is None else downlink
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        publisher = None
+        if run_downlink:
+            publisher = DownlinkPublisher(settings, app.state.session_factory, registry=registry)
+            publisher.start()
+            app.state.downlink = publisher
+        try:
+            yield
+        finally:
+            if publisher is not None:
+                publisher.stop()
+                app.state.downlink = None
+            if own_engine:
+                engine.dispose()
+
+    app = FastAPI(title=settings.api_title, version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    app.state.downlink = None
+    app.state.registry = registry
+
+    requests = Counter("smartstore_http_requests", "HTTP requests", ["method", "route", "status"], registry=registry)
+    latency = Histogram("smartstore_http_request_seconds", "HTTP request latency", ["route"], registry=registry)
+    registry.register(_DbCollector(app))
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", None)
+        if name is None:
+            name = "unmatched"
+        elif request.url.path.startswith(API_PREFIX + "/") and not name.startswith(API_PREFIX):
+            name = API_PREFIX + name  # included routers keep their own path; label with the full one
+        requests.labels(request.method, name, str(response.status_code)).inc()
+        latency.labels(name).observe(time.perf_counter() - start)
+        return response
+
+    @app.exception_handler(ServiceError)
+    async def service_error(_r: Request, err: ServiceError) -> JSONResponse:
+        return JSONResponse({"detail": err.detail}, status_code=err.status)
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(_r: Request, _e: IntegrityError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "conflicts with existing data (duplicate or missing reference)"}, status_code=409
+        )
+
+    @app.exception_handler(DataError)
+    async def data_error(_r: Request, err: DataError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"value rejected by the database: {str(err.orig).splitlines()[0][:200]}"}, status_code=422
+        )
+
+    @app.exception_handler(OperationalError)
+    async def db_down(_r: Request, _e: OperationalError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "database unavailable, retry later"}, status_code=503, headers={"Retry-After": "5"}
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_r: Request, err: RequestValidationError) -> JSONResponse:
+        errors: list[dict[str, Any]] = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+            for e in err.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    for module in (tokens, stores, members, catalog, orders, activity, sync):
+        app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(dashboard.router)
+    app.mount("/static", StaticFiles(directory=Path(dashboard.__file__).parent / "static"), name="static")
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> JSONResponse:
+        """Liveness and readiness: the database answers (and the downlink is connected if enabled)."""
+        body: dict[str, Any] = {"status": "ok"}
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            body["database"] = "ok"
+        except OperationalError as err:
+            return JSONResponse({"status": "error", "database": str(err.orig)[:200]}, status_code=503)
+        publisher = app.state.downlink
+        if publisher is not None:
+            body["downlink"] = "connected" if publisher.connected.is_set() else "disconnected"
+        return JSONResponse(body)
+
+    @app.get("/metrics", tags=["ops"], response_class=Response)
+    def metrics() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

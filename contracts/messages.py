@@ -1,0 +1,337 @@
+"""Payload models of every MQTT message (schema version 1), one typed place for the contract.
+
+Events, commands and replies are pydantic models discriminated by ``type`` (events) or ``name``
+(commands). Unknown fields are refused so a typo on either side fails loudly. The cloud
+deduplicates on ``event_id`` because QoS 1 may deliver a message twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from contracts.errors import ContractError
+
+SCHEMA_VERSION: Final = 1
+ShortText = Annotated[str, Field(min_length=1, max_length=128)]
+Cents = Annotated[int, Field(ge=0, le=100_000_000)]
+
+
+def utcnow() -> datetime:
+    """Return the current time as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DenyReason(StrEnum):
+    """Why a member code (or a request to enter) was refused."""
+
+    BAD_SIGNATURE = "bad_signature"
+    EXPIRED = "expired"
+    REPLAYED = "replayed"
+    REVOKED = "revoked"
+    WRONG_STORE = "wrong_store"
+    MALFORMED = "malformed"
+    UNKNOWN_KEY = "unknown_key"
+    OUTSIDE_HOURS = "outside_hours"
+    OCCUPANCY_FULL = "occupancy_full"
+    LOCKDOWN = "lockdown"
+
+
+class Mode(StrEnum):
+    """Store operating mode."""
+
+    DAY = "day"
+    NIGHT = "night"
+
+
+class AlarmKind(StrEnum):
+    """Alarms an agent raises and clears."""
+
+    DOOR_HELD_OPEN = "door_held_open"
+    DOOR_FORCED = "door_forced"
+    DEVICE_OFFLINE = "device_offline"
+    DEVICE_ERROR = "device_error"
+    OUTBOX_OVERFLOW = "outbox_overflow"
+    STAFF_REVIEW = "staff_review"
+    CAMERA_DOWN = "camera_down"
+
+
+# ----------------------------------------------------------------------------- events
+
+
+class EventBase(_Model):
+    """Fields every event carries."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    ts: datetime = Field(default_factory=utcnow)
+    store_id: ShortText
+    seq: int = Field(default=0, ge=0, description="Per-agent sequence number, increasing.")
+
+
+class AccessGranted(EventBase):
+    """A member (or an operator) was let in."""
+
+    type: Literal["access_granted"] = "access_granted"
+    door_id: ShortText
+    member_id: str | None = None
+    tier: str | None = None
+    via: Literal["member_code", "remote", "day_mode"] = "member_code"
+
+
+class AccessDenied(EventBase):
+    """A request to enter was refused, with the reason shown on the reader."""
+
+    type: Literal["access_denied"] = "access_denied"
+    door_id: ShortText
+    reason: DenyReason
+    member_id: str | None = None
+    detail: str = ""
+
+
+class DoorOpened(EventBase):
+    """The door position switch reports the door open."""
+
+    type: Literal["door_opened"] = "door_opened"
+    door_id: ShortText
+    cause: Literal["grant", "exit", "day_mode", "forced", "unknown"] = "unknown"
+
+
+class DoorClosed(EventBase):
+    """The door position switch reports the door closed."""
+
+    type: Literal["door_closed"] = "door_closed"
+    door_id: ShortText
+
+
+class ExitRequested(EventBase):
+    """The request-to-exit button was pressed (free egress)."""
+
+    type: Literal["exit_requested"] = "exit_requested"
+    door_id: ShortText
+
+
+class AlarmRaised(EventBase):
+    """An alarm became active."""
+
+    type: Literal["alarm_raised"] = "alarm_raised"
+    alarm: AlarmKind
+    source: ShortText
+    severity: Literal["info", "warning", "critical"] = "warning"
+    detail: str = ""
+
+
+class AlarmCleared(EventBase):
+    """An alarm is no longer active."""
+
+    type: Literal["alarm_cleared"] = "alarm_cleared"
+    alarm: AlarmKind
+    source: ShortText
+
+
+class ModeChanged(EventBase):
+    """The store switched between day and night mode, or lockdown changed."""
+
+    type: Literal["mode_changed"] = "mode_changed"
+    mode: Mode
+    lockdown: bool = False
+    by: Literal["schedule", "operator", "startup"] = "schedule"
+
+
+class SaleLine(_Model):
+    """One line of a sale."""
+
+    product_id: ShortText
+    name: str = ""
+    quantity: int = Field(default=1, ge=1, le=1000)
+    weight_g: float | None = Field(default=None, ge=0)
+    unit_price_cents: Cents
+    total_cents: Cents
+
+
+class SaleCompleted(EventBase):
+    """A checkout session was paid."""
+
+    type: Literal["sale_completed"] = "sale_completed"
+    sale_id: uuid.UUID
+    station_id: ShortText
+    member_id: ShortText
+    lines: list[SaleLine]
+    subtotal_cents: Cents
+    discount_cents: Cents = 0
+    total_cents: Cents
+    coupon_ids: list[str] = Field(default_factory=list)
+    payment_mode: Literal["online", "offline"]
+    authorization_id: str | None = None
+
+
+class SyncApplied(EventBase):
+    """The agent applied a downlink version (catalog, members, coupons)."""
+
+    type: Literal["sync_applied"] = "sync_applied"
+    channel: ShortText
+    version: int = Field(ge=0)
+
+
+class Telemetry(EventBase):
+    """Periodic measurements; the only event an agent may drop when its outbox is full."""
+
+    type: Literal["telemetry"] = "telemetry"
+    values: dict[str, float]
+
+
+Event = Annotated[
+    AccessGranted
+    | AccessDenied
+    | DoorOpened
+    | DoorClosed
+    | ExitRequested
+    | AlarmRaised
+    | AlarmCleared
+    | ModeChanged
+    | SaleCompleted
+    | SyncApplied
+    | Telemetry,
+    Field(discriminator="type"),
+]
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+# Event types an agent may drop (oldest first) when its outbox is full; all others never.
+DROPPABLE_EVENT_TYPES = frozenset({"telemetry"})
+
+
+# --------------------------------------------------------------------------- commands
+
+
+class CommandBase(_Model):
+    """Fields every operator command carries."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    correlation_id: Annotated[str, Field(min_length=1, max_length=64)]
+    issued_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    issued_by: str = "operator"
+
+
+class UnlockCommand(CommandBase):
+    """Unlock a door once, for a short time (remote open)."""
+
+    name: Literal["unlock"] = "unlock"
+    door_id: ShortText = "main"
+    duration_s: float = Field(default=5.0, gt=0, le=60)
+    reason: str = ""
+
+
+class SetModeCommand(CommandBase):
+    """Force day or night mode, or return to the schedule (``auto``)."""
+
+    name: Literal["set_mode"] = "set_mode"
+    mode: Literal["day", "night", "auto"]
+
+
+class LockdownCommand(CommandBase):
+    """Lock every door and refuse every code; exit stays free."""
+
+    name: Literal["lockdown"] = "lockdown"
+    active: bool
+
+
+class ResetOccupancyCommand(CommandBase):
+    """Set the occupancy counter after a staff head count."""
+
+    name: Literal["reset_occupancy"] = "reset_occupancy"
+    count: int = Field(default=0, ge=0, le=1000)
+
+
+Command = Annotated[
+    UnlockCommand | SetModeCommand | LockdownCommand | ResetOccupancyCommand,
+    Field(discriminator="name"),
+]
+COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
+COMMAND_NAMES = ("unlock", "set_mode", "lockdown", "reset_occupancy")
+
+
+class CommandReply(_Model):
+    """The agent's answer to a command, echoing its correlation id."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    correlation_id: str
+    name: str
+    status: Literal["ok", "error", "rejected", "expired"]
+    error: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    ts: datetime = Field(default_factory=utcnow)
+
+
+# ------------------------------------------------------------------------------ state
+
+
+class DoorState(_Model):
+    """Retained snapshot of a door (``state/door``)."""
+
+    door_id: str
+    mode: Mode
+    lockdown: bool
+    lock: Literal["locked", "unlocked", "unknown"]
+    door: Literal["open", "closed", "unknown"]
+    occupancy: int
+    occupancy_cap: int
+    alarms: list[str]
+    ts: datetime = Field(default_factory=utcnow)
+
+
+class DeviceStatus(_Model):
+    """Retained snapshot of one device (``state/device-{name}``)."""
+
+    device: str
+    kind: str
+    status: Literal["online", "offline", "degraded"]
+    detail: str = ""
+    ts: datetime = Field(default_factory=utcnow)
+
+
+# ---------------------------------------------------------------------------- parsing
+
+
+def describe_error(err: ValidationError) -> str:
+    """Return the first validation problem as ``field.path: message``."""
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or "payload"
+    return f"{where}: {first.get('msg', 'invalid')}"
+
+
+def parse_event(payload: bytes | str) -> Event:
+    """Parse and validate an event payload.
+
+    Raises:
+        ContractError: the payload is not a valid event of schema version 1.
+    """
+    try:
+        return EVENT_ADAPTER.validate_json(payload)
+    except ValidationError as err:
+        raise ContractError(f"invalid event: {describe_error(err)}") from err
+
+
+def parse_command(payload: bytes | str) -> Command:
+    """Parse and validate a command payload.
+
+    Raises:
+        ContractError: the payload is not a valid command of schema version 1.
+    """
+    try:
+        return COMMAND_ADAPTER.validate_json(payload)
+    except ValidationError as err:
+        raise ContractError(f"invalid command: {describe_error(err)}") from err
+
+
+def dump(model: BaseModel) -> bytes:
+    """Serialise a payload model to compact JSON bytes."""
+    return model.model_dump_json().encode()

@@ -1,0 +1,26 @@
+"""Pole display settings as data: line settings, geometry, command dialect, code page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from devices.escpos.protocol import Dialect
+from devices.transport import SerialSettings
+
+
+@dataclass(frozen=True)
+class PoleDisplayProfile:
+    """One pole display model (DIP switches set baud rate and command mode: verify per unit)."""
+
+    name: str = "epson-dm-d"
+    serial: SerialSettings = field(default_factory=SerialSettings)
+    columns: int = 20
+    rows: int = 2
+    dialect: Dialect = "epson"
+    encoding: str = "cp437"
+    select_device: int | None = None
+
+
+EPSON_DM_D = PoleDisplayProfile()
+CD5220 = PoleDisplayProfile(name="cd5220", dialect="cd5220")
+EPSON_DAISY_CHAINED = PoleDisplayProfile(name="epson-dm-d-chained", select_device=2)

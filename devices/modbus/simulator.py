@@ -1,0 +1,79 @@
+"""Simulated Modbus RTU relay/IO module: 8 coils, 8 discrete inputs (door contact, exit button)."""
+
+from __future__ import annotations
+
+import threading
+
+from devices.modbus.protocol import (
+    ILLEGAL_ADDRESS,
+    ILLEGAL_FUNCTION,
+    READ_COILS,
+    BitsReply,
+    ExceptionReply,
+    Garbage,
+    ModbusCodec,
+    ReadBits,
+    Role,
+    WriteCoil,
+)
+
+
+class ModbusIoSimulator:
+    """A relay/IO module at ``unit`` whose inputs tests and the demo can set."""
+
+    name = "modbus"
+
+    def __init__(self, unit: int = 1, coils: int = 8, inputs: int = 8, *, stuck: bool = False) -> None:
+        """Create the module; all coils off, all inputs off (door closed = input 0 off)."""
+        self.unit = unit
+        self.codec = ModbusCodec(Role.DEVICE)
+        self.coils = [False] * coils
+        self.inputs = [False] * inputs
+        self.stuck = stuck
+        self.silent = False
+        self.exception_code: int | None = None  # fault: answer every request with this exception
+        self.garbage = 0
+        self.changed = threading.Condition()
+
+    def set_input(self, index: int, value: bool) -> None:
+        """Set a discrete input (e.g. the door contact)."""
+        self.inputs[index] = value
+
+    def receive_data(self, data: bytes) -> bytes:
+        """Answer requests addressed to this unit; broadcast (unit 0) gets no reply."""
+        out = b""
+        for event in self.codec.receive_data(data):
+            if isinstance(event, Garbage):
+                self.garbage += 1
+                continue
+            if self.silent or event.unit not in (self.unit, 0):
+                continue
+            reply = self._handle(event)
+            if self.exception_code is not None and not isinstance(event, ExceptionReply):
+                function = event.function if isinstance(event, ReadBits) else 0x05
+                reply = ExceptionReply(self.unit, function, self.exception_code)
+            if reply is not None and event.unit != 0:
+                out += self.codec.send(reply)
+        return out
+
+    def _handle(self, event: object) -> WriteCoil | BitsReply | ExceptionReply | None:
+        if isinstance(event, WriteCoil):
+            if event.address >= len(self.coils):
+                return ExceptionReply(self.unit, 0x05, ILLEGAL_ADDRESS)
+            with self.changed:
+                if not self.stuck:
+                    self.coils[event.address] = event.on
+                self.changed.notify_all()
+            return event
+        if isinstance(event, ReadBits):
+            table = self.coils if event.function == READ_COILS else self.inputs
+            if event.address + event.count > len(table) or event.count == 0:
+                return ExceptionReply(self.unit, event.function, ILLEGAL_ADDRESS)
+            return BitsReply(self.unit, event.function, tuple(table[event.address : event.address + event.count]))
+        if isinstance(event, ExceptionReply):
+            return event
+        return ExceptionReply(self.unit, 0, ILLEGAL_FUNCTION)
+
+    def poll(self, now: float) -> bytes:
+        """Send nothing unsolicited."""
+        return b""

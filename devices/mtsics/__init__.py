@@ -1,0 +1,1 @@
+"""Mettler Toledo MT-SICS balances and scales (ASCII lines ending CR LF, ``S``/``SI``/``Z``/``T``/``@``)."""

@@ -1,0 +1,1 @@
+"""Nextion HMI touch displays: ASCII instructions ending ``FF FF FF``, binary return codes and touch events."""

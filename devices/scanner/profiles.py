@@ -1,0 +1,26 @@
+"""Scanner settings as data: line settings, prefix, terminator, AIM symbology ids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from devices.transport import SerialSettings
+
+
+@dataclass(frozen=True)
+class ScannerProfile:
+    """How one scanner model frames its output."""
+
+    name: str = "generic"
+    serial: SerialSettings = field(default_factory=SerialSettings)
+    prefix: bytes = b""
+    suffix: bytes = b""
+    terminator: bytes = b"\r\n"
+    aim_ids: bool = False
+    max_length: int = 2048
+
+
+GENERIC_CRLF = ScannerProfile()
+GENERIC_CR = ScannerProfile(name="generic-cr", terminator=b"\r")
+AIM_CRLF = ScannerProfile(name="aim", aim_ids=True)
+GENERIC_TAB = ScannerProfile(name="generic-tab", terminator=b"\t")

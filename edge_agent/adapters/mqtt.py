@@ -1,0 +1,238 @@
+"""MQTT adapter (paho-mqtt, v2 callback API): outbox pump, retained state, commands and replies.
+
+Events go broker-ward only from the outbox: the pump hands rows to paho in id order while the
+client is connected (at most ``window`` unacknowledged), and deletes a row when its PUBACK
+arrives. paho re-sends unacknowledged QoS 1 messages itself after a reconnect; after an agent
+restart the pump starts again from the oldest row. So every event is delivered at least once
+and in order; the cloud drops duplicates by ``event_id``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from contracts.topics import OFFLINE, ONLINE, Topics
+from edge_agent.adapters.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+CommandHandler = Callable[[str, bytes, bool], None]
+
+
+class MqttLink:
+    """One store agent's connection to the broker."""
+
+    def __init__(
+        self,
+        topics: Topics,
+        outbox: Outbox,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 1883,
+        client_id: str | None = None,
+        keepalive: int = 15,
+        window: int = 200,
+        on_command: CommandHandler | None = None,
+        on_sync: CommandHandler | None = None,
+        on_connection: Callable[[bool], None] | None = None,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
+        """Prepare the client; ``start`` connects (and keeps reconnecting)."""
+        self.topics = topics
+        self.outbox = outbox
+        self.host, self.port = host, port
+        self.window = window
+        self.on_command = on_command or (lambda topic, payload, retained: None)
+        self.on_sync = on_sync or (lambda topic, payload, retained: None)
+        self.on_connection = on_connection or (lambda up: None)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"agent-{topics.store_id}-{uuid.uuid4().hex[:6]}",
+            protocol=mqtt.MQTTv311,
+            clean_session=True,
+        )
+        if username:
+            self.client.username_pw_set(username, password)
+        self.client.max_inflight_messages_set(window)
+        self.client.max_queued_messages_set(0)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=5)
+        self.client.will_set(topics.availability, OFFLINE, qos=1, retain=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_publish = self._on_publish
+        self.client.on_message = self._on_message
+        self._keepalive = keepalive
+        self._cond = threading.Condition()
+        self._connected = False
+        self._running = False
+        self._inflight: dict[int, int] = {}  # paho mid -> outbox row id
+        self._acked: list[int] = []
+        self._early_acks: set[int] = set()
+        self._last_handed = 0
+        self._states: dict[str, bytes] = {}
+        self._pump: threading.Thread | None = None
+        self._handlers: list[tuple[str, CommandHandler]] = []
+
+    def route(self, topic_filter: str, handler: CommandHandler) -> None:
+        """Subscribe ``handler`` to ``topic_filter`` (call before ``start``)."""
+        self._handlers.append((topic_filter, handler))
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Connect in the background and start the outbox pump."""
+        self._running = True
+        self.client.connect_async(self.host, self.port, keepalive=self._keepalive)
+        self.client.loop_start()
+        self._pump = threading.Thread(target=self._pump_loop, name="outbox-pump", daemon=True)
+        self._pump.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Publish ``offline``, wait briefly for pending acks, and disconnect."""
+        with self._cond:
+            self._running = False
+            self._cond.notify_all()
+        if self._pump is not None:
+            self._pump.join(timeout)
+        self._flush_acks()
+        if self._connected:
+            info = self.client.publish(self.topics.availability, OFFLINE, qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout)
+            except (RuntimeError, ValueError):
+                log.debug("offline status not confirmed", exc_info=True)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    @property
+    def connected(self) -> bool:
+        """Return whether the broker connection is up."""
+        return self._connected
+
+    def notify(self) -> None:
+        """Wake the pump: a row was appended."""
+        with self._cond:
+            self._cond.notify_all()
+
+    # ------------------------------------------------------------------ publishing
+    def publish_state(self, name: str, payload: bytes) -> None:
+        """Publish a retained state snapshot now, and again after every reconnect."""
+        topic = self.topics.state(name)
+        self._states[topic] = payload
+        if self._connected:
+            self.client.publish(topic, payload, qos=1, retain=True)
+
+    def publish_reply(self, topic: str, payload: bytes) -> None:
+        """Publish a command reply (QoS 1, never retained)."""
+        self.client.publish(topic, payload, qos=1, retain=False)
+
+    def publish_message(self, topic: str, payload: bytes) -> None:
+        """Publish a QoS 1, non-retained message that needs no outbox (it is retried by its owner)."""
+        self.client.publish(topic, payload, qos=1, retain=False)
+
+    def clear_retained(self, topic: str) -> None:
+        """Delete the retained message on ``topic`` (an empty retained publish)."""
+        self.client.publish(topic, b"", qos=1, retain=True)
+
+    # ------------------------------------------------------------------ paho callbacks
+    def _on_connect(
+        self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags, rc: ReasonCode, props: Properties | None
+    ) -> None:
+        if rc.is_failure:
+            log.warning("broker refused connection: %s", rc)
+            return
+        client.publish(self.topics.availability, ONLINE, qos=1, retain=True)
+        client.subscribe(
+            [(self.topics.commands_filter, 1), (self.topics.sync("#"), 1)] + [(f, 1) for f, _ in self._handlers]
+        )
+        for topic, payload in self._states.items():
+            client.publish(topic, payload, qos=1, retain=True)
+        with self._cond:
+            self._connected = True
+            self._cond.notify_all()
+        self.on_connection(True)
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.DisconnectFlags,
+        rc: ReasonCode,
+        props: Properties | None,
+    ) -> None:
+        with self._cond:
+            self._connected = False
+        self.on_connection(False)
+
+    def _on_publish(
+        self, client: mqtt.Client, userdata: object, mid: int, rc: ReasonCode, props: Properties | None
+    ) -> None:
+        with self._cond:
+            row_id = self._inflight.pop(mid, None)
+            if row_id is None:
+                self._early_acks.add(mid)
+            else:
+                self._acked.append(row_id)
+            self._cond.notify_all()
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        handler = next((h for f, h in self._handlers if mqtt.topic_matches_sub(f, msg.topic)), None)
+        if handler is None:
+            if msg.topic.endswith("/reply"):
+                return  # our own command replies
+            handler = self.on_sync if msg.topic.startswith(self.topics.sync("")) else self.on_command
+        try:
+            handler(msg.topic, bytes(msg.payload), bool(msg.retain))
+        except Exception:  # a bad command must never kill paho's network thread
+            log.exception("command handler failed for %s", msg.topic)
+
+    # ------------------------------------------------------------------ pump
+    def _flush_acks(self) -> None:
+        with self._cond:
+            acked, self._acked = self._acked, []
+        if acked:
+            self.outbox.delete_many(acked)
+
+    def _pump_loop(self) -> None:
+        while True:
+            self._flush_acks()
+            with self._cond:
+                if not self._running:
+                    return
+                room = self.window - len(self._inflight)
+                if not self._connected or room <= 0:
+                    self._cond.wait(0.5)
+                    continue
+                after = self._last_handed
+            rows = self.outbox.pending(after_id=after, limit=room)
+            if not rows:
+                with self._cond:
+                    if not self._acked and self._running:
+                        self._cond.wait(0.5)
+                continue
+            for row in rows:
+                if not self._connected:
+                    break
+                # Never hold our lock while calling paho: its thread holds its own lock when it
+                # calls _on_publish, which takes ours. A PUBACK that beats the bookkeeping
+                # below is parked in _early_acks.
+                info = self.client.publish(row.topic, row.payload, qos=1)
+                if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                    log.warning("publish of row %d failed: %s", row.id, mqtt.error_string(info.rc))
+                    break
+                # MQTT_ERR_NO_CONN: paho keeps the message and sends it after reconnecting.
+                with self._cond:
+                    self._last_handed = row.id
+                    if info.mid in self._early_acks:
+                        self._early_acks.discard(info.mid)
+                        self._acked.append(row.id)
+                    else:
+                        self._inflight[info.mid] = row.id

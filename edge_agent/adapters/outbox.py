@@ -1,0 +1,141 @@
+"""Durable outbox in SQLite (WAL): an event is committed before it is published, deleted after PUBACK.
+
+Rows are published in id order. ``synchronous=FULL`` makes every append survive a power cut as
+well as a ``kill -9``. The outbox is bounded: past ``max_rows`` the oldest *droppable* rows
+(telemetry) go first; access, alarm and sale events are never dropped, and the overflow is
+counted so the agent can raise an alarm instead of losing them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from contracts.messages import DROPPABLE_EVENT_TYPES, EventBase
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    droppable INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_droppable ON outbox (droppable, id);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One stored message."""
+
+    id: int
+    topic: str
+    payload: bytes
+
+
+class Outbox:
+    """A thread-safe SQLite queue of events waiting for the broker's PUBACK."""
+
+    def __init__(self, path: str | Path, *, max_rows: int = 1_000_000, synchronous: str = "FULL") -> None:
+        """Open (or create) the outbox database at ``path``."""
+        self.path = str(path)
+        self.max_rows = max_rows
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.executescript(SCHEMA)
+        self._count = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        self.overflowing = self._count > self.max_rows
+
+    def append(self, event: EventBase, topic: str) -> EventBase:
+        """Store ``event`` with the next sequence number and return it as stored.
+
+        The row id (AUTOINCREMENT, never reused) is the per-agent ``seq``.
+        """
+        droppable = int(getattr(event, "type", "") in DROPPABLE_EVENT_TYPES)
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if self._count >= self.max_rows:
+                    self._make_room()
+                cur = self._db.execute(
+                    "INSERT INTO outbox (event_id, topic, payload, droppable, created) VALUES (?, ?, x'', ?, ?)",
+                    (str(event.event_id), topic, droppable, event.ts.timestamp()),
+                )
+                seq = int(cur.lastrowid or 0)
+                stored = event.model_copy(update={"seq": seq})
+                self._db.execute("UPDATE outbox SET payload = ? WHERE id = ?", (stored.model_dump_json().encode(), seq))
+                self._bump("written", 1)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._count += 1
+        return stored
+
+    def _make_room(self) -> None:
+        excess = self._count - self.max_rows + 1
+        cur = self._db.execute(
+            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE droppable = 1 ORDER BY id LIMIT ?)",
+            (excess,),
+        )
+        dropped = cur.rowcount
+        self._count -= dropped
+        self._bump("dropped", dropped)
+        if dropped < excess:
+            self._bump("overflow", 1)  # only critical rows left: keep them, count the overflow
+            self.overflowing = True
+
+    def _bump(self, name: str, by: int) -> None:
+        if by:
+            self._db.execute(
+                "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + ?",
+                (name, by, by),
+            )
+
+    def pending(self, after_id: int = 0, limit: int = 100) -> list[OutboxRow]:
+        """Return up to ``limit`` rows with id greater than ``after_id``, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, topic, payload FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
+            ).fetchall()
+        return [OutboxRow(int(r[0]), str(r[1]), bytes(r[2])) for r in rows]
+
+    def delete_many(self, row_ids: list[int]) -> None:
+        """Forget rows the broker acknowledged, in one transaction."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cur = self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in row_ids])
+                deleted = max(cur.rowcount, 0)
+                self._count -= deleted
+                self._bump("delivered", deleted)
+                self.overflowing = self._count > self.max_rows
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def __len__(self) -> int:
+        """Return how many rows wait for delivery."""
+        with self._lock:
+            return self._count
+
+    def counters(self) -> dict[str, int]:
+        """Return lifetime counters: written, delivered, dropped, overflow."""
+        with self._lock:
+            rows = self._db.execute("SELECT name, value FROM counters").fetchall()
+        out = {"written": 0, "delivered": 0, "dropped": 0, "overflow": 0}
+        out.update({str(n): int(v) for n, v in rows})
+        return out
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,237 @@
+"""Build the self-checkout stations of a store from ``CheckoutSettings`` (part of the composition root)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from contracts.messages import SaleCompleted
+from devices.cas.driver import CasScaleDriver
+from devices.driver import DriverThread
+from devices.escpos.driver import PoleDisplayDriver
+from devices.mtsics.driver import MtSicsScaleDriver
+from devices.nextion.driver import NextionDriver
+from devices.scanner.driver import ScannerDriver
+from devices.scanner.protocol import CodeScanned
+from devices.toledo8217.driver import Toledo8217ScaleDriver
+from edge_agent.adapters.checkout_io import (
+    CheckoutIO,
+    NextionScreen,
+    Payments,
+    PoleScreen,
+    Screen,
+    WeightTracker,
+    coupon_from_sync,
+    product_from_sync,
+)
+from edge_agent.adapters.vision import EvidenceProvider, LatestFrameCamera, Recognizer
+from edge_agent.config import CheckoutSettings, StationSettings
+from edge_agent.domain.access import AccessVerifier
+from edge_agent.domain.catalog import Catalog, Coupon
+from edge_agent.domain.checkout import CheckoutStation, ItemScanned, StationConfig, VisionStatus
+from edge_agent.domain.fusion import FusionConfig
+from edge_agent.domain.payment import PaymentConfig, PaymentLedger
+from edge_agent.domain.ports import Clock
+from edge_agent.domain.synced import SyncedData
+
+log = logging.getLogger(__name__)
+
+SCALES: dict[str, Callable[..., DriverThread]] = {
+    "mtsics": MtSicsScaleDriver,
+    "toledo8217": Toledo8217ScaleDriver,
+    "cas": CasScaleDriver,
+}
+DEFAULT_AUTO_ACCEPT = 0.9  # used only when no model is loaded (nothing is auto-accepted by vision then)
+
+
+def catalog_from_sync(synced: SyncedData) -> tuple[Catalog, list[Coupon]]:
+    """Build the checkout's catalog and coupon list from the synced downlink."""
+    catalog = Catalog(
+        (product_from_sync(p) for p in synced.products.values() if p.active), version=synced.versions.get("catalog", 0)
+    )
+    return catalog, [coupon_from_sync(c) for c in synced.coupons.values()]
+
+
+class SalesJournal:
+    """An append-only, fsynced local record of sales (offline limits survive a restart)."""
+
+    def __init__(self, path: Path) -> None:
+        """Use the JSON-lines file at ``path``."""
+        self.path = path
+
+    def append(self, sale: SaleCompleted) -> None:
+        """Record one sale durably."""
+        with open(self.path, "ab") as fh:
+            fh.write(sale.model_dump_json().encode() + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def replay(self, ledger: PaymentLedger) -> int:
+        """Feed every recorded sale to ``ledger``; return how many were read."""
+        count = 0
+        try:
+            with open(self.path, "rb") as fh:
+                for line in fh:
+                    try:
+                        ledger.record_sale(SaleCompleted.model_validate_json(line))
+                        count += 1
+                    except ValueError:
+                        log.warning("skipping a damaged line in %s", self.path)
+        except FileNotFoundError:
+            return 0
+        return count
+
+
+def load_recognizer(settings: CheckoutSettings) -> Recognizer | None:
+    """Load the product model, or None (barcode-only checkout) if it is disabled or broken."""
+    if settings.model is None:
+        return None
+    try:
+        from models import ProductRecognizer
+
+        if settings.model == "shipped":
+            return ProductRecognizer.load()
+        return ProductRecognizer.load(settings.model)
+    except Exception as err:  # a missing model degrades the checkout, it must not stop the store
+        log.error("product model unavailable (%s): checkout runs barcode-only", err)
+        return None
+
+
+@dataclass
+class CheckoutParts:
+    """What the checkout bootstrap built."""
+
+    stations: dict[str, CheckoutStation]
+    ledger: PaymentLedger
+    journal: SalesJournal
+    io: CheckoutIO | None = None
+    drivers: list[DriverThread] = field(default_factory=list)
+    cameras: list[LatestFrameCamera] = field(default_factory=list)
+    evidence: EvidenceProvider | None = None
+    recognizer: Recognizer | None = None
+
+
+def build_stations(
+    settings: CheckoutSettings,
+    *,
+    store_id: str,
+    door_verifier: AccessVerifier,
+    synced: SyncedData,
+    clock: Clock,
+    data_dir: Path,
+    recognizer: Recognizer | None,
+) -> CheckoutParts:
+    """Build stations (pure parts) sharing one ledger, catalog and revocation list."""
+    ledger = PaymentLedger(
+        PaymentConfig(
+            floor_limit_cents=settings.floor_limit_cents,
+            night_reset_hour=settings.night_reset_hour,
+            timezone=settings.timezone,
+        )
+    )
+    journal = SalesJournal(data_dir / "sales.jsonl")
+    replayed = journal.replay(ledger)
+    if replayed:
+        log.info("replayed %d sales into the payment ledger", replayed)
+    catalog, coupons = catalog_from_sync(synced)
+    ledger.replace_coupons(coupons)
+    # Its own replay cache (codes are verified at the checkout too), the door's keys and revocations.
+    verifier = AccessVerifier(
+        store_id, door_verifier.trusted_keys, door_verifier.policy, revocations=door_verifier.revocations
+    )
+    threshold = settings.auto_accept_threshold
+    if threshold is None:
+        threshold = float(getattr(recognizer, "auto_accept_threshold", DEFAULT_AUTO_ACCEPT))
+    stations = {
+        s.station_id: CheckoutStation(
+            StationConfig(
+                store_id=store_id,
+                station_id=s.station_id,
+                fusion=FusionConfig(auto_accept_threshold=threshold),
+                auth_timeout_s=settings.auth_timeout_s,
+            ),
+            verifier,
+            catalog,
+            ledger,
+            clock,
+        )
+        for s in settings.stations
+    }
+    return CheckoutParts(stations, ledger, journal, recognizer=recognizer)
+
+
+def wire_devices(
+    parts: CheckoutParts,
+    settings: CheckoutSettings,
+    *,
+    store_id: str,
+    submit: Callable[[str, Any], None],
+    publisher: Any,
+    status: Callable[[str, str], Callable[[str, str, str], None]],
+) -> None:
+    """Create scale, screen, scanner and camera adapters for every station (not started)."""
+    screens: dict[str, Screen] = {}
+    cameras: dict[str, LatestFrameCamera] = {}
+    for st in settings.stations:
+        sid = st.station_id
+        scale = SCALES[st.scale.type](
+            st.scale.url,
+            name=f"{sid}-scale",
+            on_weight=WeightTracker(partial(submit, sid)),
+            on_status=status("other", "scale"),
+        )
+        parts.drivers.append(scale)
+        screens.update(_screen(st, parts, submit, status))
+        if st.scanner is not None:
+            parts.drivers.append(
+                ScannerDriver(
+                    st.scanner.url,
+                    name=f"{sid}-scanner",
+                    on_scan=partial(_on_scan, submit, sid),
+                    on_status=status("reader", "scanner"),
+                )
+            )
+        if st.camera is not None:
+            cameras[sid] = LatestFrameCamera(
+                st.camera.source,
+                on_status=partial(_on_camera, submit, sid, parts.recognizer is not None),
+            )
+    parts.cameras = list(cameras.values())
+    evidence = None
+    if cameras:
+        evidence = EvidenceProvider(
+            lambda sid: cameras[sid].latest() if sid in cameras else None, parts.recognizer, submit
+        )
+    parts.evidence = evidence
+    parts.io = CheckoutIO(screens, Payments(store_id, publisher, submit), submit, evidence)
+
+
+def _screen(
+    st: StationSettings,
+    parts: CheckoutParts,
+    submit: Callable[[str, Any], None],
+    status: Callable[[str, str], Callable[[str, str, str], None]],
+) -> dict[str, Screen]:
+    if st.screen is None:
+        return {}
+    sid = st.station_id
+    if st.screen.type == "nextion":
+        driver = NextionDriver(st.screen.url, name=f"{sid}-screen", on_status=status("other", "nextion"))
+        parts.drivers.append(driver)
+        return {sid: NextionScreen(driver, lambda i: submit(sid, i))}
+    pole = PoleDisplayDriver(st.screen.url, name=f"{sid}-screen", on_status=status("other", "escpos"))
+    parts.drivers.append(pole)
+    return {sid: PoleScreen(pole)}
+
+
+def _on_camera(submit: Callable[[str, Any], None], station_id: str, model_ok: bool, ok: bool, detail: str) -> None:
+    submit(station_id, VisionStatus(ok, model_ok))
+
+
+def _on_scan(submit: Callable[[str, Any], None], station_id: str, scan: CodeScanned) -> None:
+    submit(station_id, ItemScanned(scan.text))  # the station routes member codes (SM1.) itself

@@ -1,0 +1,153 @@
+"""``smartstore agent`` and ``smartstore member`` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+
+def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
+    """Add the agent's subcommands."""
+    agent = commands.add_parser("agent", help="Run the store agent.")
+    agent_sub = agent.add_subparsers(dest="agent_command", required=True)
+    run = agent_sub.add_parser("run", help="Run the door agent from a TOML config until stopped.")
+    run.add_argument("--config", required=True, type=Path, help="agent TOML file (see docs/operations.md)")
+    run.add_argument("--log-level", default="INFO")
+    run.set_defaults(func=_agent_run)
+
+    member = commands.add_parser("member", help="Member keys, passes and codes (plays the cloud and the phone).")
+    msub = member.add_subparsers(dest="member_command", required=True)
+    keygen = msub.add_parser("keygen", help="Create an issuer key (cloud) or a phone key.")
+    keygen.add_argument("--kind", choices=["issuer", "phone"], default="issuer")
+    keygen.add_argument("--out", required=True, type=Path, help="private key file to write")
+    keygen.set_defaults(func=_keygen)
+    issue = msub.add_parser("issue-pass", help="Sign a member pass for a phone key.")
+    issue.add_argument("--issuer-key", required=True, type=Path)
+    issue.add_argument(
+        "--phone-key", required=True, type=Path, help="the phone's private key file (its public half is used)"
+    )
+    issue.add_argument("--member", required=True)
+    issue.add_argument("--tier", default="standard")
+    issue.add_argument("--valid-hours", type=float, default=24.0)
+    issue.add_argument("--out", required=True, type=Path)
+    issue.set_defaults(func=_issue_pass)
+    show = msub.add_parser("show-code", help="Play the phone: print the current QR payload, optionally as PNG.")
+    show.add_argument("--pass", dest="pass_file", required=True, type=Path)
+    show.add_argument("--phone-key", required=True, type=Path)
+    show.add_argument("--store", required=True)
+    show.add_argument("--png", type=Path, help="also write the QR code as a PNG image")
+    show.set_defaults(func=_show_code)
+
+    door = bench.add_parser("door", help="QR in frame -> unlock bytes on the serial line (JSON).")
+    door.add_argument("--samples", type=int, default=300)
+    door.add_argument("--json", action="store_true", help="print JSON (the default output)")
+    door.set_defaults(func=_bench_door)
+
+    checkout = bench.add_parser("checkout", help="Scripted baskets of real photos through the checkout (JSON).")
+    checkout.add_argument("--data", default="../shared/data/grocery-store", help="grocery-store dataset directory")
+    checkout.add_argument("--items", type=int, default=None, help="how many validation photos (default: all)")
+    checkout.add_argument("--seed", type=int, default=0)
+    checkout.add_argument("--json", action="store_true", help="print JSON (the default output)")
+    checkout.set_defaults(func=_bench_checkout)
+
+
+def _bench_checkout(args: argparse.Namespace) -> int:
+    from edge_agent.checkout_bench import run_checkout_bench
+
+    data = Path(args.data)
+    if not (data / "val.txt").exists():
+        print(f"error: no validation split at {data} (pass --data)", file=sys.stderr)
+        return 2
+    print(json.dumps(run_checkout_bench(data, items=args.items, seed=args.seed), indent=2))
+    return 0
+
+
+def _bench_door(args: argparse.Namespace) -> int:
+    from edge_agent.bench import run_door_bench
+
+    print(json.dumps(run_door_bench(samples=args.samples), indent=2))
+    return 0
+
+
+def _agent_run(args: argparse.Namespace) -> int:
+    from edge_agent.bootstrap import build_agent
+    from edge_agent.config import AgentSettings
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = AgentSettings.from_toml(args.config)
+        running = build_agent(settings)
+    except (OSError, ValueError) as err:  # missing files, bad TOML, invalid settings, bad keys
+        print(f"error: cannot start the agent with {args.config}: {err}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        running.stop()
+    return 0
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    from contracts.member_code import IssuerKey, PhoneKey, encode_public_keys
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.kind == "issuer":
+        key = IssuerKey.generate()
+        args.out.write_bytes(key.to_pem())
+        public = args.out.with_suffix(".public.json")
+        public.write_text(json.dumps(encode_public_keys({key.kid: key.public_raw}), indent=2) + "\n")
+        print(json.dumps({"kid": key.kid.hex(), "private": str(args.out), "public": str(public)}))
+    else:
+        phone = PhoneKey.generate()
+        args.out.write_text(phone.private_raw().hex() + "\n")
+        print(json.dumps({"phone_public_key": phone.public_raw.hex(), "private": str(args.out)}))
+    args.out.chmod(0o600)
+    return 0
+
+
+def _issue_pass(args: argparse.Namespace) -> int:
+    from contracts.member_code import IssuerKey, PhoneKey
+
+    issuer = IssuerKey.from_pem(args.issuer_key.read_bytes())
+    phone = PhoneKey.from_raw(bytes.fromhex(args.phone_key.read_text().strip()))
+    signed = issuer.issue_pass(
+        member_id=args.member,
+        tier=args.tier,
+        phone_key=phone.public_raw,
+        now=time.time(),
+        valid_s=int(args.valid_hours * 3600),
+    )
+    args.out.write_text(base64.b64encode(signed).decode() + "\n")
+    print(
+        json.dumps({"member": args.member, "tier": args.tier, "pass": str(args.out), "valid_hours": args.valid_hours})
+    )
+    return 0
+
+
+def _show_code(args: argparse.Namespace) -> int:
+    from contracts.member_code import PhoneKey
+
+    phone = PhoneKey.from_raw(bytes.fromhex(args.phone_key.read_text().strip()))
+    signed = base64.b64decode(args.pass_file.read_text().strip())
+    text = phone.show_code(signed, store_id=args.store, now=time.time())
+    if args.png:
+        import cv2
+
+        from edge_agent.adapters.camera import qr_image
+
+        if not cv2.imwrite(str(args.png), qr_image(text, scale=6)):
+            print(f"error: could not write {args.png}", file=sys.stderr)
+            return 1
+    print(text)
+    return 0

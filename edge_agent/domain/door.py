@@ -1,0 +1,519 @@
+"""The door controller: a pure state machine for one store door (h11-style transition table).
+
+Inputs come in through ``handle`` with the clock injected; actions come out (set the lock relay,
+emit an event, reply to a command, show reader feedback). Nothing here does I/O.
+
+Rules it enforces (see docs/door.md):
+
+- Start-up writes "locked" first and never unlocks; a retained or expired command never
+  unlocks; a code opens the door once.
+- Night mode: a valid code releases the lock for ``unlock_s``; the lock re-engages when the door
+  has opened and closed again, or when the time is up.
+- Day mode (staffed): first-person-in. The door stays locked until the first valid code, then
+  it is held unlocked until night. An operator's ``set_mode day`` holds it unlocked at once.
+- The exit button always releases the lock (free egress), in lockdown too.
+- Door held open longer than ``held_open_s`` → ``door_held_open``; door opened while locked with
+  no exit request in the last ``rex_mask_s`` → ``door_forced``.
+- Occupancy counts door openings after a grant (+1) and after an exit request (-1) at night;
+  a grant is refused at the cap.
+- Fail mode: when the door inputs (contact, exit button) were supervised and then go offline,
+  ``safe`` holds the door unlocked until they return (people inside must get out),
+  ``secure`` keeps it locked and relies on the hard-wired exit. Both raise a critical alarm.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Literal
+
+from contracts.messages import (
+    AccessDenied,
+    AccessGranted,
+    AlarmCleared,
+    AlarmKind,
+    AlarmRaised,
+    Command,
+    CommandReply,
+    DenyReason,
+    DoorClosed,
+    DoorOpened,
+    DoorState,
+    EventBase,
+    ExitRequested,
+    LockdownCommand,
+    Mode,
+    ModeChanged,
+    ResetOccupancyCommand,
+    SetModeCommand,
+    UnlockCommand,
+)
+from edge_agent.domain.access import AccessVerifier, TimeRange
+from edge_agent.domain.ports import Clock
+
+
+class LockState(StrEnum):
+    """What the controller wants the lock to be."""
+
+    LOCKED = "locked"
+    RELEASED = "released"  # unlocked for a short time (a grant, an exit request)
+    HELD = "held"  # unlocked until further notice (day mode, fail-safe)
+
+
+class Trigger(StrEnum):
+    """Everything that can move the lock."""
+
+    GRANT = "grant"
+    EXIT = "exit"
+    RELOCK = "relock"
+    HOLD = "hold"
+    UNHOLD = "unhold"
+    LOCKDOWN = "lockdown"
+
+
+# Rule: every change of lock state lives in this table. A pair that is not here leaves the
+# lock as it is.
+LOCK_TRANSITIONS: dict[tuple[LockState, Trigger], LockState] = {
+    (LockState.LOCKED, Trigger.GRANT): LockState.RELEASED,
+    (LockState.LOCKED, Trigger.EXIT): LockState.RELEASED,
+    (LockState.LOCKED, Trigger.HOLD): LockState.HELD,
+    (LockState.RELEASED, Trigger.RELOCK): LockState.LOCKED,
+    (LockState.RELEASED, Trigger.HOLD): LockState.HELD,
+    (LockState.RELEASED, Trigger.LOCKDOWN): LockState.LOCKED,
+    (LockState.HELD, Trigger.UNHOLD): LockState.LOCKED,
+    (LockState.HELD, Trigger.LOCKDOWN): LockState.LOCKED,
+}
+ENERGISED = {LockState.LOCKED: False, LockState.RELEASED: True, LockState.HELD: True}
+
+FEEDBACK = {
+    None: "Welcome - the door is open",
+    DenyReason.BAD_SIGNATURE: "Code not valid",
+    DenyReason.EXPIRED: "Code expired - refresh the app",
+    DenyReason.REPLAYED: "Code already used - show the new one",
+    DenyReason.REVOKED: "Membership suspended - contact support",
+    DenyReason.WRONG_STORE: "This code is for another store",
+    DenyReason.MALFORMED: "Not a member code",
+    DenyReason.UNKNOWN_KEY: "Code not recognised - update the app",
+    DenyReason.OUTSIDE_HOURS: "Entry not allowed at this hour",
+    DenyReason.OCCUPANCY_FULL: "Store is full - please wait",
+    DenyReason.LOCKDOWN: "Store closed",
+}
+
+
+# ---------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class CodePresented:
+    """A member code was read (camera or serial reader)."""
+
+    text: str
+    reader: str = "door"
+
+
+@dataclass(frozen=True)
+class ExitPressed:
+    """The request-to-exit button was pressed."""
+
+
+@dataclass(frozen=True)
+class DoorSensor:
+    """The door contact changed."""
+
+    is_open: bool
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Time passed (timers, schedule)."""
+
+
+@dataclass(frozen=True)
+class CommandReceived:
+    """An operator command arrived; ``retained`` is the MQTT retain flag it came with."""
+
+    command: Command
+    retained: bool = False
+
+
+@dataclass(frozen=True)
+class DeviceStatus:
+    """A device went offline or came back; ``role`` tells the controller what it means."""
+
+    name: str
+    online: bool
+    role: Literal["lock", "inputs", "reader", "other"] = "other"
+    detail: str = ""
+
+
+DoorInput = CodePresented | ExitPressed | DoorSensor | Tick | CommandReceived | DeviceStatus
+
+
+# --------------------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True)
+class SetLock:
+    """Energise (unlock) or de-energise (lock) the lock relay."""
+
+    energised: bool
+
+
+@dataclass(frozen=True)
+class Emit:
+    """Record an event (outbox, then MQTT)."""
+
+    event: EventBase
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Answer an operator command."""
+
+    reply: CommandReply
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """Tell the person at the reader what happened."""
+
+    granted: bool
+    message: str
+    reason: DenyReason | None = None
+
+
+Action = SetLock | Emit | Reply | Feedback
+
+
+@dataclass(frozen=True)
+class DoorConfig:
+    """Per-door settings."""
+
+    store_id: str
+    door_id: str = "main"
+    unlock_s: float = 5.0
+    held_open_s: float = 15.0
+    rex_mask_s: float = 10.0
+    fail_mode: Literal["secure", "safe"] = "secure"
+    day_hours: TimeRange | None = None  # None: always night mode unless an operator says
+    timezone: str = "UTC"
+
+
+@dataclass
+class _Door:
+    position: Literal["open", "closed", "unknown"] = "unknown"
+    opened_at: float = 0.0
+    last_grant_at: float = -1e9
+    last_exit_at: float = -1e9
+
+
+@dataclass
+class _Alarms:
+    active: dict[tuple[AlarmKind, str], str] = field(default_factory=dict)
+
+
+class DoorController:
+    """One door's state machine."""
+
+    def __init__(self, config: DoorConfig, verifier: AccessVerifier, clock: Clock) -> None:
+        """Create the controller; call ``start`` before anything else."""
+        self.config = config
+        self.verifier = verifier
+        self.clock = clock
+        self.lock = LockState.LOCKED
+        self.release_until = 0.0
+        self.holds: set[str] = set()
+        self.mode = Mode.NIGHT
+        self.mode_override: Mode | None = None
+        self.lockdown = False
+        self.occupancy = 0
+        self.door = _Door()
+        self.alarms = _Alarms()
+        self.supervised: set[str] = set()
+        self._recent_commands: OrderedDict[str, CommandReply] = OrderedDict()
+        self._started = False
+
+    # ------------------------------------------------------------------ helpers
+    def _event_fields(self) -> dict[str, object]:
+        return {"store_id": self.config.store_id, "ts": datetime.fromtimestamp(self.clock.time(), UTC)}
+
+    def _emit(self, cls: type[EventBase], **kw: object) -> Emit:
+        return Emit(cls(**self._event_fields(), **kw))
+
+    def _fire(self, trigger: Trigger, out: list[Action]) -> None:
+        """Apply ``trigger`` through the table; emit SetLock only when the relay must change."""
+        new = LOCK_TRANSITIONS.get((self.lock, trigger), self.lock)
+        if new is self.lock:
+            return
+        before = ENERGISED[self.lock]
+        self.lock = new
+        if ENERGISED[new] != before:
+            out.append(SetLock(ENERGISED[new]))
+
+    def _release(self, seconds: float, trigger: Trigger, out: list[Action]) -> None:
+        mono = self.clock.monotonic()
+        self.release_until = (
+            max(self.release_until, mono + seconds) if self.lock is LockState.RELEASED else mono + seconds
+        )
+        self._fire(trigger, out)
+
+    def _hold(self, reason: str, out: list[Action]) -> None:
+        self.holds.add(reason)
+        self._fire(Trigger.HOLD, out)
+
+    def _unhold(self, reason: str, out: list[Action]) -> None:
+        self.holds.discard(reason)
+        if not self.holds:
+            self._fire(Trigger.UNHOLD, out)
+
+    def _raise(
+        self, kind: AlarmKind, source: str, out: list[Action], *, severity: str = "warning", detail: str = ""
+    ) -> None:
+        key = (kind, source)
+        if key in self.alarms.active:
+            return
+        self.alarms.active[key] = detail
+        out.append(self._emit(AlarmRaised, alarm=kind, source=source, severity=severity, detail=detail))
+
+    def _clear(self, kind: AlarmKind, source: str, out: list[Action]) -> None:
+        if self.alarms.active.pop((kind, source), None) is not None:
+            out.append(self._emit(AlarmCleared, alarm=kind, source=source))
+
+    def scheduled_mode(self) -> Mode:
+        """Return the mode the schedule asks for now."""
+        hours = self.config.day_hours
+        if hours is None:
+            return Mode.NIGHT
+        return Mode.DAY if hours.contains(self.verifier.policy.local_time(self.clock.time())) else Mode.NIGHT
+
+    # ------------------------------------------------------------------ public
+    def start(self) -> list[Action]:
+        """Lock the door (always, whatever the mode) and report the starting mode."""
+        self._started = True
+        self.mode = self.mode_override or self.scheduled_mode()
+        return [SetLock(False), self._emit(ModeChanged, mode=self.mode, lockdown=self.lockdown, by="startup")]
+
+    def stop(self) -> list[Action]:
+        """Lock the door on an orderly shutdown."""
+        self.lock = LockState.LOCKED
+        self.holds.clear()
+        return [SetLock(False)]
+
+    def snapshot(self) -> DoorState:
+        """Return the retained door state."""
+        return DoorState(
+            door_id=self.config.door_id,
+            mode=self.mode,
+            lockdown=self.lockdown,
+            lock="locked" if self.lock is LockState.LOCKED else "unlocked",
+            door=self.door.position,
+            occupancy=self.occupancy,
+            occupancy_cap=self.verifier.policy.occupancy_cap,
+            alarms=sorted(f"{k.value}:{s}" for k, s in self.alarms.active),
+            ts=datetime.fromtimestamp(self.clock.time(), UTC),
+        )
+
+    def handle(self, event: DoorInput) -> list[Action]:
+        """Process one input and return the actions to carry out, in order."""
+        if not self._started:
+            raise RuntimeError("DoorController.start() must run first")
+        out: list[Action] = []
+        if isinstance(event, CodePresented):
+            self._on_code(event, out)
+        elif isinstance(event, ExitPressed):
+            self._on_exit(out)
+        elif isinstance(event, DoorSensor):
+            self._on_sensor(event.is_open, out)
+        elif isinstance(event, Tick):
+            self._on_tick(out)
+        elif isinstance(event, CommandReceived):
+            self._on_command(event, out)
+        else:
+            self._on_device(event, out)
+        return out
+
+    # ------------------------------------------------------------------ inputs
+    def _on_code(self, event: CodePresented, out: list[Action]) -> None:
+        now, mono = self.clock.time(), self.clock.monotonic()
+        decision = self.verifier.check(event.text, now=now, mono=mono, mode=self.mode, occupancy=self.occupancy)
+        if decision.granted and self.lockdown:
+            decision = type(decision)(
+                False, DenyReason.LOCKDOWN, decision.member_id, decision.tier, "store is in lockdown"
+            )
+        door = self.config.door_id
+        if not decision.granted:
+            assert decision.reason is not None
+            out.append(Feedback(False, FEEDBACK[decision.reason], decision.reason))
+            out.append(
+                self._emit(
+                    AccessDenied,
+                    door_id=door,
+                    reason=decision.reason,
+                    member_id=decision.member_id,
+                    detail=decision.detail,
+                )
+            )
+            return
+        self.verifier.commit(decision, mono)
+        self.door.last_grant_at = mono
+        if self.mode is Mode.DAY:
+            self._hold("day", out)  # first person in opens the store for the day
+        else:
+            self._release(self.config.unlock_s, Trigger.GRANT, out)
+        out.append(Feedback(True, FEEDBACK[None]))
+        out.append(
+            self._emit(
+                AccessGranted,
+                door_id=door,
+                member_id=decision.member_id,
+                tier=decision.tier,
+                via="member_code" if self.mode is Mode.NIGHT else "day_mode",
+            )
+        )
+
+    def _on_exit(self, out: list[Action]) -> None:
+        self.door.last_exit_at = self.clock.monotonic()
+        out.append(self._emit(ExitRequested, door_id=self.config.door_id))
+        self._release(self.config.unlock_s, Trigger.EXIT, out)
+
+    def _on_sensor(self, is_open: bool, out: list[Action]) -> None:
+        mono = self.clock.monotonic()
+        position: Literal["open", "closed"] = "open" if is_open else "closed"
+        if self.door.position == position:
+            return
+        previous, self.door.position = self.door.position, position
+        door = self.config.door_id
+        if not is_open:
+            out.append(self._emit(DoorClosed, door_id=door))
+            self._clear(AlarmKind.DOOR_HELD_OPEN, door, out)
+            self._clear(AlarmKind.DOOR_FORCED, door, out)
+            if previous == "open":
+                self._fire(Trigger.RELOCK, out)  # the door cycled: lock behind the shopper
+            return
+        self.door.opened_at = mono
+        if previous == "unknown":
+            return  # first reading after start or a sensor outage: not an opening we saw
+        recent_exit = mono - self.door.last_exit_at <= self.config.rex_mask_s
+        recent_grant = mono - self.door.last_grant_at <= max(self.config.unlock_s, 1.0) + 1.0
+        cause: Literal["grant", "exit", "day_mode", "forced", "unknown"]
+        if self.lock is LockState.HELD:
+            cause = "day_mode"
+        elif recent_exit and (not recent_grant or self.door.last_exit_at >= self.door.last_grant_at):
+            cause = "exit"
+        elif self.lock is LockState.RELEASED and recent_grant:
+            cause = "grant"
+        elif self.lock is LockState.RELEASED:
+            cause = "unknown"
+        else:
+            cause = "forced"
+        if self.mode is Mode.NIGHT:
+            if cause == "grant":
+                self.occupancy += 1
+                self.door.last_grant_at = -1e9  # one entry per grant
+            elif cause == "exit":
+                self.occupancy = max(0, self.occupancy - 1)
+                self.door.last_exit_at = -1e9
+        out.append(self._emit(DoorOpened, door_id=door, cause=cause))
+        if cause == "forced":
+            self._raise(AlarmKind.DOOR_FORCED, door, out, severity="critical", detail="door opened while locked")
+
+    def _on_tick(self, out: list[Action]) -> None:
+        mono = self.clock.monotonic()
+        if self.lock is LockState.RELEASED and mono >= self.release_until:
+            self._fire(Trigger.RELOCK, out)
+        if (
+            self.door.position == "open"
+            and self.lock is not LockState.HELD
+            and mono - self.door.opened_at >= self.config.held_open_s
+        ):
+            self._raise(
+                AlarmKind.DOOR_HELD_OPEN, self.config.door_id, out, detail=f"open > {self.config.held_open_s:g} s"
+            )
+        wanted = self.mode_override or self.scheduled_mode()
+        if wanted is not self.mode:
+            self._set_mode(wanted, "schedule", out)
+
+    def _set_mode(self, mode: Mode, by: Literal["schedule", "operator"], out: list[Action]) -> None:
+        changed = mode is not self.mode
+        self.mode = mode
+        if mode is Mode.NIGHT:
+            self._unhold("day", out)
+        elif by == "operator" and not self.lockdown:
+            self._hold("day", out)
+        if changed or by == "operator":
+            out.append(self._emit(ModeChanged, mode=mode, lockdown=self.lockdown, by=by))
+
+    def _on_device(self, event: DeviceStatus, out: list[Action]) -> None:
+        source = event.name
+        if event.online:
+            self._clear(AlarmKind.DEVICE_OFFLINE, source, out)
+            if event.role in ("inputs", "lock"):
+                self.supervised.add(event.role)
+            if event.role == "inputs":
+                self._unhold("failsafe", out)
+            return
+        critical = event.role in ("lock", "inputs")
+        self._raise(
+            AlarmKind.DEVICE_OFFLINE, source, out, severity="critical" if critical else "warning", detail=event.detail
+        )
+        if event.role == "inputs":
+            self.door.position = "unknown"
+            if self.config.fail_mode == "safe" and "inputs" in self.supervised:
+                self._hold("failsafe", out)
+
+    # ------------------------------------------------------------------ commands
+    def _on_command(self, event: CommandReceived, out: list[Action]) -> None:
+        cmd = event.command
+        previous = self._recent_commands.get(cmd.correlation_id)
+        if previous is not None:  # QoS 1 redelivery: answer again, act once
+            out.append(Reply(previous))
+            return
+        reply = self._run_command(event, out)
+        self._recent_commands[cmd.correlation_id] = reply
+        while len(self._recent_commands) > 1000:
+            self._recent_commands.popitem(last=False)
+        out.append(Reply(reply))
+
+    def _run_command(self, event: CommandReceived, out: list[Action]) -> CommandReply:
+        cmd = event.command
+        now = datetime.fromtimestamp(self.clock.time(), UTC)
+
+        def reply(status: Literal["ok", "error", "rejected", "expired"], error: str | None = None) -> CommandReply:
+            return CommandReply(
+                correlation_id=cmd.correlation_id,
+                name=cmd.name,
+                status=status,
+                error=error,
+                data=self.snapshot().model_dump(mode="json"),
+                ts=now,
+            )
+
+        if event.retained:
+            return reply("rejected", "retained commands are ignored; publish commands with retain=false")
+        if cmd.expires_at <= now:
+            return reply("expired", f"command expired at {cmd.expires_at.isoformat()}")
+        if isinstance(cmd, UnlockCommand):
+            if self.lockdown:
+                return reply("rejected", "store is in lockdown")
+            self.door.last_grant_at = self.clock.monotonic()
+            self._release(cmd.duration_s, Trigger.GRANT, out)
+            out.append(self._emit(AccessGranted, door_id=cmd.door_id, via="remote"))
+            return reply("ok")
+        if isinstance(cmd, SetModeCommand):
+            self.mode_override = None if cmd.mode == "auto" else Mode(cmd.mode)
+            self._set_mode(self.mode_override or self.scheduled_mode(), "operator", out)
+            return reply("ok")
+        if isinstance(cmd, LockdownCommand):
+            self.lockdown = cmd.active
+            if cmd.active:
+                self.holds.discard("day")
+                if not self.holds:
+                    self._fire(Trigger.LOCKDOWN, out)
+            out.append(self._emit(ModeChanged, mode=self.mode, lockdown=self.lockdown, by="operator"))
+            return reply("ok")
+        if isinstance(cmd, ResetOccupancyCommand):
+            self.occupancy = cmd.count
+            return reply("ok")
+        return reply("error", f"unsupported command {cmd.name}")  # pragma: no cover - union is exhaustive

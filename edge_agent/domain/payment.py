@@ -1,0 +1,165 @@
+"""Totals, coupons and the offline payment rule of the self-checkout (pure; the clock comes in).
+
+One :class:`PaymentLedger` is shared by every checkout station of a store. It holds what must be
+consistent across stations: the synced coupon list, the coupons redeemed (or reserved by a sale
+that is being paid) in this store, and each member's offline spend in the current night.
+
+It keeps no file of its own: every sale is a ``sale_completed`` event in the durable outbox, and
+the adapter rebuilds the ledger at start-up by passing those events to :meth:`record_sale`
+(idempotent by ``sale_id``).
+
+Rules (see docs/checkout.md):
+
+- Coupons apply automatically: valid now, bound to the member, subtotal at least
+  ``min_total_cents``, not redeemed in this store and not reserved by another station's sale.
+  At most ``max_coupons_per_sale`` are used, largest discount first; a percent coupon takes
+  ``floor(subtotal * percent / 100)``; the discount never exceeds the subtotal. A coupon used
+  here is refused afterwards; double use across stores is the cloud's to detect.
+- Offline sales are allowed while the member's offline spend in the current night, this sale
+  included, stays within ``floor_limit_cents``. A night runs from ``night_reset_hour`` local time
+  to the same hour the next day.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from contracts.messages import SaleCompleted
+from edge_agent.domain.catalog import Coupon, index_coupons
+
+
+@dataclass(frozen=True)
+class PaymentConfig:
+    """Store-wide payment rules.
+
+    Attributes:
+        floor_limit_cents: most a member may spend offline per night (0 disables offline sales).
+        night_reset_hour: local hour at which a new night starts for the offline limit.
+        timezone: the store's IANA time zone.
+        max_coupons_per_sale: how many coupons one sale may use.
+    """
+
+    floor_limit_cents: int = 3000
+    night_reset_hour: int = 12
+    timezone: str = "UTC"
+    max_coupons_per_sale: int = 1
+
+
+@dataclass(frozen=True)
+class Totals:
+    """What a basket costs after coupons."""
+
+    subtotal_cents: int
+    discount_cents: int
+    total_cents: int
+    coupon_ids: tuple[str, ...] = ()
+
+
+def compute_totals(subtotal_cents: int, coupons: Sequence[Coupon], max_coupons: int) -> Totals:
+    """Apply the best ``max_coupons`` of ``coupons`` (already eligible) to ``subtotal_cents``."""
+    ranked = sorted(coupons, key=lambda c: (-c.discount_on(subtotal_cents), c.id))
+    used: list[str] = []
+    discount = 0
+    for coupon in ranked[: max(max_coupons, 0)]:
+        off = min(coupon.discount_on(subtotal_cents), subtotal_cents - discount)
+        if off <= 0:
+            continue
+        discount += off
+        used.append(coupon.id)
+    return Totals(subtotal_cents, discount, subtotal_cents - discount, tuple(used))
+
+
+class PaymentLedger:
+    """Coupons and offline spend shared by a store's checkout stations."""
+
+    def __init__(self, config: PaymentConfig | None = None, coupons: Iterable[Coupon] = ()) -> None:
+        """Start with the synced ``coupons`` and nothing redeemed or spent."""
+        self.config = config or PaymentConfig()
+        self._zone = ZoneInfo(self.config.timezone)
+        self._coupons = index_coupons(coupons)
+        self._redeemed: set[str] = set()
+        self._reserved: dict[str, uuid.UUID] = {}
+        self._offline: dict[tuple[str, str], int] = {}
+        self._sales: OrderedDict[uuid.UUID, None] = OrderedDict()
+
+    # ------------------------------------------------------------------ coupons
+    def replace_coupons(self, coupons: Iterable[Coupon]) -> None:
+        """Install a newer synced coupon list (redemptions seen here are kept)."""
+        self._coupons = index_coupons(coupons)
+
+    def redeemed(self, coupon_id: str) -> bool:
+        """Return whether the coupon was used in this store."""
+        return coupon_id in self._redeemed
+
+    def mark_redeemed(self, coupon_ids: Iterable[str]) -> None:
+        """Refuse these coupons from now on (used here, or the cloud said they are used elsewhere)."""
+        for cid in coupon_ids:
+            self._redeemed.add(cid)
+            self._reserved.pop(cid, None)
+
+    def eligible(self, member_id: str, subtotal_cents: int, now: float, sale_id: uuid.UUID) -> list[Coupon]:
+        """Return the member's coupons ``sale_id`` may use now."""
+        out = []
+        for c in self._coupons.get(member_id, ()):
+            holder = self._reserved.get(c.id)
+            if c.id in self._redeemed or (holder is not None and holder != sale_id):
+                continue
+            if c.valid_at(now) and subtotal_cents >= c.min_total_cents and c.value > 0:
+                out.append(c)
+        return out
+
+    def totals(self, member_id: str, subtotal_cents: int, now: float, sale_id: uuid.UUID) -> Totals:
+        """Return the totals of a basket with the member's best coupons applied."""
+        coupons = self.eligible(member_id, subtotal_cents, now, sale_id)
+        return compute_totals(subtotal_cents, coupons, self.config.max_coupons_per_sale)
+
+    def reserve(self, coupon_ids: Iterable[str], sale_id: uuid.UUID) -> None:
+        """Hold coupons for a sale being paid so no other station uses them meanwhile."""
+        for cid in coupon_ids:
+            self._reserved[cid] = sale_id
+
+    def release(self, sale_id: uuid.UUID) -> None:
+        """Free the coupons a sale held (abandoned, declined, basket changed)."""
+        for cid in [k for k, v in self._reserved.items() if v == sale_id]:
+            del self._reserved[cid]
+
+    # ------------------------------------------------------------------ offline
+    def night_of(self, unix_s: float) -> str:
+        """Return the night ``unix_s`` belongs to (the local date on which it started)."""
+        local = datetime.fromtimestamp(unix_s, self._zone) - timedelta(hours=self.config.night_reset_hour)
+        return local.date().isoformat()
+
+    def offline_spent(self, member_id: str, now: float) -> int:
+        """Return the member's offline spend in the current night."""
+        return self._offline.get((self.night_of(now), member_id), 0)
+
+    def offline_remaining(self, member_id: str, now: float) -> int:
+        """Return how much more the member may spend offline tonight."""
+        return max(self.config.floor_limit_cents - self.offline_spent(member_id, now), 0)
+
+    def offline_allows(self, member_id: str, amount_cents: int, now: float) -> bool:
+        """Return whether an offline sale of ``amount_cents`` stays within the member's floor limit."""
+        return amount_cents <= self.offline_remaining(member_id, now)
+
+    # ------------------------------------------------------------------ sales
+    def record_sale(self, sale: SaleCompleted) -> bool:
+        """Account for a completed sale (live or replayed from the outbox); return False if already seen."""
+        if sale.sale_id in self._sales:
+            return False
+        self._sales[sale.sale_id] = None
+        while len(self._sales) > 100_000:
+            self._sales.popitem(last=False)
+        self.release(sale.sale_id)
+        self.mark_redeemed(sale.coupon_ids)
+        if sale.payment_mode == "offline":
+            key = (self.night_of(sale.ts.timestamp()), sale.member_id)
+            self._offline[key] = self._offline.get(key, 0) + sale.total_cents
+            current = self.night_of(sale.ts.timestamp())
+            for old in [k for k in self._offline if k[0] < current and k != key]:
+                del self._offline[old]
+        return True

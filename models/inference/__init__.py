@@ -1,0 +1,1 @@
+"""Torch-free runtime: preprocessing, ONNX Runtime recogniser and embedding gallery."""

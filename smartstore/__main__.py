@@ -1,0 +1,5 @@
+"""Run the smartstore CLI with ``python -m smartstore``."""
+
+from smartstore.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,50 @@
+"""``smartstore cloud`` commands and ``CLOUD_*`` settings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cloud_sync.config import CloudSettings, SettingsError
+from smartstore.cli import build_parser, main
+
+
+def test_settings_come_from_cloud_environment_variables() -> None:
+    s = CloudSettings.from_env(
+        {"CLOUD_DATABASE_URL": "sqlite:///x.db", "CLOUD_MQTT_PORT": "1884", "CLOUD_INGEST_STATE": "false"}
+    )
+    assert (s.database_url, s.mqtt_port, s.ingest_state) == ("sqlite:///x.db", 1884, False)
+    assert CloudSettings.from_env({}).database_url == "sqlite:///./smartstore-cloud.db"
+    with pytest.raises(SettingsError, match="CLOUD_MQTT_PORT"):
+        CloudSettings.from_env({"CLOUD_MQTT_PORT": "not-a-port"})
+
+
+def test_cloud_commands_are_registered() -> None:
+    parser = build_parser()
+    args = parser.parse_args(["cloud", "ingest", "--client-id", "w1", "--batch-size", "200"])
+    assert args.cloud_command == "ingest"
+    assert args.batch_size == 200
+    args = parser.parse_args(["bench", "ingest", "--json", "--db", "postgresql", "--workers", "2", "--events", "10"])
+    assert (args.db, args.workers, args.events, args.json) == ("postgresql", 2, 10, True)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["cloud", "token", "create", "--name", "x", "--role", "root"])
+
+
+def test_migrate_then_manage_tokens(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    assert main(["cloud", "migrate", "--database-url", url]) == 0
+    assert "revision 0001" in capsys.readouterr().out
+    assert (
+        main(["cloud", "token", "create", "--database-url", url, "--name", "ops", "--role", "operator", "--json"]) == 0
+    )
+    created = json.loads(capsys.readouterr().out)
+    assert created["role"] == "operator"
+    assert created["token"].startswith("sst_")
+    assert main(["cloud", "token", "list", "--database-url", url]) == 0
+    assert "\toperator\t-\tactive\tops" in capsys.readouterr().out
+    assert main(["cloud", "token", "revoke", "--database-url", url, str(created["id"])]) == 0
+    assert main(["cloud", "token", "list", "--database-url", url]) == 0
+    assert "revoked" in capsys.readouterr().out
+    assert main(["cloud", "token", "revoke", "--database-url", url, "999"]) == 1

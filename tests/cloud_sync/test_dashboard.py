@@ -1,0 +1,144 @@
+"""The operator dashboard in real headless Chromium: sign in, then live updates over SSE."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import Engine
+
+from cloud_sync.config import CloudSettings
+from cloud_sync.main import create_app
+from cloud_sync.services.tokens import Role
+from contracts.messages import AlarmKind, AlarmRaised, DoorState, Mode, dump
+from contracts.topics import Topics
+from smartstore.broker import free_port
+from tests.cloud_sync.conftest import Publisher, make_token, wait_until
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,1000",
+]
+
+
+@pytest.fixture
+def server(settings: CloudSettings, engine: Engine) -> Iterator[str]:
+    """Serve the app with uvicorn on a free loopback port."""
+    port = free_port()
+    config = uvicorn.Config(create_app(settings, engine=engine), host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    assert wait_until(lambda: srv.started, timeout=15)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+
+
+def test_sse_stream_sends_an_update_when_data_changes(
+    server: str, engine: Engine, worker_factory: Callable[..., Any], publisher: Publisher
+) -> None:
+    token = make_token(engine, Role.TECHNICIAN)
+    assert httpx.get(f"{server}/dashboard/events").status_code == 401
+    worker_factory()
+    seen: list[str] = []
+    with httpx.stream(
+        "GET", f"{server}/dashboard/events", headers={"Authorization": f"Bearer {token}"}, timeout=20
+    ) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        for line in r.iter_lines():
+            if line.startswith("data: "):
+                seen.append(line)
+                if len(seen) == 1:
+                    publisher.publish(Topics("sse1").availability, "online", retain=True)
+                elif 'data-availability=\\"sse1\\">online' in line:
+                    break
+    assert len(seen) >= 2
+    assert "No store has reported yet" in seen[0]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium chromium-driver)")
+@pytest.mark.timeout(120)
+def test_dashboard_in_chromium_updates_live(
+    server: str,
+    engine: Engine,
+    worker_factory: Callable[..., Any],
+    publisher: Publisher,
+    tmp_path: Path,
+    migrated_url: str,
+) -> None:
+    if not migrated_url.startswith("sqlite"):
+        pytest.skip("one browser run is enough; the data path is covered on both databases elsewhere")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    worker_factory()
+    token = make_token(engine, Role.OPERATOR)
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in FLAGS:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    wait = WebDriverWait(driver, 20)
+    try:
+        driver.get(server + "/")
+        driver.find_element(By.ID, "token").send_keys("sst_wrong")
+        driver.find_element(By.ID, "sign-in").click()
+        # The click submits a form: wait for the server's answer rather than reading the page mid-navigation.
+        wait.until(lambda d: "Invalid token" in d.page_source)
+        driver.find_element(By.ID, "token").send_keys(token)
+        driver.find_element(By.ID, "sign-in").click()
+        wait.until(ec.text_to_be_present_in_element((By.ID, "stores"), "No store has reported yet"))
+        wait.until(ec.text_to_be_present_in_element((By.ID, "live"), "live"))
+        driver.execute_script("window.__noReload = 42;")  # survives only if the page is not reloaded
+
+        t = Topics("night-7")
+        publisher.publish(t.availability, "online", retain=True)
+        wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, '[data-availability="night-7"]'), "online"))
+        door = DoorState(
+            door_id="main",
+            mode=Mode.NIGHT,
+            lockdown=False,
+            lock="unlocked",
+            door="open",
+            occupancy=3,
+            occupancy_cap=5,
+            alarms=[],
+        )
+        publisher.publish(t.state("door"), dump(door), retain=True)
+        wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, '[data-occupancy="night-7"]'), "3/5"))
+        publisher.publish(
+            t.event("alarm_raised"),
+            dump(AlarmRaised(store_id="night-7", alarm=AlarmKind.DOOR_FORCED, source="main", severity="critical")),
+        )
+        wait.until(ec.text_to_be_present_in_element((By.ID, "alarms"), "door_forced"))
+        wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, '[data-alarms="night-7"]'), "1"))
+        publisher.publish(t.availability, "offline", retain=True)
+        wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, '[data-availability="night-7"]'), "offline"))
+        assert driver.execute_script("return window.__noReload;") == 42
+        assert "(0 of 1 online)" in driver.find_element(By.ID, "store-count").text
+        driver.save_screenshot(str(tmp_path / "dashboard.png"))
+    finally:
+        driver.quit()
+    time.sleep(0.1)

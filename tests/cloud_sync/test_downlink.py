@@ -1,0 +1,166 @@
+"""Downlink: retained snapshots/manifest for catch-up, live deltas, revocation latency."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from cloud_sync.config import CloudSettings
+from cloud_sync.main import create_app
+from contracts.messages import SyncApplied, dump
+from contracts.sync import CatalogSnapshot, RevocationDelta, RevocationList, SyncManifest, parse_delta, parse_snapshot
+from contracts.topics import Topics
+from tests.cloud_sync.conftest import Publisher, Recorder, wait_until
+
+STORES = [f"st{i:02d}" for i in range(20)]
+
+
+@pytest.fixture
+def live(settings: CloudSettings, engine: Engine, broker: Any) -> Iterator[TestClient]:
+    """The app with its downlink publisher connected to the test broker."""
+    s = settings.model_copy(
+        update={
+            "mqtt_host": broker.host,
+            "mqtt_port": broker.port,
+            "downlink_enabled": True,
+            "downlink_interval_s": 0.5,
+        }
+    )
+    with TestClient(create_app(s, engine=engine)) as c:
+        assert wait_until(lambda: c.app.state.downlink.connected.is_set())  # type: ignore[attr-defined]
+        yield c
+
+
+def _retained(rec: Recorder, topic: str) -> bytes | None:
+    with rec.lock:
+        found = [p for t, p, _, _ in rec.messages if t == topic]
+    return found[-1] if found else None
+
+
+def test_revocation_reaches_every_online_store_within_5s_p99(live: TestClient, op: dict[str, str], broker: Any) -> None:
+    for s in STORES:
+        assert live.post("/api/v1/stores", json={"id": s, "name": s}, headers=op).status_code == 201
+    members = [f"m{i:02d}" for i in range(20)]
+    for m in members:
+        live.post("/api/v1/members", json={"id": m, "name": m}, headers=op)
+    stores = Recorder(
+        broker.host, broker.port, ["smartstore/v1/+/sync/revocations/delta", "smartstore/v1/+/sync/manifest"]
+    )
+    try:
+        assert stores.wait_for(
+            lambda msgs: {t.split("/")[2] for t, *_ in msgs if t.endswith("manifest")} >= set(STORES), 15
+        )
+        sent: dict[str, float] = {}
+        for m in members:
+            sent[m] = time.monotonic()
+            assert live.post(f"/api/v1/members/{m}/revoke", json={"reason": "test"}, headers=op).status_code == 200
+
+        def arrivals(msgs: list[tuple[str, bytes, float, bool]]) -> dict[tuple[str, str], float]:
+            out: dict[tuple[str, str], float] = {}
+            for topic, payload, at, _ in msgs:
+                if topic.endswith("revocations/delta"):
+                    delta = parse_delta("revocations", payload)
+                    assert isinstance(delta, RevocationDelta)
+                    for m in delta.add_member_ids:
+                        out.setdefault((topic.split("/")[2], m), at)
+            return out
+
+        assert stores.wait_for(lambda msgs: len(arrivals(msgs)) == len(STORES) * len(members), 30)
+        with stores.lock:
+            got = arrivals(list(stores.messages))
+        latencies = sorted(at - sent[m] for (_s, m), at in got.items())
+        p99 = latencies[int(len(latencies) * 0.99) - 1]
+        print(
+            f"\nrevocation latency over {len(latencies)} (store, member) pairs: "
+            f"p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, "
+            f"p99 {p99 * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms"
+        )
+        assert p99 <= 5.0
+    finally:
+        stores.close()
+
+
+def test_an_agent_offline_for_a_while_catches_up_from_retained_snapshots(
+    live: TestClient,
+    op: dict[str, str],
+    broker: Any,
+    auth: Callable[..., dict[str, str]],
+    worker_factory: Callable[..., Any],
+    publisher: Publisher,
+) -> None:
+    store = "shop1"
+    t = Topics(store)
+    live.post("/api/v1/stores", json={"id": store, "name": "Shop"}, headers=op)
+    live.post("/api/v1/products", json={"id": "p1", "name": "Bread", "price_cents": 250}, headers=op)
+    agent = Recorder(broker.host, broker.port, [f"{t.base}/sync/#"])
+    assert agent.wait_for(lambda m: any(topic.endswith("manifest") for topic, *_ in m), 10)
+    first = SyncManifest.model_validate_json(_retained(agent, t.sync("manifest")) or b"")
+    agent.close()  # the store goes offline...
+    live.post("/api/v1/products", json={"id": "p2", "name": "Milk", "price_cents": 120}, headers=op)
+    live.post("/api/v1/products/p1/prices", json={"price_cents": 199}, headers=op)
+    live.post("/api/v1/members", json={"id": "eve", "name": "Eve"}, headers=op)
+    live.post("/api/v1/members/eve/revoke", json={}, headers=op)
+    live.post("/api/v1/coupons", json={"id": "cx", "member_id": "eve", "kind": "amount", "value": 50}, headers=op)
+    versions = live.get("/api/v1/sync/manifest", headers=op).json()["versions"]
+    assert versions["catalog"] == first.versions["catalog"] + 2
+    time.sleep(1.0)
+    # ...and comes back: the retained manifest and snapshots give it everything at once.
+    back = Recorder(broker.host, broker.port, [f"{t.base}/sync/#"])
+    try:
+        assert back.wait_for(
+            lambda m: (
+                (SyncManifest.model_validate_json(p).versions == versions)
+                if (p := _retained(back, t.sync("manifest")))
+                else False
+            ),
+            10,
+        )
+        catalog = parse_snapshot("catalog", _retained(back, t.sync("catalog/snapshot")) or b"")
+        assert isinstance(catalog, CatalogSnapshot)
+        assert catalog.version == versions["catalog"]
+        prices = {p.id: p.price_cents for p in catalog.products}
+        assert prices == {"p1": 199, "p2": 120}
+        revs = parse_snapshot("revocations", _retained(back, t.sync("revocations/snapshot")) or b"")
+        assert isinstance(revs, RevocationList)
+        assert revs.revoked_member_ids == ["eve"]
+        coupons = json.loads(_retained(back, t.sync("coupons/snapshot")) or b"{}")
+        assert [c["id"] for c in coupons["coupons"]] == ["cx"]
+        assert all(retained for topic, _, _, retained in back.messages if topic.endswith(("snapshot", "manifest")))
+    finally:
+        back.close()
+    # Pull endpoint: exactly the deltas it missed.
+    dev = auth("device", store)
+    pulled = live.get("/api/v1/sync/catalog", params={"since": first.versions["catalog"]}, headers=dev).json()
+    assert [d["version"] for d in pulled["deltas"]] == [first.versions["catalog"] + 1, versions["catalog"]]
+    # The agent reports what it applied; the cloud records it per store.
+    worker_factory()
+    publisher.publish(
+        t.event("sync_applied"), dump(SyncApplied(store_id=store, channel="catalog", version=versions["catalog"]))
+    )
+    assert wait_until(
+        lambda: (
+            live.get(f"/api/v1/stores/{store}", headers=op).json()["sync_versions"].get("catalog")
+            == versions["catalog"]
+        )
+    )
+
+
+def test_live_deltas_follow_versions_without_gaps(live: TestClient, op: dict[str, str], broker: Any) -> None:
+    live.post("/api/v1/stores", json={"id": "s1", "name": "S"}, headers=op)
+    rec = Recorder(broker.host, broker.port, ["smartstore/v1/s1/sync/catalog/delta", "smartstore/v1/s1/sync/manifest"])
+    try:
+        assert rec.wait_for(lambda m: any(t.endswith("manifest") for t, *_ in m), 10)
+        for i in range(5):
+            live.post("/api/v1/products", json={"id": f"p{i}", "name": f"P{i}", "price_cents": 100 + i}, headers=op)
+        assert rec.wait_for(lambda m: sum(1 for t, *_ in m if t.endswith("delta")) >= 5, 10)
+        deltas = [json.loads(p) for t, p, _, _ in rec.messages if t.endswith("delta")]
+        assert [(d["from_version"], d["version"]) for d in deltas] == [(i, i + 1) for i in range(5)]
+        assert [d["upsert_products"][0]["id"] for d in deltas] == [f"p{i}" for i in range(5)]
+    finally:
+        rec.close()

@@ -1,0 +1,98 @@
+"""Modbus IO driver with the simulated module on a pty: inputs, coil pulse, read-back, faults."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from devices.modbus.driver import ModbusIoDriver
+from devices.modbus.simulator import ModbusIoSimulator
+from devices.pty import PtySimulatorHost
+from tests.devices.helpers import Recorder, wait_until
+
+
+def start(
+    serve: Callable[[Any], PtySimulatorHost], run_driver: Callable[[Any], Any], sim: ModbusIoSimulator, **kwargs: Any
+) -> tuple[PtySimulatorHost, ModbusIoDriver, dict[str, Recorder]]:
+    """Serve ``sim`` and run a driver recording inputs, faults and statuses."""
+    host = serve(sim)
+    rec = {name: Recorder() for name in ("inputs", "fault", "status")}
+    driver = ModbusIoDriver(
+        host.path,
+        poll_interval=0.02,
+        reply_timeout=0.1,
+        max_backoff=0.1,
+        on_inputs=rec["inputs"],
+        on_fault=rec["fault"],
+        on_status=rec["status"],
+        **kwargs,
+    )
+    run_driver(driver)
+    return host, driver, rec
+
+
+def test_door_contact_and_exit_button_inputs(
+    serve: Callable[[Any], PtySimulatorHost], run_driver: Callable[[Any], Any]
+) -> None:
+    sim = ModbusIoSimulator()
+    _, driver, rec = start(serve, run_driver, sim)
+    assert wait_until(lambda: rec["inputs"].items[-1:] == [(False, False)])
+    sim.set_input(0, True)  # door opened
+    assert wait_until(lambda: rec["inputs"].items[-1:] == [(True, False)])
+    sim.set_input(1, True)  # exit button
+    assert wait_until(lambda: driver.inputs == (True, True))
+
+
+def test_lock_coil_starts_off_pulses_and_is_read_back(
+    serve: Callable[[Any], PtySimulatorHost], run_driver: Callable[[Any], Any]
+) -> None:
+    sim = ModbusIoSimulator()
+    host, driver, rec = start(serve, run_driver, sim)
+    assert host.wait_for(bytes.fromhex("01 05 00 00 00 00 CD CA")) > 0  # OFF first
+    driver.pulse(0.2)
+    assert wait_until(lambda: sim.coils[0])
+    assert wait_until(lambda: driver.coil_sensed is True)
+    assert wait_until(lambda: not sim.coils[0], 2)
+    assert rec["fault"].items == []
+
+
+def test_stuck_relay_is_reported(serve: Callable[[Any], PtySimulatorHost], run_driver: Callable[[Any], Any]) -> None:
+    sim = ModbusIoSimulator(stuck=True)
+    _, driver, rec = start(serve, run_driver, sim)
+    driver.set_energised(True)
+    assert wait_until(lambda: any("reads OFF after writing ON" in m for m in rec["fault"].items))
+
+
+def test_exception_replies_are_counted_not_fatal(
+    serve: Callable[[Any], PtySimulatorHost], run_driver: Callable[[Any], Any]
+) -> None:
+    sim = ModbusIoSimulator()
+    sim.exception_code = 0x04
+    _, driver, rec = start(serve, run_driver, sim)
+    assert wait_until(lambda: driver.exceptions >= 3)
+    assert "disconnected" not in rec["status"].statuses()
+
+
+def test_silent_module_is_reported_disconnected_and_recovers(
+    serve: Callable[[Any], PtySimulatorHost], run_driver: Callable[[Any], Any]
+) -> None:
+    sim = ModbusIoSimulator()
+    _, _, rec = start(serve, run_driver, sim)
+    sim.silent = True
+    assert wait_until(lambda: "disconnected" in rec["status"].statuses())
+    sim.silent = False
+    sim.set_input(0, True)
+    assert wait_until(lambda: (True, False) in rec["inputs"].items)
+
+
+def test_unplug_then_replug(serve: Callable[[Any], PtySimulatorHost], run_driver: Callable[[Any], Any]) -> None:
+    sim = ModbusIoSimulator()
+    host, driver, rec = start(serve, run_driver, sim)
+    driver.set_energised(True)
+    assert wait_until(lambda: sim.coils[0])
+    host.unplug()
+    assert wait_until(lambda: "disconnected" in rec["status"].statuses())
+    sim.coils[0] = False  # the module lost power
+    host.replug()
+    assert wait_until(lambda: "reconnected" in rec["status"].statuses())
+    assert wait_until(lambda: sim.coils[0])  # the wanted state is written again

@@ -1,0 +1,281 @@
+"""Door state machine: every rule in edge_agent/domain/door.py, driven with a fake clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from contracts.messages import (
+    AccessDenied,
+    AccessGranted,
+    AlarmCleared,
+    AlarmKind,
+    AlarmRaised,
+    DenyReason,
+    DoorOpened,
+    LockdownCommand,
+    Mode,
+    SetModeCommand,
+    UnlockCommand,
+)
+from edge_agent.domain.access import AccessPolicy, TimeRange
+from edge_agent.domain.door import (
+    CodePresented,
+    CommandReceived,
+    DeviceStatus,
+    DoorController,
+    DoorSensor,
+    Emit,
+    ExitPressed,
+    Feedback,
+    Reply,
+    SetLock,
+    Tick,
+)
+from tests.edge_agent.helpers import FakeClock, Members, make_controller
+
+
+def locks(actions: list[object]) -> list[bool]:
+    return [a.energised for a in actions if isinstance(a, SetLock)]
+
+
+def events(actions: list[object], cls: type) -> list:
+    return [a.event for a in actions if isinstance(a, Emit) and isinstance(a.event, cls)]
+
+
+def replies(actions: list[object]) -> list:
+    return [a.reply for a in actions if isinstance(a, Reply)]
+
+
+def in_seconds(clock: FakeClock, s: float) -> datetime:
+    return datetime.fromtimestamp(clock.wall + s, UTC)
+
+
+def test_start_locks_and_never_unlocks() -> None:
+    members, clock = Members(), FakeClock()
+    from edge_agent.domain.access import AccessVerifier
+    from edge_agent.domain.door import DoorConfig
+
+    ctl = DoorController(
+        DoorConfig(store_id="store-1", day_hours=TimeRange.parse("00:00-23:59")),
+        AccessVerifier("store-1", members.trusted, AccessPolicy()),
+        clock,
+    )
+    actions = ctl.start()
+    assert locks(actions) == [False]
+    assert ctl.mode is Mode.DAY  # day by schedule, and still locked: first person in opens it
+    assert locks(ctl.handle(Tick())) == []
+
+
+def test_valid_code_pulses_the_lock_then_relocks_after_unlock_time() -> None:
+    ctl, members, clock = make_controller(unlock_s=5)
+    actions = ctl.handle(CodePresented(members.code("m1", clock.wall)))
+    assert locks(actions) == [True]
+    assert events(actions, AccessGranted)[0].member_id == "m1"
+    assert any(isinstance(a, Feedback) and a.granted for a in actions)
+    clock.advance(4.9)
+    assert locks(ctl.handle(Tick())) == []
+    clock.advance(0.2)
+    assert locks(ctl.handle(Tick())) == [False]
+
+
+def test_same_code_opens_once() -> None:
+    ctl, members, clock = make_controller()
+    code = members.code("m1", clock.wall)
+    assert locks(ctl.handle(CodePresented(code))) == [True]
+    clock.advance(6)
+    ctl.handle(Tick())
+    second = ctl.handle(CodePresented(code))
+    assert locks(second) == []
+    assert events(second, AccessDenied)[0].reason is DenyReason.REPLAYED
+
+
+def test_door_cycle_relocks_immediately_and_counts_occupancy() -> None:
+    ctl, members, clock = make_controller()
+    ctl.handle(DoorSensor(is_open=False))
+    ctl.handle(CodePresented(members.code("m1", clock.wall)))
+    clock.advance(1)
+    opened = ctl.handle(DoorSensor(is_open=True))
+    assert events(opened, DoorOpened)[0].cause == "grant"
+    assert ctl.occupancy == 1
+    assert locks(ctl.handle(DoorSensor(is_open=False))) == [False]
+
+
+def test_occupancy_cap_refuses_and_exit_frees_a_place() -> None:
+    ctl, members, clock = make_controller()  # cap 2
+    ctl.handle(DoorSensor(is_open=False))
+    for m in ("m1", "m2"):
+        ctl.handle(CodePresented(members.code(m, clock.wall)))
+        ctl.handle(DoorSensor(is_open=True))
+        ctl.handle(DoorSensor(is_open=False))
+    refused = ctl.handle(CodePresented(members.code("m3", clock.wall)))
+    assert events(refused, AccessDenied)[0].reason is DenyReason.OCCUPANCY_FULL
+    assert locks(refused) == []
+    assert locks(ctl.handle(ExitPressed())) == [True]
+    opened = ctl.handle(DoorSensor(is_open=True))
+    assert events(opened, DoorOpened)[0].cause == "exit"
+    ctl.handle(DoorSensor(is_open=False))
+    assert ctl.occupancy == 1
+    clock.advance(1)
+    again = ctl.handle(CodePresented(members.code("m3", clock.wall + 15)))
+    assert events(again, AccessGranted)
+
+
+def test_forced_door_raises_critical_alarm_and_clears_on_close() -> None:
+    ctl, _, _clock = make_controller()
+    ctl.handle(DoorSensor(is_open=False))
+    actions = ctl.handle(DoorSensor(is_open=True))
+    assert events(actions, DoorOpened)[0].cause == "forced"
+    alarm = events(actions, AlarmRaised)[0]
+    assert (alarm.alarm, alarm.severity) == (AlarmKind.DOOR_FORCED, "critical")
+    assert events(ctl.handle(DoorSensor(is_open=False)), AlarmCleared)[0].alarm is AlarmKind.DOOR_FORCED
+
+
+def test_exit_button_before_opening_is_not_forced() -> None:
+    ctl, _, clock = make_controller()
+    ctl.handle(DoorSensor(is_open=False))
+    ctl.handle(ExitPressed())
+    clock.advance(2)
+    assert not events(ctl.handle(DoorSensor(is_open=True)), AlarmRaised)
+
+
+def test_held_open_alarm_after_threshold() -> None:
+    ctl, members, clock = make_controller(held_open_s=15)
+    ctl.handle(DoorSensor(is_open=False))
+    ctl.handle(CodePresented(members.code("m1", clock.wall)))
+    ctl.handle(DoorSensor(is_open=True))
+    clock.advance(14)
+    assert not events(ctl.handle(Tick()), AlarmRaised)
+    clock.advance(1.5)
+    raised = events(ctl.handle(Tick()), AlarmRaised)
+    assert raised[0].alarm is AlarmKind.DOOR_HELD_OPEN
+    assert not events(ctl.handle(Tick()), AlarmRaised)  # raised once
+    assert "door_held_open:main" in ctl.snapshot().alarms
+
+
+def test_lockdown_refuses_codes_and_remote_unlock_but_exit_stays_free() -> None:
+    ctl, members, clock = make_controller()
+    cmd = LockdownCommand(correlation_id="L1", expires_at=in_seconds(clock, 30), active=True)
+    assert replies(ctl.handle(CommandReceived(cmd)))[0].status == "ok"
+    denied = ctl.handle(CodePresented(members.code("m1", clock.wall)))
+    assert events(denied, AccessDenied)[0].reason is DenyReason.LOCKDOWN
+    assert locks(denied) == []
+    unlock = UnlockCommand(correlation_id="U1", expires_at=in_seconds(clock, 30))
+    assert replies(ctl.handle(CommandReceived(unlock)))[0].status == "rejected"
+    assert locks(ctl.handle(ExitPressed())) == [True]
+
+
+@pytest.mark.parametrize(("retained", "expires_in", "status"), [(True, 30, "rejected"), (False, -1, "expired")])
+def test_retained_or_expired_unlock_never_unlocks(retained: bool, expires_in: float, status: str) -> None:
+    ctl, _, clock = make_controller()
+    cmd = UnlockCommand(correlation_id="c1", expires_at=in_seconds(clock, expires_in))
+    actions = ctl.handle(CommandReceived(cmd, retained=retained))
+    assert locks(actions) == []
+    assert replies(actions)[0].status == status
+
+
+def test_remote_unlock_once_per_correlation_id() -> None:
+    ctl, _, clock = make_controller()
+    cmd = UnlockCommand(correlation_id="c1", expires_at=in_seconds(clock, 30), duration_s=2)
+    first = ctl.handle(CommandReceived(cmd))
+    assert locks(first) == [True]
+    assert replies(first)[0].status == "ok"
+    clock.advance(3)
+    assert locks(ctl.handle(Tick())) == [False]
+    again = ctl.handle(CommandReceived(cmd))  # QoS 1 redelivery
+    assert locks(again) == []
+    assert replies(again)[0].status == "ok"
+
+
+def test_day_mode_first_person_in_then_night_relocks() -> None:
+    policy = AccessPolicy(occupancy_cap=0)  # cap ignored by day
+    ctl, _members, clock = make_controller(policy=policy)
+    cmd = SetModeCommand(correlation_id="d1", expires_at=in_seconds(clock, 30), mode="day")
+    assert locks(ctl.handle(CommandReceived(cmd))) == [True]  # operator: held open at once
+    night = SetModeCommand(correlation_id="n1", expires_at=in_seconds(clock, 30), mode="night")
+    assert locks(ctl.handle(CommandReceived(night))) == [False]
+    auto = SetModeCommand(correlation_id="a1", expires_at=in_seconds(clock, 30), mode="auto")
+    ctl.handle(CommandReceived(auto))
+    assert ctl.mode is Mode.NIGHT  # no day hours configured
+
+
+def test_schedule_day_needs_first_valid_code() -> None:
+    members, clock = Members(), FakeClock()
+    ctl, _, _ = make_controller(members, clock, day_hours=TimeRange.parse("00:00-23:59"))
+    assert ctl.mode is Mode.DAY
+    assert locks(ctl.handle(Tick())) == []
+    assert locks(ctl.handle(CodePresented("garbage"))) == []
+    assert locks(ctl.handle(CodePresented(members.code("staff", clock.wall)))) == [True]
+    clock.advance(60)
+    assert locks(ctl.handle(Tick())) == []  # held all day, no relock timer
+
+
+def test_outside_hours_and_revoked() -> None:
+    policy = AccessPolicy(tier_hours={"basic": (TimeRange.parse("22:00-23:00"),)}, occupancy_cap=5)
+    ctl, members, clock = make_controller(policy=policy)
+    denied = ctl.handle(CodePresented(members.code("m1", clock.wall, tier="basic")))
+    assert events(denied, AccessDenied)[0].reason is DenyReason.OUTSIDE_HOURS
+    ctl.verifier.revocations.replace(["m2"], version=3)
+    revoked = ctl.handle(CodePresented(members.code("m2", clock.wall)))
+    assert events(revoked, AccessDenied)[0].reason is DenyReason.REVOKED
+    assert ctl.verifier.revocations.version == 3
+    ctl.verifier.revocations.replace([], version=2)  # older list ignored
+    assert "m2" in ctl.verifier.revocations.member_ids
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("safe", [True]), ("secure", [])])
+def test_fail_mode_when_door_inputs_are_lost(mode: str, expected: list[bool]) -> None:
+    ctl, _, _ = make_controller(fail_mode=mode)
+    assert locks(ctl.handle(DeviceStatus("io", online=False, role="inputs"))) == []  # never supervised yet
+    ctl.handle(DeviceStatus("io", online=True, role="inputs"))
+    lost = ctl.handle(DeviceStatus("io", online=False, role="inputs"))
+    assert locks(lost) == expected
+    assert events(lost, AlarmRaised)[0].severity == "critical"
+    back = ctl.handle(DeviceStatus("io", online=True, role="inputs"))
+    assert locks(back) == ([False] if expected else [])
+    assert events(back, AlarmCleared)
+
+
+def test_handle_before_start_is_an_error() -> None:
+    members, clock = Members(), FakeClock()
+    from edge_agent.domain.access import AccessVerifier
+    from edge_agent.domain.door import DoorConfig
+
+    ctl = DoorController(
+        DoorConfig(store_id="store-1"), AccessVerifier("store-1", members.trusted, AccessPolicy()), clock
+    )
+    with pytest.raises(RuntimeError):
+        ctl.handle(Tick())
+
+
+_inputs = st.one_of(
+    st.just(Tick()),
+    st.just(ExitPressed()),
+    st.builds(DoorSensor, st.booleans()),
+    st.builds(CodePresented, st.text(max_size=20)),
+    st.builds(
+        DeviceStatus, st.sampled_from(["io", "lock"]), st.booleans(), st.sampled_from(["inputs", "lock", "other"])
+    ),
+    st.floats(min_value=0, max_value=20),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_inputs, max_size=40))
+def test_random_inputs_never_unlock_without_a_cause(seq: list[object]) -> None:
+    """Without a valid code, command or fail-safe, the only unlock is an exit request."""
+    ctl, _, clock = make_controller(fail_mode="secure")
+    energised = False
+    for item in seq:
+        if isinstance(item, float):
+            clock.advance(item)
+            continue
+        actions = ctl.handle(item)  # type: ignore[arg-type]
+        for on in locks(actions):
+            if on:
+                assert isinstance(item, ExitPressed)
+            energised = on
+        assert energised == (ctl.lock.value != "locked")
