@@ -4,15 +4,22 @@ The real pipeline runs: zxing-cpp decode on the camera reader's side, the agent'
 thread (Ed25519 verification, replay cache, policy, the door state machine), the SQLite
 outbox, and the LCUS relay driver writing to a simulated relay on a pseudo-terminal. The time
 stops when the simulator has read the complete ``A0 01 01 A2`` frame.
+
+The simulated relay runs in its own process, as the real board is a separate device: in the
+agent's process its thread would queue for the agent's interpreter lock and add that wait to
+every figure. Both processes stamp times with ``CLOCK_MONOTONIC`` (``time.perf_counter`` on
+Linux), which the kernel shares between processes.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import resource
 import statistics
 import tempfile
 import time
 from functools import partial
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import numpy as np
@@ -70,18 +77,85 @@ class _Frames:
         return np.clip(rng.normal(128, 40, (480, 640, 3)), 0, 255).astype(np.uint8)
 
 
-def _switched_on(sim: LcusSimulator, since: int) -> bool:
-    return any(h.on for h in sim.history[since:])
+def _has_more(sim: LcusSimulator, seen: int) -> bool:
+    return len(sim.history) > seen
+
+
+def _serve_relay(path: str, conn: Connection) -> None:
+    """Child process: serve an LCUS relay on a pty at ``path``; send ``(on, perf_counter)`` per switch frame."""
+    sim = LcusSimulator()
+    with PtySimulatorHost(sim, path):
+        conn.send("ready")
+        sent = 0
+        while not conn.poll():
+            with sim.changed:
+                sim.changed.wait_for(partial(_has_more, sim, sent), timeout=0.05)
+                new = list(zip(sim.history[sent:], sim.history_times[sent:], strict=True))
+            for switch, at in new:
+                conn.send((switch.on, at))
+            sent += len(new)
+
+
+class _RelayProcess:
+    """The relay board in a child process, and the switches it has reported."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+        self._conn, child = multiprocessing.get_context("spawn").Pipe()
+        self._process = multiprocessing.get_context("spawn").Process(
+            target=_serve_relay, args=(self.path, child), daemon=True
+        )
+        self.on = False
+
+    def __enter__(self) -> _RelayProcess:
+        self._process.start()
+        if not self._conn.poll(30) or self._conn.recv() != "ready":
+            raise RuntimeError("the simulated relay did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._conn.send("stop")
+        self._process.join(5)
+        if self._process.is_alive():
+            self._process.kill()
+
+    def next_switch(self, timeout: float) -> tuple[bool, float] | None:
+        """Return the next switch ``(on, when)`` the board reported, or None after ``timeout``."""
+        if not self._conn.poll(timeout):
+            return None
+        on, at = self._conn.recv()
+        self.on = on
+        return on, at
+
+    def drain(self) -> list[tuple[bool, float]]:
+        """Return every switch reported so far without waiting."""
+        switches = []
+        while (switch := self.next_switch(0)) is not None:
+            switches.append(switch)
+        return switches
+
+    def wait_off(self, timeout: float) -> None:
+        """Wait until the relay has switched off again (the door relocked)."""
+        deadline = time.monotonic() + timeout
+        while self.on and self.next_switch(max(0.0, deadline - time.monotonic())) is not None:
+            pass
+
+    def wait_on(self, timeout: float) -> float | None:
+        """Return when the relay next switched on, or None after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while (switch := self.next_switch(max(0.0, deadline - time.monotonic()))) is not None:
+            if switch[0]:
+                return switch[1]
+        return None
 
 
 def run_door_bench(samples: int = 300) -> dict[str, object]:
     """Run the door benchmark and return its figures."""
     frames = _Frames(samples)
     issuer = frames.issuer
-    sim = LcusSimulator()
     workdir = Path(tempfile.mkdtemp(prefix="smartstore-bench-"))
-    with PtySimulatorHost(sim, workdir / "tty-lock") as host:
-        lock = LcusRelayDriver(host.path)
+    with _RelayProcess(workdir / "tty-lock") as relay:
+        lock = LcusRelayDriver(relay.path)
         lock.start()
         if not lock.wait_online(5):
             raise RuntimeError("the simulated relay did not come online")
@@ -103,25 +177,18 @@ def run_door_bench(samples: int = 300) -> dict[str, object]:
         false_unlocks = 0
         for i in range(len(frames)):
             frame, blank = frames.with_code(i), frames.empty(i)
-            # let the relay relock, then check an empty frame does nothing
-            deadline = time.monotonic() + 2
-            while sim.states[1] and time.monotonic() < deadline:
-                time.sleep(0.001)
-            switches = len(sim.history)
+            relay.wait_off(2)  # let the relay relock, then check an empty frame does nothing
             reader.process(blank)
             agent.wait_idle(0.5)
-            false_unlocks += sum(1 for h in sim.history[switches:] if h.on)
-            switches = len(sim.history)
+            false_unlocks += sum(1 for on, _ in relay.drain() if on)
             t0 = time.perf_counter()  # the bare decode of the same frame, under the same load
             decode_qr(frame)
             decode_ms.append((time.perf_counter() - t0) * 1000)
             t0 = time.perf_counter()
             reader.process(frame)
-            with sim.changed:
-                sim.changed.wait_for(partial(_switched_on, sim, switches), timeout=2)
-            on = [t for h, t in zip(sim.history[switches:], sim.history_times[switches:], strict=False) if h.on]
-            if on:
-                latencies.append((on[0] - t0) * 1000)
+            switched_on = relay.wait_on(2)
+            if switched_on is not None:
+                latencies.append((switched_on - t0) * 1000)
         agent.stop()
         lock.stop()
         outbox_rows = len(outbox)
