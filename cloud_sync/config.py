@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 ENV_PREFIX = "CLOUD_"
 DEFAULT_DATABASE_URL = "sqlite:///./smartstore-cloud.db"
@@ -50,6 +50,12 @@ class CloudSettings(BaseModel):
     low_stock_default: int = Field(default=5, ge=0, le=1_000_000)
     order_hold_hours: int = Field(default=24, ge=1, le=24 * 14)
     cookie_secure: bool = False
+    # Passphrase that encrypts the member-pass signing keys in the database (PKCS#8, PBES2 + AES-256).
+    key_passphrase: SecretStr | None = None
+
+    def key_passphrase_bytes(self) -> bytes | None:
+        """Return the key passphrase as bytes (None when not configured)."""
+        return self.key_passphrase.get_secret_value().encode() if self.key_passphrase else None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> CloudSettings:

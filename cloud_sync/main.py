@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -40,6 +41,7 @@ from cloud_sync.db.session import make_engine, make_session_factory
 from cloud_sync.downlink import DownlinkPublisher
 from cloud_sync.services.errors import ServiceError
 
+log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 DESCRIPTION = """REST API of the smartstore cloud.
 
@@ -90,6 +92,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.key_passphrase is None:
+            log.warning("CLOUD_KEY_PASSPHRASE is not set: member-pass signing keys are stored unencrypted")
         publisher = None
         if run_downlink:
             publisher = DownlinkPublisher(settings, app.state.session_factory, registry=registry)

@@ -242,18 +242,29 @@ class IssuerKey:
         return cls(Ed25519PrivateKey.generate())
 
     @classmethod
-    def from_pem(cls, pem: bytes) -> IssuerKey:
-        """Load a key from unencrypted PKCS#8 PEM."""
-        key = serialization.load_pem_private_key(pem, password=None)
+    def from_pem(cls, pem: bytes, passphrase: bytes | None = None) -> IssuerKey:
+        """Load a key from PKCS#8 PEM, encrypted (with ``passphrase``) or not.
+
+        Raises:
+            ContractError: The PEM is encrypted and no (or the wrong) passphrase was given.
+        """
+        encrypted = b"ENCRYPTED PRIVATE KEY" in pem
+        if encrypted and not passphrase:
+            raise ContractError("the issuer key is encrypted and no passphrase was given")
+        try:
+            key = serialization.load_pem_private_key(pem, password=passphrase if encrypted else None)
+        except ValueError as err:
+            raise ContractError(f"cannot load the issuer key: {err}") from err
         if not isinstance(key, Ed25519PrivateKey):
             raise ContractError("issuer key must be Ed25519")
         return cls(key)
 
-    def to_pem(self) -> bytes:
-        """Return the key as unencrypted PKCS#8 PEM."""
-        return self._private.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    def to_pem(self, passphrase: bytes | None = None) -> bytes:
+        """Return the key as PKCS#8 PEM, encrypted with ``passphrase`` when one is given."""
+        encryption: serialization.KeySerializationEncryption = (
+            serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
         )
+        return self._private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
 
     def issue_pass(
         self, *, member_id: str, tier: str, phone_key: bytes, now: float, valid_s: int = MAX_PASS_VALIDITY_S

@@ -37,6 +37,15 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]  # commit before responding
 
 
+def get_key_passphrase(request: Request) -> bytes | None:
+    """Return the passphrase that unlocks the issuer keys (``CLOUD_KEY_PASSPHRASE``)."""
+    passphrase: bytes | None = request.app.state.settings.key_passphrase_bytes()
+    return passphrase
+
+
+KeyPassphrase = Annotated[bytes | None, Depends(get_key_passphrase)]
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling: token id, role, and the store a device token is bound to."""

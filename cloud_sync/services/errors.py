@@ -36,3 +36,9 @@ class Invalid(ServiceError):
     """The request is well-formed but not acceptable."""
 
     status = 422
+
+
+class Unavailable(ServiceError):
+    """The service cannot do this now (e.g. a key it needs is locked); retrying later may work."""
+
+    status = 503

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from cloud_sync.db.base import utcnow
 from cloud_sync.db.models import IssuerKeyRow, Member, MemberPhoneKey, WalletEntry
-from cloud_sync.services.errors import Conflict, NotFound
+from cloud_sync.services.errors import Conflict, NotFound, Unavailable
 from cloud_sync.services.sync import record_change
+from contracts.errors import ContractError
 from contracts.member_code import IssuerKey
 
 
@@ -47,12 +48,16 @@ def create_member(session: Session, *, member_id: str | None, name: str, tier: s
 # ------------------------------------------------------------------------- issuer keys
 
 
-def create_issuer_key(session: Session) -> IssuerKeyRow:
-    """Generate a pass-signing key; its public part goes down the ``keys`` channel."""
+def create_issuer_key(session: Session, passphrase: bytes | None = None) -> IssuerKeyRow:
+    """Generate a pass-signing key; its public part goes down the ``keys`` channel.
+
+    The private key is stored as PKCS#8 PEM, encrypted with ``passphrase`` (``CLOUD_KEY_PASSPHRASE``)
+    when one is configured, so a copy of the database alone cannot sign passes.
+    """
     key = IssuerKey.generate()
     row = IssuerKeyRow(
         kid=key.kid.hex(),
-        private_pem=key.to_pem().decode(),
+        private_pem=key.to_pem(passphrase).decode(),
         public_b64=base64.b64encode(key.public_raw).decode(),
         created_at=utcnow(),
     )
@@ -76,18 +81,35 @@ def retire_issuer_key(session: Session, kid: str) -> IssuerKeyRow:
     return row
 
 
-def signing_key(session: Session) -> IssuerKey:
-    """Return the newest active issuer key, creating one if there is none."""
+def signing_key(session: Session, passphrase: bytes | None = None) -> IssuerKey:
+    """Return the newest active issuer key, creating one if there is none.
+
+    A key stored in clear is re-stored encrypted the first time it is used with a passphrase.
+
+    Raises:
+        Unavailable: The key is encrypted and the passphrase is missing or wrong.
+    """
     row = session.scalar(
         select(IssuerKeyRow).where(IssuerKeyRow.retired_at.is_(None)).order_by(IssuerKeyRow.created_at.desc()).limit(1)
     )
     if row is None:
-        row = create_issuer_key(session)
-    return IssuerKey.from_pem(row.private_pem.encode())
+        row = create_issuer_key(session, passphrase)
+    try:
+        key = IssuerKey.from_pem(row.private_pem.encode(), passphrase)
+    except ContractError as err:
+        raise Unavailable(f"issuer key {row.kid} cannot be used: {err} (check CLOUD_KEY_PASSPHRASE)") from err
+    if passphrase and not is_encrypted_pem(row.private_pem):
+        row.private_pem = key.to_pem(passphrase).decode()
+    return key
+
+
+def is_encrypted_pem(pem: str) -> bool:
+    """Return whether a stored private key is encrypted."""
+    return "ENCRYPTED PRIVATE KEY" in pem
 
 
 def issue_pass(
-    session: Session, member_id: str, phone_key_hex: str, valid_s: int
+    session: Session, member_id: str, phone_key_hex: str, valid_s: int, passphrase: bytes | None = None
 ) -> tuple[str, bytes, datetime, datetime]:
     """Sign a pass for a member's phone key; return (kid hex, signed pass, not_before, expires)."""
     member = get_member(session, member_id)
@@ -101,7 +123,7 @@ def issue_pass(
     )
     if revoked_key is not None:
         raise Conflict("this phone key is revoked; enrol a new one")
-    key = signing_key(session)
+    key = signing_key(session, passphrase)
     now = int(time.time())
     signed = key.issue_pass(member_id=member.id, tier=member.tier, phone_key=phone_key, now=now, valid_s=valid_s)
     not_before = datetime.fromtimestamp(now, UTC)

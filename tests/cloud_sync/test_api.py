@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import Engine, text
 
 from contracts.member_code import PhoneKey, decode_code, decode_public_keys, verify_code
@@ -115,6 +116,36 @@ def test_member_pass_verifies_with_downloaded_public_keys(client: TestClient, op
     kid = r.json()["kid"]
     assert client.post(f"/api/v1/issuer-keys/{kid}/retire", headers=op).status_code == 200
     assert kid not in client.get("/api/v1/issuer-keys/public", headers=op).json()["keys"]
+
+
+def test_issuer_keys_are_encrypted_at_rest_with_the_passphrase(
+    settings: Any, engine: Engine, client: TestClient, op: dict[str, str]
+) -> None:
+    from cloud_sync.main import create_app
+
+    _member(client, op, "alice")
+    phone = PhoneKey.generate().public_raw.hex()
+    # A key made without a passphrase (an older deployment) is stored in clear...
+    assert client.post("/api/v1/members/alice/passes", json={"phone_public_key": phone}, headers=op).status_code == 201
+    with engine.connect() as conn:
+        assert "BEGIN PRIVATE KEY" in conn.execute(text("SELECT private_pem FROM issuer_keys")).scalar_one()
+    locked = settings.model_copy(update={"key_passphrase": SecretStr("correct horse")})
+    with TestClient(create_app(locked, engine=engine)) as c:
+        # ...and re-stored encrypted the first time it signs with the passphrase configured.
+        r = c.post("/api/v1/members/alice/passes", json={"phone_public_key": phone}, headers=op)
+        assert r.status_code == 201, r.text
+        assert c.post("/api/v1/issuer-keys", headers=op).status_code == 201
+    with engine.connect() as conn:
+        pems = list(conn.execute(text("SELECT private_pem FROM issuer_keys")).scalars())
+    assert len(pems) == 2
+    assert all(p.startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----") for p in pems)
+    # Without the passphrase (or with a wrong one) the service refuses clearly instead of crashing.
+    r = client.post("/api/v1/members/alice/passes", json={"phone_public_key": phone}, headers=op)
+    assert r.status_code == 503
+    assert "CLOUD_KEY_PASSPHRASE" in r.json()["detail"]
+    wrong = settings.model_copy(update={"key_passphrase": SecretStr("wrong")})
+    with TestClient(create_app(wrong, engine=engine)) as c:
+        assert c.post("/api/v1/members/alice/passes", json={"phone_public_key": phone}, headers=op).status_code == 503
 
 
 def test_revocation_bumps_the_channel_and_blocks_new_passes(client: TestClient, op: dict[str, str]) -> None:

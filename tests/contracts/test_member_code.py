@@ -149,3 +149,14 @@ def test_public_key_roundtrip_and_mismatch(issuer: IssuerKey) -> None:
 def test_issuer_key_pem_roundtrip(issuer: IssuerKey) -> None:
     again = IssuerKey.from_pem(issuer.to_pem())
     assert again.kid == issuer.kid
+
+
+def test_issuer_key_pem_encrypted_with_a_passphrase(issuer: IssuerKey) -> None:
+    pem = issuer.to_pem(b"s3cret")
+    assert pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    assert IssuerKey.from_pem(pem, b"s3cret").kid == issuer.kid
+    with pytest.raises(ContractError, match="no passphrase"):
+        IssuerKey.from_pem(pem)
+    with pytest.raises(ContractError, match="cannot load"):
+        IssuerKey.from_pem(pem, b"wrong")
+    assert IssuerKey.from_pem(issuer.to_pem(), b"ignored for a clear key").kid == issuer.kid

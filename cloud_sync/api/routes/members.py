@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, status
 from sqlalchemy import select
 
-from cloud_sync.api.deps import AnyRole, Operator, PagingDep, SessionDep
+from cloud_sync.api.deps import AnyRole, KeyPassphrase, Operator, PagingDep, SessionDep
 from cloud_sync.api.pagination import paginate
 from cloud_sync.api.schemas import (
     CouponIn,
@@ -68,9 +68,11 @@ def get_member(member_id: IdPath, session: SessionDep, _p: Operator) -> MemberOu
 
 
 @router.post("/members/{member_id}/passes", status_code=status.HTTP_201_CREATED, response_model=PassOut)
-def issue_pass(member_id: IdPath, body: PassIn, session: SessionDep, _p: Operator) -> PassOut:
+def issue_pass(
+    member_id: IdPath, body: PassIn, session: SessionDep, _p: Operator, passphrase: KeyPassphrase
+) -> PassOut:
     """Sign a member pass for the phone's public key; the phone turns it into rotating codes."""
-    kid, signed, nbf, exp = members.issue_pass(session, member_id, body.phone_public_key, body.valid_s)
+    kid, signed, nbf, exp = members.issue_pass(session, member_id, body.phone_public_key, body.valid_s, passphrase)
     return PassOut(
         member_id=member_id, kid=kid, signed_pass_b64=base64.b64encode(signed).decode(), not_before=nbf, expires_at=exp
     )
@@ -124,9 +126,9 @@ def _key_out(row: IssuerKeyRow) -> IssuerKeyOut:
 
 
 @router.post("/issuer-keys", status_code=status.HTTP_201_CREATED, response_model=IssuerKeyOut, tags=["keys"])
-def create_issuer_key(session: SessionDep, _p: Operator) -> IssuerKeyOut:
+def create_issuer_key(session: SessionDep, _p: Operator, passphrase: KeyPassphrase) -> IssuerKeyOut:
     """Generate a new pass-signing key (the private key never leaves the server)."""
-    return _key_out(members.create_issuer_key(session))
+    return _key_out(members.create_issuer_key(session, passphrase))
 
 
 @router.get("/issuer-keys", response_model=list[IssuerKeyOut], tags=["keys"])
