@@ -173,6 +173,23 @@ class SaleCompleted(EventBase):
     authorization_id: str | None = None
 
 
+class CheckoutAbandoned(EventBase):
+    """A checkout session ended unpaid with items on it (shopper cancelled or walked away).
+
+    ``lines`` are the identified items; ``unidentified`` counts items never identified. The cloud
+    raises an operator alert when anything was left unpaid: at night nobody else would notice.
+    """
+
+    type: Literal["checkout_abandoned"] = "checkout_abandoned"
+    sale_id: uuid.UUID
+    station_id: ShortText
+    member_id: ShortText
+    reason: Literal["shopper", "timeout"]
+    lines: list[SaleLine] = Field(default_factory=list)
+    value_cents: Cents = 0
+    unidentified: int = Field(default=0, ge=0)
+
+
 class SyncApplied(EventBase):
     """The agent applied a downlink version (catalog, members, coupons)."""
 
@@ -198,6 +215,7 @@ Event = Annotated[
     | AlarmCleared
     | ModeChanged
     | SaleCompleted
+    | CheckoutAbandoned
     | SyncApplied
     | Telemetry,
     Field(discriminator="type"),

@@ -54,6 +54,7 @@ from contracts.messages import (
     AccessGranted,
     AlarmCleared,
     AlarmRaised,
+    CheckoutAbandoned,
     DeviceStatus,
     DoorState,
     ModeChanged,
@@ -176,6 +177,21 @@ def _is_transient(err: DBAPIError) -> bool:
         return True
     code = getattr(err.orig, "sqlstate", None)
     return code in ("40001", "40P01", "55P03")
+
+
+def _abandoned_alert(session: Session, e: CheckoutAbandoned) -> None:
+    """Tell an operator that goods may have left unpaid (once per abandoned session)."""
+    what = f"{len(e.lines)} identified line(s) worth {e.value_cents / 100:.2f}"
+    if e.unidentified:
+        what += f" and {e.unidentified} unidentified item(s)"
+    raise_alert(
+        session,
+        kind="checkout_abandoned",
+        message=f"checkout {e.station_id} abandoned unpaid ({e.reason}) by member {e.member_id}: {what}",
+        store_id=e.store_id,
+        details={"sale_id": str(e.sale_id), "event_id": str(e.event_id), "value_cents": e.value_cents},
+        dedupe_key=f"checkout_abandoned:{e.sale_id}",
+    )
 
 
 class BatchProcessor:
@@ -355,6 +371,9 @@ class BatchProcessor:
                     for e in entries
                 ],
             )
+        for e in events:
+            if isinstance(e, CheckoutAbandoned):
+                _abandoned_alert(session, e)
         return self._sales(session, [e for e in events if isinstance(e, SaleCompleted)], now)
 
     def _apply_shared(self, session: Session, events: list[Any]) -> None:

@@ -20,6 +20,7 @@ ALERT_KINDS = (
     "unknown_member_sale",
     "low_stock",
     "revoked_member_sale",
+    "checkout_abandoned",
 )
 
 

@@ -37,6 +37,7 @@ from contracts.messages import (
     AlarmCleared,
     AlarmKind,
     AlarmRaised,
+    CheckoutAbandoned,
     DenyReason,
     EventBase,
     Mode,
@@ -987,9 +988,9 @@ class CheckoutStation:
             out.append(ShowMessage(MESSAGES["pay_wait"]))
             return
         if self._can(Trigger.ABANDON):
-            self._abandon(out)
+            self._abandon(out, "shopper")
 
-    def _abandon(self, out: list[Action]) -> None:
+    def _abandon(self, out: list[Action], reason: Literal["shopper", "timeout"]) -> None:
         s = self.session
         self._fire(Trigger.ABANDON)
         self.session = None
@@ -999,6 +1000,20 @@ class CheckoutStation:
             self._on_scale.extend(i.weight_g for i in s.items)  # left on the platter
             if s.holds():
                 self.orphan_review = True  # the alarm stays until staff resolve it
+            if s.items:  # unpaid goods: the cloud tells an operator
+                accepted = s.accepted()
+                out.append(
+                    self._emit(
+                        CheckoutAbandoned,
+                        sale_id=s.sale_id,
+                        station_id=self.config.station_id,
+                        member_id=s.member_id,
+                        reason=reason,
+                        lines=list(sale_lines(accepted)),
+                        value_cents=sum(a.price_cents for a in accepted),
+                        unidentified=len(s.items) - len(accepted),
+                    )
+                )
         out.append(ShowMessage(MESSAGES["cancelled"]))
 
     def _on_tick(self, out: list[Action]) -> None:
@@ -1027,7 +1042,7 @@ class CheckoutStation:
                 self._apply(s, item, NeedScan("no camera answer"), out)
         limit = self.config.review_timeout_s if s.holds() else self.config.idle_timeout_s
         if mono - s.last_activity >= limit:
-            self._abandon(out)
+            self._abandon(out, "timeout")
 
     def _show_basket(self, out: list[Action]) -> None:
         s = self.session

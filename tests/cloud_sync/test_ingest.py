@@ -26,6 +26,7 @@ from contracts.messages import (
     AlarmCleared,
     AlarmKind,
     AlarmRaised,
+    CheckoutAbandoned,
     DeviceStatus,
     DoorState,
     Mode,
@@ -379,6 +380,37 @@ def test_offline_overdraft_and_double_coupon_are_raised_as_alerts(
     assert count(engine, "SELECT count(*) FROM wallet_entries WHERE member_id = 'alice'") == 2
     assert count(engine, "SELECT count(*) FROM sales") == 4  # nothing dropped
     assert client.get("/api/v1/transactions", params={"member_id": "alice"}, headers=op).json()["total"] == 3
+
+
+def test_an_abandoned_checkout_with_goods_alerts_the_operator_once(
+    worker_factory: Callable[..., Any], publisher: Publisher, client: TestClient, op: dict[str, str]
+) -> None:
+    worker_factory()
+    gone = CheckoutAbandoned(
+        store_id="s1",
+        seq=5,
+        sale_id=uuid.uuid4(),
+        station_id="checkout-1",
+        member_id="alice",
+        reason="timeout",
+        lines=[SaleLine(product_id="p1", name="Chips", quantity=2, unit_price_cents=150, total_cents=300)],
+        value_cents=300,
+        unidentified=1,
+    )
+    for _ in range(2):  # redelivered: still one alert
+        _pub_event(publisher, gone)
+
+    def alerts() -> list[dict[str, Any]]:
+        r = client.get("/api/v1/alerts", params={"kind": "checkout_abandoned"}, headers=op)
+        return list(r.json()["items"])
+
+    assert wait_until(lambda: len(alerts()) == 1)
+    [alert] = alerts()
+    assert alert["store_id"] == "s1"
+    assert "3.00" in alert["message"] and "1 unidentified" in alert["message"] and "alice" in alert["message"]
+    assert alert["details"]["sale_id"] == str(gone.sale_id)
+    events = client.get("/api/v1/events", params={"type": "checkout_abandoned"}, headers=op).json()
+    assert events["total"] == 1
 
 
 def test_mqtt_payment_authorisation_and_online_sale_reconciliation(

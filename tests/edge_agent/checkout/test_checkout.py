@@ -6,7 +6,7 @@ from datetime import time
 
 import pytest
 
-from contracts.messages import AlarmCleared, AlarmKind, AlarmRaised, DenyReason, SaleCompleted
+from contracts.messages import AlarmCleared, AlarmKind, AlarmRaised, CheckoutAbandoned, DenyReason, SaleCompleted
 from edge_agent.domain.access import AccessPolicy, AccessVerifier, TimeRange
 from edge_agent.domain.catalog import Catalog, Product
 from edge_agent.domain.checkout import (
@@ -315,6 +315,9 @@ def test_idle_session_is_abandoned_after_timeout() -> None:
     assert of(actions, ShowMessage)[0].text == "Purchase cancelled"
     assert not events(rig.seen, SaleCompleted)
     assert rig.station.snapshot().member_id is None
+    [gone] = events(actions, CheckoutAbandoned)  # unpaid goods are reported, not silently forgotten
+    assert (gone.reason, gone.member_id, gone.unidentified) == ("timeout", "m1", 0)
+    assert [line.name for line in gone.lines] == ["Chips"] and gone.value_cents == gone.lines[0].total_cents > 0
 
 
 def test_held_session_waits_longer_for_staff_and_its_alarm_outlives_it() -> None:
@@ -335,8 +338,12 @@ def test_abandon_returns_to_idle() -> None:
     rig = make_rig()
     rig.login()
     rig.place(150, predictions=(("Chips", 0.95),))
-    rig.send(Abandon())
+    rig.place(400)  # not identified yet
+    [gone] = events(rig.send(Abandon()), CheckoutAbandoned)
+    assert (gone.reason, len(gone.lines), gone.unidentified) == ("shopper", 1, 1)
     assert rig.station.state is State.IDLE
+    rig.weigh(-400)
+    assert not events(rig.send(Abandon()), CheckoutAbandoned)  # nothing open: nothing to report
     rig.login("m2")
     assert rig.station.snapshot().item_count == 0
     assert not of(rig.weigh(-150), ShowMessage)  # the abandoned item is taken off: no alert
