@@ -166,9 +166,11 @@ class SaleCompleted(EventBase):
     member_id: ShortText
     lines: list[SaleLine]
     subtotal_cents: Cents
-    discount_cents: Cents = 0
+    discount_cents: Cents = Field(default=0, description="Promotions and coupons together.")
     total_cents: Cents
     coupon_ids: list[str] = Field(default_factory=list)
+    promotion_ids: list[str] = Field(default_factory=list)
+    promotion_discount_cents: Cents = Field(default=0, description="The part of discount_cents from promotions.")
     payment_mode: Literal["online", "offline"]
     authorization_id: str | None = None
 

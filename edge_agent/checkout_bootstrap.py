@@ -28,6 +28,7 @@ from edge_agent.adapters.checkout_io import (
     WeightTracker,
     coupon_from_sync,
     product_from_sync,
+    promotion_from_sync,
 )
 from edge_agent.adapters.vision import EvidenceProvider, LatestFrameCamera, Recognizer
 from edge_agent.config import CheckoutSettings, StationSettings
@@ -52,7 +53,9 @@ DEFAULT_AUTO_ACCEPT = 0.9  # used only when no model is loaded (nothing is auto-
 def catalog_from_sync(synced: SyncedData) -> tuple[Catalog, list[Coupon]]:
     """Build the checkout's catalog and coupon list from the synced downlink."""
     catalog = Catalog(
-        (product_from_sync(p) for p in synced.products.values() if p.active), version=synced.versions.get("catalog", 0)
+        (product_from_sync(p) for p in synced.products.values() if p.active),
+        version=synced.versions.get("catalog", 0),
+        promotions=[promotion_from_sync(p) for p in synced.promotions.values()],
     )
     return catalog, [coupon_from_sync(c) for c in synced.coupons.values()]
 

@@ -16,13 +16,14 @@ from contracts.messages import SaleLine, dump
 from contracts.payments import PaymentReply, PaymentRequest, parse_payment_reply, pay_request_topic
 from contracts.sync import CatalogProduct
 from contracts.sync import Coupon as SyncedCoupon
+from contracts.sync import Promotion as SyncedPromotion
 from devices.escpos.driver import PoleDisplayDriver
 from devices.nextion.driver import NextionDriver
 from devices.nextion.protocol import Touch
 from devices.scales.settle import WeightStable
 from devices.screen import BasketLine, BasketView
 from edge_agent.adapters.vision import EvidenceProvider
-from edge_agent.domain.catalog import Coupon, PriceChange, Product
+from edge_agent.domain.catalog import Coupon, PriceChange, Product, Promotion
 from edge_agent.domain.checkout import (
     AskShopper,
     AuthorizationResult,
@@ -267,6 +268,20 @@ def product_from_sync(p: CatalogProduct) -> Product:
         scheduled=tuple(
             PriceChange(s.effective_from.timestamp(), s.price_cents, s.price_per_kg_cents) for s in p.scheduled_prices
         ),
+    )
+
+
+def promotion_from_sync(p: SyncedPromotion) -> Promotion:
+    """Map a synced promotion to the checkout's view of it."""
+    return Promotion(
+        id=p.id,
+        name=p.name,
+        product_ids=frozenset(p.product_ids),
+        kind=p.kind,
+        value=p.value,
+        min_quantity=p.min_quantity,
+        valid_from=p.effective_from.timestamp(),
+        valid_until=p.effective_until.timestamp() if p.effective_until else None,
     )
 
 

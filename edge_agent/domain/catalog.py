@@ -2,8 +2,8 @@
 
 A :class:`Product` is either counted (``unit_weight_g`` is the weight of one unit, priced per
 unit) or sold by weight (loose produce: ``price_per_kg_cents``, any weight within a plausible
-range). Scheduled price changes are applied on the store's own clock, so prices stay right
-while the cloud is unreachable.
+range). Scheduled price changes and promotions are applied on the store's own clock, so prices
+stay right while the cloud is unreachable.
 """
 
 from __future__ import annotations
@@ -79,12 +79,45 @@ class Product:
         return int(max(grams, 0.0) * self.per_kg_at(now) / 1000 + 0.5)
 
 
-class Catalog:
-    """Products indexed by id, barcode, embedded-label item code and recogniser label."""
+@dataclass(frozen=True)
+class Promotion:
+    """A price promotion on some products (synced from the cloud's catalog).
 
-    def __init__(self, products: Iterable[Product] = (), *, version: int = 0) -> None:
+    Attributes:
+        kind: ``percent`` (``value`` percent off a qualifying line, rounded down) or ``amount``
+            (``value`` cents off a qualifying line).
+        min_quantity: units a line needs to qualify (``2`` for "from 2 bought").
+        valid_from / valid_until: unix seconds; ``valid_until`` ``None`` means open-ended.
+    """
+
+    id: str
+    name: str
+    product_ids: frozenset[str]
+    kind: Literal["percent", "amount"]
+    value: int
+    min_quantity: int = 1
+    valid_from: float = 0.0
+    valid_until: float | None = None
+
+    def discount_on(self, product_id: str, quantity: int, line_total_cents: int, now: float) -> int:
+        """Return the cents this promotion takes off one line (0 when it does not apply)."""
+        if product_id not in self.product_ids or quantity < self.min_quantity or now < self.valid_from:
+            return 0
+        if self.valid_until is not None and now >= self.valid_until:
+            return 0
+        off = line_total_cents * min(self.value, 100) // 100 if self.kind == "percent" else self.value
+        return max(0, min(off, line_total_cents))
+
+
+class Catalog:
+    """Products indexed by id, barcode, embedded-label item code and recogniser label, and promotions."""
+
+    def __init__(
+        self, products: Iterable[Product] = (), *, version: int = 0, promotions: Iterable[Promotion] = ()
+    ) -> None:
         """Index ``products``; a later product wins a duplicated barcode, code or label."""
         self.version = version
+        self.promotions = tuple(promotions)
         self._by_id: dict[str, Product] = {}
         self._by_barcode: dict[str, Product] = {}
         self._by_item_code: dict[str, Product] = {}
@@ -123,6 +156,25 @@ class Catalog:
     def by_label(self, label: str) -> Product | None:
         """Return the product a recogniser label means."""
         return self._by_label.get(label)
+
+    def promotion_discount(self, lines: Iterable[tuple[str, int, int]], now: float) -> tuple[int, tuple[str, ...]]:
+        """Return the promotions' discount on ``(product_id, quantity, total_cents)`` lines, and their ids.
+
+        Each line gets the single best promotion in force at ``now`` (promotions do not stack).
+        """
+        total = 0
+        used: list[str] = []
+        for product_id, quantity, line_total in lines:
+            best, best_id = 0, ""
+            for promo in self.promotions:
+                off = promo.discount_on(product_id, quantity, line_total, now)
+                if off > best or (off == best and off and promo.id < best_id):
+                    best, best_id = off, promo.id
+            if best:
+                total += best
+                if best_id not in used:
+                    used.append(best_id)
+        return total, tuple(used)
 
 
 @dataclass(frozen=True)

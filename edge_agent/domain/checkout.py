@@ -858,7 +858,10 @@ class CheckoutStation:
             return
         now, mono = self.clock.time(), self.clock.monotonic()
         self.ledger.release(s.sale_id)
-        totals = self.ledger.totals(s.member_id, subtotal, now, s.sale_id)
+        promotion_cents, promotion_ids = self.catalog.promotion_discount(
+            ((line.product_id, line.quantity, line.total_cents) for line in sale_lines(accepted)), now
+        )
+        totals = self.ledger.totals(s.member_id, subtotal, now, s.sale_id, promotion_cents, promotion_ids)
         self.ledger.reserve(totals.coupon_ids, s.sale_id)
         self._fire(Trigger.PAY)
         if not self.online:
@@ -945,6 +948,8 @@ class CheckoutStation:
             discount_cents=totals.discount_cents,
             total_cents=totals.total_cents,
             coupon_ids=list(totals.coupon_ids),
+            promotion_ids=list(totals.promotion_ids),
+            promotion_discount_cents=totals.promotion_cents,
             payment_mode=mode,
             authorization_id=auth_id,
         )

@@ -10,7 +10,8 @@ the adapter rebuilds the ledger at start-up by passing those events to :meth:`re
 
 Rules (see docs/checkout.md):
 
-- Coupons apply automatically: valid now, bound to the member, subtotal at least
+- Promotions (synced with the catalog) come first: each line gets its best promotion in force.
+- Coupons then apply automatically to what is left: valid now, bound to the member, subtotal at least
   ``min_total_cents``, not redeemed in this store and not reserved by another station's sale.
   At most ``max_coupons_per_sale`` are used, largest discount first; a percent coupon takes
   ``floor(subtotal * percent / 100)``; the discount never exceeds the subtotal. A coupon used
@@ -52,26 +53,43 @@ class PaymentConfig:
 
 @dataclass(frozen=True)
 class Totals:
-    """What a basket costs after coupons."""
+    """What a basket costs after promotions and coupons (``discount_cents`` counts both)."""
 
     subtotal_cents: int
     discount_cents: int
     total_cents: int
     coupon_ids: tuple[str, ...] = ()
+    promotion_cents: int = 0
+    promotion_ids: tuple[str, ...] = ()
 
 
-def compute_totals(subtotal_cents: int, coupons: Sequence[Coupon], max_coupons: int) -> Totals:
-    """Apply the best ``max_coupons`` of ``coupons`` (already eligible) to ``subtotal_cents``."""
-    ranked = sorted(coupons, key=lambda c: (-c.discount_on(subtotal_cents), c.id))
+def compute_totals(
+    subtotal_cents: int,
+    coupons: Sequence[Coupon],
+    max_coupons: int,
+    promotion_cents: int = 0,
+    promotion_ids: tuple[str, ...] = (),
+) -> Totals:
+    """Take ``promotion_cents`` off, then the best ``max_coupons`` of ``coupons`` (already eligible)."""
+    promotion_cents = min(max(promotion_cents, 0), subtotal_cents)
+    base = subtotal_cents - promotion_cents
+    ranked = sorted(coupons, key=lambda c: (-c.discount_on(base), c.id))
     used: list[str] = []
     discount = 0
     for coupon in ranked[: max(max_coupons, 0)]:
-        off = min(coupon.discount_on(subtotal_cents), subtotal_cents - discount)
+        off = min(coupon.discount_on(base), base - discount)
         if off <= 0:
             continue
         discount += off
         used.append(coupon.id)
-    return Totals(subtotal_cents, discount, subtotal_cents - discount, tuple(used))
+    return Totals(
+        subtotal_cents,
+        promotion_cents + discount,
+        base - discount,
+        tuple(used),
+        promotion_cents,
+        promotion_ids if promotion_cents else (),
+    )
 
 
 class PaymentLedger:
@@ -113,10 +131,19 @@ class PaymentLedger:
                 out.append(c)
         return out
 
-    def totals(self, member_id: str, subtotal_cents: int, now: float, sale_id: uuid.UUID) -> Totals:
-        """Return the totals of a basket with the member's best coupons applied."""
-        coupons = self.eligible(member_id, subtotal_cents, now, sale_id)
-        return compute_totals(subtotal_cents, coupons, self.config.max_coupons_per_sale)
+    def totals(
+        self,
+        member_id: str,
+        subtotal_cents: int,
+        now: float,
+        sale_id: uuid.UUID,
+        promotion_cents: int = 0,
+        promotion_ids: tuple[str, ...] = (),
+    ) -> Totals:
+        """Return the totals of a basket: promotions, then the member's best coupons on the rest."""
+        after_promotions = subtotal_cents - min(max(promotion_cents, 0), subtotal_cents)
+        coupons = self.eligible(member_id, after_promotions, now, sale_id)
+        return compute_totals(subtotal_cents, coupons, self.config.max_coupons_per_sale, promotion_cents, promotion_ids)
 
     def reserve(self, coupon_ids: Iterable[str], sale_id: uuid.UUID) -> None:
         """Hold coupons for a sale being paid so no other station uses them meanwhile."""

@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 import pytest
 
 from contracts.messages import AlarmKind, AlarmRaised, SaleCompleted, SaleLine
-from edge_agent.domain.catalog import Coupon
+from edge_agent.domain.catalog import Catalog, Coupon, Promotion
 from edge_agent.domain.checkout import (
     Abandon,
     AuthorizationResult,
+    CatalogUpdated,
     ConnectivityChanged,
     Pay,
     RequestAuthorization,
@@ -20,7 +21,7 @@ from edge_agent.domain.checkout import (
     Tick,
 )
 from edge_agent.domain.payment import PaymentConfig, PaymentLedger, compute_totals
-from tests.edge_agent.checkout.kit import COLA_EAN, Rig, events, make_rig, of
+from tests.edge_agent.checkout.kit import COLA_EAN, PRODUCTS, Rig, events, make_rig, of
 from tests.edge_agent.helpers import STORE
 
 
@@ -300,3 +301,88 @@ def test_sale_lines_invariants() -> None:
         ("apple", 640.0, 192),
         ("cheese", 1234.0, 2468),
     ]
+
+
+# ------------------------------------------------------------------ promotions
+
+
+def promo(**kw: object) -> Promotion:
+    values: dict[str, object] = {
+        "id": "promo-chips",
+        "name": "Chips -25 %",
+        "product_ids": frozenset({"chips"}),
+        "kind": "percent",
+        "value": 25,
+        **kw,
+    }
+    return Promotion(**values)  # type: ignore[arg-type]
+
+
+def test_promotion_rules_per_line() -> None:
+    now = 1_000.0
+    cat = Catalog(
+        [],
+        promotions=[
+            promo(),
+            promo(id="two-for-less", kind="amount", value=120, min_quantity=2),
+            promo(id="later", value=90, valid_from=now + 1),
+            promo(id="over", value=90, valid_from=0, valid_until=now),
+            promo(id="cola", product_ids=frozenset({"cola"}), kind="amount", value=10_000),
+        ],
+    )
+    assert cat.promotion_discount([("chips", 1, 200)], now) == (50, ("promo-chips",))  # 25 %; not started/ended
+    assert cat.promotion_discount([("chips", 2, 400)], now) == (120, ("two-for-less",))  # best one, not both
+    assert cat.promotion_discount([("cola", 1, 150)], now) == (150, ("cola",))  # never below zero
+    assert cat.promotion_discount([("milk", 5, 500)], now) == (0, ())
+    assert cat.promotion_discount([("chips", 1, 200)], now + 1) == (180, ("later",))
+
+
+def test_promotion_applies_before_the_coupon_and_is_recorded_on_the_sale() -> None:
+    rig = make_rig(online=False, coupons=(coupon(),))  # 10 % coupon
+    rig.send(CatalogUpdated(Catalog(PRODUCTS, version=2, promotions=[promo()])))
+    shop(rig)  # chips 200 (-25 % = 50), cola 150
+    s = sale(rig.send(Pay()))
+    # 350 - 50 = 300, then 10 % coupon = 30
+    assert (s.subtotal_cents, s.discount_cents, s.total_cents) == (350, 80, 270)
+    assert (s.promotion_ids, s.promotion_discount_cents, s.coupon_ids) == (["promo-chips"], 50, ["c1"])
+    assert rig.ledger.offline_spent("m1", rig.clock.wall) == 270
+
+
+def test_compute_totals_never_discounts_past_zero() -> None:
+    t = compute_totals(100, [coupon(kind="amount", value=500)], 1, promotion_cents=80, promotion_ids=("p",))
+    assert (t.discount_cents, t.total_cents, t.promotion_cents, t.coupon_ids) == (100, 0, 80, ("c1",))
+    assert compute_totals(100, [], 1, promotion_cents=0, promotion_ids=("p",)).promotion_ids == ()
+
+
+def test_synced_catalog_promotions_reach_the_checkout() -> None:
+    from datetime import timedelta
+
+    from contracts.sync import CatalogProduct, CatalogSnapshot
+    from contracts.sync import Promotion as SyncedPromotion
+    from edge_agent.checkout_bootstrap import catalog_from_sync
+    from edge_agent.domain.synced import SyncedData
+
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    synced = SyncedData()
+    snapshot = CatalogSnapshot(
+        version=3,
+        products=[CatalogProduct(id="chips", name="Chips", price_cents=200)],
+        promotions=[
+            SyncedPromotion(
+                id="night",
+                name="Night -10 %",
+                product_ids=["chips"],
+                kind="percent",
+                value=10,
+                min_quantity=2,
+                effective_from=start,
+                effective_until=start + timedelta(days=1),
+            )
+        ],
+    )
+    assert synced.apply(snapshot, snapshot=True) is not None
+    cat, _ = catalog_from_sync(synced)
+    inside = (start + timedelta(hours=3)).timestamp()
+    assert cat.promotion_discount([("chips", 2, 400)], inside) == (40, ("night",))
+    assert cat.promotion_discount([("chips", 1, 200)], inside) == (0, ())
+    assert cat.promotion_discount([("chips", 2, 400)], inside + 86_400) == (0, ())
