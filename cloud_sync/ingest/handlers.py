@@ -203,6 +203,7 @@ class BatchProcessor:
         self.dialect = engine.dialect.name
         self.low_stock_default = low_stock_default
         self._restocked_cache: tuple[float, set[tuple[str, str]]] | None = None
+        self._known_stores: set[str] = set()
 
     # ------------------------------------------------------------------ entry points
 
@@ -262,6 +263,9 @@ class BatchProcessor:
         with Session(self.engine) as session, session.begin():
             stores = {e.store_id for _, e in cls.events} | {s for s, _, _ in cls.availability}
             stores |= {s for s, _, _, _ in cls.states} | {r.store_id for r, _ in cls.payments}
+            # Stores are never deleted: once seen committed, a store needs no insert. Skipping it
+            # keeps concurrent writers from queueing on the same store rows in every batch.
+            stores -= self._known_stores
             if stores:
                 insert_ignore_rows(
                     session,
@@ -304,6 +308,7 @@ class BatchProcessor:
             # Wallets are shared with other transactions: charged last, in sorted order, so their
             # row locks are held only for the commit and concurrent writers never deadlock.
             self._wallet_last(session, offline_sales)
+        self._known_stores |= stores
         # "Newest wins" state (alarms, applied sync versions, store mode, availability, retained
         # state) is idempotent for any copy of an event, so it gets its own short transaction
         # after the main commit and before the acknowledgement: hot rows (one alarm per store) are
