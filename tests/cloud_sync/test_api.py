@@ -485,3 +485,61 @@ def test_health_and_metrics(client: TestClient, op: dict[str, str], engine: Engi
     assert "smartstore_stores_online 1.0" in body
     assert 'smartstore_http_requests_total{method="POST",route="/api/v1/stores",status="201"} 1.0' in body
     assert count(engine, "SELECT count(*) FROM stores") == 1
+
+
+def test_access_log_exports_as_csv(
+    client: TestClient, op: dict[str, str], auth: Auth, engine: Engine, monkeypatch: Any
+) -> None:
+    import csv
+    import io
+
+    from cloud_sync.api.routes import activity
+    from cloud_sync.db.models import Entry
+
+    t0 = datetime(2026, 11, 20, 23, 0, tzinfo=UTC)
+    rows = [
+        {"store": "s1", "member": "alice", "granted": True, "reason": None, "via": "member_code", "min": 0},
+        {"store": "s1", "member": "bob", "granted": False, "reason": "expired", "via": None, "min": 5},
+        {"store": "s2", "member": None, "granted": False, "reason": "malformed", "via": None, "min": 10},
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            Entry.__table__.insert(),  # type: ignore[attr-defined]
+            [
+                {
+                    "event_id": uuid.uuid4(),
+                    "store_id": r["store"],
+                    "door_id": "main",
+                    "ts": t0 + timedelta(minutes=r["min"]),  # type: ignore[arg-type]
+                    "member_id": r["member"],
+                    "granted": r["granted"],
+                    "reason": r["reason"],
+                    "via": r["via"],
+                }
+                for r in rows
+            ],
+        )
+
+    def export(headers: dict[str, str], **params: Any) -> list[dict[str, str]]:
+        r = client.get("/api/v1/entries.csv", params=params, headers=headers)
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"].startswith("text/csv")
+        assert "attachment" in r.headers["content-disposition"]
+        return list(csv.DictReader(io.StringIO(r.text)))
+
+    every = export(op)
+    assert [e["member_id"] for e in every] == ["", "bob", "alice"]  # newest first
+    assert every[2] == every[2] | {"store_id": "s1", "granted": "True", "via": "member_code", "reason": ""}
+    assert datetime.fromisoformat(every[2]["ts"]) == t0
+    assert [e["reason"] for e in export(auth("technician"), store_id="s1", granted=False)] == ["expired"]
+    assert (
+        export(op, since=(t0 + timedelta(minutes=1)).isoformat(), until=(t0 + timedelta(minutes=6)).isoformat())[0][
+            "member_id"
+        ]
+        == "bob"
+    )
+    assert client.get("/api/v1/entries.csv").status_code == 401
+    assert client.get("/api/v1/entries.csv", headers=auth("device", "s1")).status_code == 403
+    monkeypatch.setattr(activity, "ENTRIES_CSV_MAX_ROWS", 2)
+    refused = client.get("/api/v1/entries.csv", headers=op)
+    assert refused.status_code == 422 and "narrow" in refused.json()["detail"]

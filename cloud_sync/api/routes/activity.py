@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import csv
+import io
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import Select, select
 
 from cloud_sync.api.deps import Operator, PagingDep, SessionDep, Staff
@@ -24,7 +26,7 @@ from cloud_sync.api.schemas import (
 from cloud_sync.db.base import utcnow
 from cloud_sync.db.models import Alarm, Alert, DeadLetter, Entry, Event, Payment, Sale
 from cloud_sync.services.alerts import ALERT_KINDS
-from cloud_sync.services.errors import NotFound
+from cloud_sync.services.errors import Invalid, NotFound
 
 router = APIRouter(tags=["activity"])
 Filter = Annotated[str | None, Query(max_length=64, pattern=r"^[^\x00]*$")]
@@ -40,6 +42,19 @@ def _window(query: Select[Any], column: Any, since: datetime | None, until: date
     return query
 
 
+def _entries_query(
+    store_id: str | None, member_id: str | None, granted: bool | None, since: datetime | None, until: datetime | None
+) -> Select[Any]:
+    query = select(Entry).order_by(Entry.ts.desc(), Entry.event_id)
+    if store_id:
+        query = query.where(Entry.store_id == store_id)
+    if member_id:
+        query = query.where(Entry.member_id == member_id)
+    if granted is not None:
+        query = query.where(Entry.granted.is_(granted))
+    return _window(query, Entry.ts, since, until)
+
+
 @router.get("/entries", response_model=Page[EntryOut])
 def entries(
     session: SessionDep,
@@ -52,14 +67,57 @@ def entries(
     until: Until = None,
 ) -> Page[EntryOut]:
     """Door decisions, newest first."""
-    query = select(Entry).order_by(Entry.ts.desc(), Entry.event_id)
-    if store_id:
-        query = query.where(Entry.store_id == store_id)
-    if member_id:
-        query = query.where(Entry.member_id == member_id)
-    if granted is not None:
-        query = query.where(Entry.granted.is_(granted))
-    return page_of(session, _window(query, Entry.ts, since, until), paging, EntryOut)
+    return page_of(session, _entries_query(store_id, member_id, granted, since, until), paging, EntryOut)
+
+
+ENTRIES_CSV_MAX_ROWS = 100_000
+ENTRY_CSV_COLUMNS = ("ts", "store_id", "door_id", "member_id", "granted", "reason", "via", "event_id")
+
+
+@router.get(
+    "/entries.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "The access log as CSV"}},
+)
+def entries_csv(
+    session: SessionDep,
+    _p: Staff,
+    store_id: Filter = None,
+    member_id: Filter = None,
+    granted: bool | None = None,
+    since: Since = None,
+    until: Until = None,
+) -> Response:
+    """The access log (same filters as ``/entries``) as a CSV file, newest first.
+
+    At most 100,000 rows: a wider window is refused (422) rather than cut short silently.
+    """
+    query = _entries_query(store_id, member_id, granted, since, until).limit(ENTRIES_CSV_MAX_ROWS + 1)
+    rows = session.scalars(query).all()
+    if len(rows) > ENTRIES_CSV_MAX_ROWS:
+        raise Invalid(f"more than {ENTRIES_CSV_MAX_ROWS} entries: narrow since/until or filter by store")
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(ENTRY_CSV_COLUMNS)
+    for e in rows:
+        ts = e.ts if e.ts.tzinfo else e.ts.replace(tzinfo=UTC)
+        writer.writerow(
+            [
+                ts.isoformat(),
+                e.store_id,
+                e.door_id,
+                e.member_id or "",
+                e.granted,
+                e.reason or "",
+                e.via or "",
+                e.event_id,
+            ]
+        )
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="entries.csv"'},
+    )
 
 
 @router.get("/transactions", response_model=Page[SaleOut])
