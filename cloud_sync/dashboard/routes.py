@@ -114,13 +114,14 @@ def dashboard_state(session: Session, low_stock_default: int) -> dict[str, Any]:
             "No open alarm.",
         ),
         "alerts": _table(
-            ["When", "Store", "Kind", "Message"],
+            ["When", "Store", "Kind", "Message", ""],
             [
                 [
                     _fmt_time(a.created_at),
                     escape(a.store_id or "-"),
                     f'<span class="{escape(a.severity)}">{escape(a.kind)}</span>',
                     escape(a.message),
+                    f'<button type="button" data-resolve="{int(a.id)}">Resolve</button>',
                 ]
                 for a in alerts
             ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy import Engine
 from cloud_sync.config import CloudSettings
 from cloud_sync.main import create_app
 from cloud_sync.services.tokens import Role
-from contracts.messages import AlarmKind, AlarmRaised, DoorState, Mode, dump
+from contracts.messages import AlarmKind, AlarmRaised, CheckoutAbandoned, DoorState, Mode, dump
 from contracts.topics import Topics
 from smartstore.broker import free_port
 from tests.cloud_sync.conftest import Publisher, make_token, wait_until
@@ -88,6 +89,7 @@ def test_dashboard_in_chromium_updates_live(
     if not migrated_url.startswith("sqlite"):
         pytest.skip("one browser run is enough; the data path is covered on both databases elsewhere")
     from selenium import webdriver
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
@@ -138,6 +140,28 @@ def test_dashboard_in_chromium_updates_live(
         wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, '[data-availability="night-7"]'), "offline"))
         assert driver.execute_script("return window.__noReload;") == 42
         assert "(0 of 1 online)" in driver.find_element(By.ID, "store-count").text
+        # An operator resolves a cloud alert from the page (REST call with the session cookie).
+        gone = CheckoutAbandoned(
+            store_id="night-7",
+            sale_id=uuid.uuid4(),
+            station_id="co1",
+            member_id="m-3",
+            reason="timeout",
+            unidentified=1,
+        )
+        publisher.publish(t.event(gone.type), dump(gone))
+        wait.until(ec.text_to_be_present_in_element((By.ID, "alerts"), "checkout_abandoned"))
+
+        def click_resolve(d: Any) -> bool:  # a pushed update may replace the row between find and click
+            try:
+                d.find_element(By.CSS_SELECTOR, "#alerts button[data-resolve]").click()
+            except StaleElementReferenceException:
+                return False
+            return True
+
+        wait.until(click_resolve)
+        wait.until(ec.text_to_be_present_in_element((By.ID, "alerts"), "No open alert."))
+        assert driver.execute_script("return window.__noReload;") == 42
         driver.save_screenshot(str(tmp_path / "dashboard.png"))
     finally:
         driver.quit()

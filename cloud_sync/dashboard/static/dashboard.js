@@ -17,5 +17,22 @@
       if (live) { live.textContent = "reconnecting..."; }
     };
   }
+  // Resolving an alert goes through the REST API with the session cookie (SameSite=Strict);
+  // the next pushed update removes the row.
+  document.addEventListener("click", function (ev) {
+    var button = ev.target.closest ? ev.target.closest("button[data-resolve]") : null;
+    if (!button) { return; }
+    button.disabled = true;
+    fetch("/api/v1/alerts/" + encodeURIComponent(button.dataset.resolve) + "/resolve", {
+      method: "POST",
+      credentials: "same-origin"
+    }).then(function (r) {
+      button.textContent = r.ok ? "Resolved" : "Failed (" + r.status + ")";
+      if (!r.ok) { button.disabled = false; }
+    }, function () {
+      button.textContent = "Failed (offline)";
+      button.disabled = false;
+    });
+  });
   connect();
 })();
