@@ -227,6 +227,11 @@ def _code_message(pass_bytes: bytes, issuer_sig: bytes, store_id: str, window: i
     return _CODE_DOMAIN + pass_bytes + issuer_sig + _short_str(store_id, "store id") + struct.pack(">I", window)
 
 
+def pem_is_encrypted(pem: bytes) -> bool:
+    """Return whether a PKCS#8 PEM private key is encrypted with a passphrase."""
+    return b"ENCRYPTED PRIVATE KEY" in pem
+
+
 class IssuerKey:
     """The cloud's pass-signing key."""
 
@@ -248,7 +253,7 @@ class IssuerKey:
         Raises:
             ContractError: The PEM is encrypted and no (or the wrong) passphrase was given.
         """
-        encrypted = b"ENCRYPTED PRIVATE KEY" in pem
+        encrypted = pem_is_encrypted(pem)
         if encrypted and not passphrase:
             raise ContractError("the issuer key is encrypted and no passphrase was given")
         try:

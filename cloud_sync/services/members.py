@@ -15,7 +15,7 @@ from cloud_sync.db.models import IssuerKeyRow, Member, MemberPhoneKey, WalletEnt
 from cloud_sync.services.errors import Conflict, NotFound, Unavailable
 from cloud_sync.services.sync import record_change
 from contracts.errors import ContractError
-from contracts.member_code import IssuerKey
+from contracts.member_code import IssuerKey, pem_is_encrypted
 
 
 def mark_sync_changed(session: Session) -> None:
@@ -98,14 +98,9 @@ def signing_key(session: Session, passphrase: bytes | None = None) -> IssuerKey:
         key = IssuerKey.from_pem(row.private_pem.encode(), passphrase)
     except ContractError as err:
         raise Unavailable(f"issuer key {row.kid} cannot be used: {err} (check CLOUD_KEY_PASSPHRASE)") from err
-    if passphrase and not is_encrypted_pem(row.private_pem):
+    if passphrase and not pem_is_encrypted(row.private_pem.encode()):
         row.private_pem = key.to_pem(passphrase).decode()
     return key
-
-
-def is_encrypted_pem(pem: str) -> bool:
-    """Return whether a stored private key is encrypted."""
-    return "ENCRYPTED PRIVATE KEY" in pem
 
 
 def issue_pass(

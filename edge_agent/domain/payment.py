@@ -141,8 +141,7 @@ class PaymentLedger:
         promotion_ids: tuple[str, ...] = (),
     ) -> Totals:
         """Return the totals of a basket: promotions, then the member's best coupons on the rest."""
-        after_promotions = subtotal_cents - min(max(promotion_cents, 0), subtotal_cents)
-        coupons = self.eligible(member_id, after_promotions, now, sale_id)
+        coupons = self.eligible(member_id, subtotal_cents - promotion_cents, now, sale_id)
         return compute_totals(subtotal_cents, coupons, self.config.max_coupons_per_sale, promotion_cents, promotion_ids)
 
     def reserve(self, coupon_ids: Iterable[str], sale_id: uuid.UUID) -> None:

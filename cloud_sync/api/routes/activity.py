@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from sqlalchemy import Select, select
 
 from cloud_sync.api.deps import Operator, PagingDep, SessionDep, Staff
@@ -43,8 +43,13 @@ def _window(query: Select[Any], column: Any, since: datetime | None, until: date
 
 
 def _entries_query(
-    store_id: str | None, member_id: str | None, granted: bool | None, since: datetime | None, until: datetime | None
+    store_id: Filter = None,
+    member_id: Filter = None,
+    granted: bool | None = None,
+    since: Since = None,
+    until: Until = None,
 ) -> Select[Any]:
+    """The door decisions matching the filters, newest first (shared by the list and the CSV)."""
     query = select(Entry).order_by(Entry.ts.desc(), Entry.event_id)
     if store_id:
         query = query.where(Entry.store_id == store_id)
@@ -55,19 +60,13 @@ def _entries_query(
     return _window(query, Entry.ts, since, until)
 
 
+EntriesQuery = Annotated[Select[Any], Depends(_entries_query)]
+
+
 @router.get("/entries", response_model=Page[EntryOut])
-def entries(
-    session: SessionDep,
-    _p: Staff,
-    paging: PagingDep,
-    store_id: Filter = None,
-    member_id: Filter = None,
-    granted: bool | None = None,
-    since: Since = None,
-    until: Until = None,
-) -> Page[EntryOut]:
+def entries(session: SessionDep, _p: Staff, paging: PagingDep, query: EntriesQuery) -> Page[EntryOut]:
     """Door decisions, newest first."""
-    return page_of(session, _entries_query(store_id, member_id, granted, since, until), paging, EntryOut)
+    return page_of(session, query, paging, EntryOut)
 
 
 ENTRIES_CSV_MAX_ROWS = 100_000
@@ -79,40 +78,20 @@ ENTRY_CSV_COLUMNS = ("ts", "store_id", "door_id", "member_id", "granted", "reaso
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}, "description": "The access log as CSV"}},
 )
-def entries_csv(
-    session: SessionDep,
-    _p: Staff,
-    store_id: Filter = None,
-    member_id: Filter = None,
-    granted: bool | None = None,
-    since: Since = None,
-    until: Until = None,
-) -> Response:
+def entries_csv(session: SessionDep, _p: Staff, query: EntriesQuery) -> Response:
     """The access log (same filters as ``/entries``) as a CSV file, newest first.
 
     At most 100,000 rows: a wider window is refused (422) rather than cut short silently.
     """
-    query = _entries_query(store_id, member_id, granted, since, until).limit(ENTRIES_CSV_MAX_ROWS + 1)
-    rows = session.scalars(query).all()
+    rows = session.scalars(query.limit(ENTRIES_CSV_MAX_ROWS + 1)).all()
     if len(rows) > ENTRIES_CSV_MAX_ROWS:
         raise Invalid(f"more than {ENTRIES_CSV_MAX_ROWS} entries: narrow since/until or filter by store")
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(ENTRY_CSV_COLUMNS)
-    for e in rows:
-        ts = e.ts if e.ts.tzinfo else e.ts.replace(tzinfo=UTC)
-        writer.writerow(
-            [
-                ts.isoformat(),
-                e.store_id,
-                e.door_id,
-                e.member_id or "",
-                e.granted,
-                e.reason or "",
-                e.via or "",
-                e.event_id,
-            ]
-        )
+    for e in rows:  # ts comes back as aware UTC from the column type
+        who, reason, via = e.member_id or "", e.reason or "", e.via or ""
+        writer.writerow([e.ts.isoformat(), e.store_id, e.door_id, who, e.granted, reason, via, e.event_id])
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",
