@@ -9,6 +9,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from cloud_sync.services.tokens import Role
+from contracts.member_code import is_usable_phone_key
 
 MIN_TS = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_TS = datetime(2100, 1, 1, tzinfo=UTC)
@@ -33,7 +34,15 @@ Cents = Annotated[int, Field(ge=0, le=100_000_000)]
 PositiveCents = Annotated[int, Field(ge=1, le=100_000_000)]
 Quantity = Annotated[int, Field(ge=1, le=1_000_000)]
 Barcode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z-]{1,64}$")]
-PhoneKeyHex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+def _usable_phone_key(value: str) -> str:
+    if not is_usable_phone_key(bytes.fromhex(value)):
+        raise ValueError("not a usable Ed25519 public key (small order or not a curve point)")
+    return value
+
+
+PhoneKeyHex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$"), AfterValidator(_usable_phone_key)]
 
 
 class _In(BaseModel):

@@ -104,6 +104,9 @@ def test_member_pass_verifies_with_downloaded_public_keys(client: TestClient, op
         "/api/v1/members/alice/passes", json={"phone_public_key": phone.public_raw.hex(), "valid_s": 3600}, headers=op
     )
     assert r.status_code == 201, r.text
+    small_order = "01" + "00" * 31  # no phone secret needed to "sign" for it under OpenSSL
+    r_bad = client.post("/api/v1/members/alice/passes", json={"phone_public_key": small_order}, headers=op)
+    assert r_bad.status_code == 422 and "small order" in r_bad.text
     signed = base64.b64decode(r.json()["signed_pass_b64"])
     keys = client.get("/api/v1/issuer-keys/public", headers=auth("device", "s1")).json()
     trusted = decode_public_keys(keys["keys"])

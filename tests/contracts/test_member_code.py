@@ -10,12 +10,15 @@ from hypothesis import strategies as st
 
 from contracts.errors import ContractError
 from contracts.member_code import (
+    _PASS_DOMAIN,
     CodeRefused,
     IssuerKey,
+    MemberPass,
     PhoneKey,
     decode_code,
     decode_public_keys,
     encode_public_keys,
+    is_usable_phone_key,
     verify_code,
     window_of,
 )
@@ -98,6 +101,28 @@ def test_forged_member_id_breaks_issuer_signature(issuer: IssuerKey, phone: Phon
 def test_pass_shown_by_another_phone_fails(issuer: IssuerKey, phone: PhoneKey) -> None:
     thief = PhoneKey.generate()
     text = thief.show_code(_signed(issuer, phone), store_id="s1", now=NOW)  # stolen pass, own key
+    assert _reason(issuer, text) is DenyReason.BAD_SIGNATURE
+
+
+SMALL_ORDER_KEY = b"\x01" + bytes(31)  # the identity point: [S]B = R + [k]A holds for R = identity, S = 0
+
+
+def test_small_order_phone_key_cannot_be_issued_a_pass(issuer: IssuerKey) -> None:
+    assert not is_usable_phone_key(SMALL_ORDER_KEY)
+    assert is_usable_phone_key(PhoneKey.generate().public_raw)
+    with pytest.raises(ContractError, match="prime order"):
+        issuer.issue_pass(member_id="m-1", tier="gold", phone_key=SMALL_ORDER_KEY, now=NOW)
+
+
+def test_code_forged_for_a_small_order_phone_key_is_refused(issuer: IssuerKey) -> None:
+    # A pass bound to the identity point (as a buggy or malicious enrolment could have made):
+    # the all-identity signature satisfies the verification equation for any message, and
+    # OpenSSL accepts it. The store must not: it would turn a shared pass into fresh codes.
+    body = MemberPass(issuer.kid, int(NOW) - 10, int(NOW) + 3600, "gold", "m-1", SMALL_ORDER_KEY).encode()
+    issuer_sig = issuer._private.sign(_PASS_DOMAIN + body)
+    forged_phone_sig = b"\x01" + bytes(31) + bytes(32)
+    raw = body + issuer_sig + bytes([2]) + b"s1" + window_of(NOW).to_bytes(4, "big") + forged_phone_sig
+    text = "SM1." + base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
     assert _reason(issuer, text) is DenyReason.BAD_SIGNATURE
 
 
