@@ -417,46 +417,34 @@ class BatchProcessor:
             if key not in latest or (_aware(latest[key].ts), latest[key].seq) < (_aware(e.ts), e.seq):
                 latest[key] = e
         table = _t(Alarm)
-        raised: list[dict[str, Any]] = []
-        cleared: list[dict[str, Any]] = []
-        for key in sorted(latest):
+        rows: list[dict[str, Any]] = []
+        for key in sorted(latest):  # one statement in one key order: concurrent writers never deadlock
             e = latest[key]
-            row: dict[str, Any] = {
-                "store_id": e.store_id,
-                "alarm": e.alarm.value,
-                "source": e.source,
-                "event_ts": _aware(e.ts),
-                "event_seq": e.seq,
-            }
-            if isinstance(e, AlarmRaised):
-                raised.append(
-                    row
-                    | {
-                        "active": True,
-                        "severity": e.severity,
-                        "detail": e.detail,
-                        "raised_at": _aware(e.ts),
-                        "cleared_at": None,
-                    }
-                )
-            else:
-                cleared.append(
-                    row
-                    | {"active": False, "severity": "info", "detail": "", "raised_at": None, "cleared_at": _aware(e.ts)}
-                )
-        raise_cols = ["active", "severity", "detail", "raised_at", "cleared_at", "event_ts", "event_seq"]
-        clear_cols = ["active", "cleared_at", "event_ts", "event_seq"]
-        for rows, changed in ((raised, raise_cols), (cleared, clear_cols)):
-            if not rows:
-                continue
-            ins: Any = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
-            newer = (table.c.event_ts < ins.excluded.event_ts) | (
-                (table.c.event_ts == ins.excluded.event_ts) & (table.c.event_seq < ins.excluded.event_seq)
+            raised = e if isinstance(e, AlarmRaised) else None
+            rows.append(
+                {
+                    "store_id": e.store_id,
+                    "alarm": e.alarm.value,
+                    "source": e.source,
+                    "event_ts": _aware(e.ts),
+                    "event_seq": e.seq,
+                    "active": raised is not None,
+                    "severity": raised.severity if raised else "info",
+                    "detail": raised.detail if raised else "",
+                    "raised_at": _aware(e.ts) if raised else None,
+                    "cleared_at": None if raised else _aware(e.ts),
+                }
             )
-            stmt = ins.on_conflict_do_update(
-                index_elements=["store_id", "alarm", "source"], set_={c: ins.excluded[c] for c in changed}, where=newer
-            )
-            session.execute(stmt, rows)  # executemany: one pipelined round trip on psycopg
+        ins: Any = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
+        new = ins.excluded
+        newer = (table.c.event_ts < new.event_ts) | (
+            (table.c.event_ts == new.event_ts) & (table.c.event_seq < new.event_seq)
+        )
+        # A clearing keeps what the raise said (severity, detail, when it was raised).
+        kept_on_clear = {c: case((new.active, new[c]), else_=table.c[c]) for c in ("severity", "detail", "raised_at")}
+        set_ = {c: new[c] for c in ("active", "cleared_at", "event_ts", "event_seq")} | kept_on_clear
+        stmt = ins.on_conflict_do_update(index_elements=["store_id", "alarm", "source"], set_=set_, where=newer)
+        session.execute(stmt, rows)  # executemany: one pipelined round trip on psycopg
 
     # ------------------------------------------------------------------------ sales
 

@@ -17,10 +17,10 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
 
-from cloud_sync.ingest.handlers import Incoming, classify
+from cloud_sync.ingest.handlers import BatchProcessor, Incoming, classify
 from contracts.messages import (
     AccessGranted,
     AlarmCleared,
@@ -198,6 +198,38 @@ def test_alarm_state_is_right_whatever_the_arrival_order(
     )
     _pub_event(publisher, again)
     assert wait_until(lambda: count(engine, "SELECT count(*) FROM alarms WHERE active = :t", t=True) == 1)
+
+
+def test_alarm_rows_are_written_in_one_key_order_and_a_clear_keeps_the_raise(engine: Engine) -> None:
+    processor = BatchProcessor(engine)
+    t0 = datetime.now(UTC)
+
+    def alarm(cls: type[AlarmRaised | AlarmCleared], source: str, seconds: int, **kw: Any) -> Incoming:
+        ev = cls(store_id="s1", alarm=AlarmKind.DEVICE_OFFLINE, source=source, ts=t0 + timedelta(seconds=seconds), **kw)
+        return Incoming(Topics("s1").event(ev.type), dump(ev))
+
+    processor.process([alarm(AlarmRaised, "b", 0, severity="critical", detail="scale unplugged")])
+    statements: list[list[dict[str, Any]]] = []
+
+    def record(_conn: Any, clause: Any, multiparams: Any, params: Any, _opts: Any) -> None:
+        if getattr(clause, "table", None) is not None and clause.table.name == "alarms":
+            statements.append(list(multiparams) or [params])
+
+    event.listen(engine, "before_execute", record)
+    try:  # a raise and a clear for other keys in the same batch
+        processor.process([alarm(AlarmRaised, "c", 1, severity="warning"), alarm(AlarmCleared, "b", 2)])
+    finally:
+        event.remove(engine, "before_execute", record)
+    # One statement with its rows in key order: two (raises, then clears) would lock "c" before
+    # "b" here and "b" before "c" in another writer's batch, the deadlock two workers hit.
+    assert [[row["source"] for row in rows] for rows in statements] == [["b", "c"]]
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT active, severity, detail, raised_at, cleared_at FROM alarms WHERE source = 'b'")
+        ).one()
+    assert row.active in (False, 0)
+    assert (row.severity, row.detail) == ("critical", "scale unplugged")  # what the raise said stays
+    assert row.raised_at is not None and row.cleared_at is not None
 
 
 def test_sync_applied_keeps_the_highest_version(
