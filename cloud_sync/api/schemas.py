@@ -42,7 +42,9 @@ def _usable_phone_key(value: str) -> str:
     return value
 
 
-PhoneKeyHex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$"), AfterValidator(_usable_phone_key)]
+PhoneKeyHex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+# A key a pass is issued to must also be a prime-order curve point (revoking any key is a lookup).
+UsablePhoneKeyHex = Annotated[PhoneKeyHex, AfterValidator(_usable_phone_key)]
 
 
 class _In(BaseModel):
@@ -211,7 +213,7 @@ class MemberOut(_Out):
 class PassIn(_In):
     """Issue a member pass to a phone's Ed25519 public key (raw 32 bytes as 64 hex chars)."""
 
-    phone_public_key: PhoneKeyHex
+    phone_public_key: UsablePhoneKeyHex
     valid_s: Annotated[int, Field(ge=60, le=24 * 3600)] = 24 * 3600
 
 
