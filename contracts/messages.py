@@ -43,6 +43,7 @@ class DenyReason(StrEnum):
     OUTSIDE_HOURS = "outside_hours"
     OCCUPANCY_FULL = "occupancy_full"
     LOCKDOWN = "lockdown"
+    PASSBACK = "passback"  # this member walked in recently and has not left (timed anti-passback)
 
 
 class Mode(StrEnum):

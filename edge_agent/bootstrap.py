@@ -142,6 +142,7 @@ def build_controller(settings: AgentSettings, trusted: dict[bytes, bytes], clock
         fail_mode=door.fail_mode,
         day_hours=TimeRange.parse(door.day_hours) if door.day_hours else None,
         timezone=door.timezone,
+        passback_s=door.passback_s,
     )
     return DoorController(config, verifier, clock)
 

@@ -103,6 +103,7 @@ class DoorSettings(_Cfg):
     day_hours: str | None = None  # "07:00-22:00"; None: night all day unless an operator says
     timezone: str = "UTC"
     occupancy_cap: int = Field(default=4, ge=0)
+    passback_s: float = Field(default=120.0, ge=0, le=24 * 3600)  # timed anti-passback; 0 = off
     tier_hours: dict[str, list[str]] = Field(default_factory=dict)
 
 

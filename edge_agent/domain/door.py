@@ -99,6 +99,7 @@ FEEDBACK = {
     DenyReason.OUTSIDE_HOURS: "Entry not allowed at this hour",
     DenyReason.OCCUPANCY_FULL: "Store is full - please wait",
     DenyReason.LOCKDOWN: "Store closed",
+    DenyReason.PASSBACK: "Already inside - each shopper scans their own code",
 }
 
 
@@ -199,6 +200,9 @@ class DoorConfig:
     fail_mode: Literal["secure", "safe"] = "secure"
     day_hours: TimeRange | None = None  # None: always night mode unless an operator says
     timezone: str = "UTC"
+    # Timed anti-passback: at night, a member who walked in is refused for this long while anyone
+    # is inside, so a phone handed back out cannot let a second person in. 0 turns it off.
+    passback_s: float = 120.0
 
 
 @dataclass
@@ -206,6 +210,7 @@ class _Door:
     position: Literal["open", "closed", "unknown"] = "unknown"
     opened_at: float = 0.0
     last_grant_at: float = -1e9
+    last_grant_member: str | None = None
     last_exit_at: float = -1e9
 
 
@@ -229,6 +234,7 @@ class DoorController:
         self.mode_override: Mode | None = None
         self.lockdown = False
         self.occupancy = 0
+        self.walked_in: dict[str, float] = {}  # member id -> when they walked in (night), for anti-passback
         self.door = _Door()
         self.alarms = _Alarms()
         self.supervised: set[str] = set()
@@ -241,6 +247,14 @@ class DoorController:
 
     def _emit(self, cls: type[EventBase], **kw: object) -> Emit:
         return Emit(cls(**self._event_fields(), **kw))
+
+    def _inside_for(self, member_id: str | None, mono: float) -> float | None:
+        """Return how long ago ``member_id`` walked in, if anti-passback refuses them now."""
+        limit = self.config.passback_s
+        self.walked_in = {m: t for m, t in self.walked_in.items() if mono - t < limit}
+        if self.mode is not Mode.NIGHT or self.occupancy == 0 or member_id not in self.walked_in:
+            return None  # by day, or with nobody inside, nobody can hand a phone back out
+        return mono - self.walked_in[member_id]
 
     def _fire(self, trigger: Trigger, out: list[Action]) -> None:
         """Apply ``trigger`` through the table; emit SetLock only when the relay must change."""
@@ -342,6 +356,9 @@ class DoorController:
             decision = type(decision)(
                 False, DenyReason.LOCKDOWN, decision.member_id, decision.tier, "store is in lockdown"
             )
+        elif decision.granted and (inside_s := self._inside_for(decision.member_id, mono)) is not None:
+            detail = f"walked in {inside_s:.0f} s ago; {self.occupancy} inside"
+            decision = type(decision)(False, DenyReason.PASSBACK, decision.member_id, decision.tier, detail)
         door = self.config.door_id
         if not decision.granted:
             assert decision.reason is not None
@@ -358,6 +375,7 @@ class DoorController:
             return
         self.verifier.commit(decision, mono)
         self.door.last_grant_at = mono
+        self.door.last_grant_member = decision.member_id
         if self.mode is Mode.DAY:
             self._hold("day", out)  # first person in opens the store for the day
         else:
@@ -412,6 +430,8 @@ class DoorController:
             if cause == "grant":
                 self.occupancy += 1
                 self.door.last_grant_at = -1e9  # one entry per grant
+                if self.door.last_grant_member is not None and self.config.passback_s > 0:
+                    self.walked_in[self.door.last_grant_member] = mono
             elif cause == "exit":
                 self.occupancy = max(0, self.occupancy - 1)
                 self.door.last_exit_at = -1e9
@@ -498,6 +518,7 @@ class DoorController:
             if self.lockdown:
                 return reply("rejected", "store is in lockdown")
             self.door.last_grant_at = self.clock.monotonic()
+            self.door.last_grant_member = None
             self._release(cmd.duration_s, Trigger.GRANT, out)
             out.append(self._emit(AccessGranted, door_id=cmd.door_id, via="remote"))
             return reply("ok")

@@ -124,6 +124,55 @@ def test_occupancy_cap_refuses_and_exit_frees_a_place() -> None:
     assert events(again, AccessGranted)
 
 
+def _walk_in(ctl: DoorController, code: str) -> list[object]:
+    granted = ctl.handle(CodePresented(code))
+    ctl.handle(DoorSensor(is_open=True))
+    ctl.handle(DoorSensor(is_open=False))
+    return granted
+
+
+def test_a_member_inside_cannot_let_a_second_person_in_with_their_phone() -> None:
+    ctl, members, clock = make_controller(passback_s=120)
+    ctl.handle(DoorSensor(is_open=False))
+    assert events(_walk_in(ctl, members.code("m1", clock.wall)), AccessGranted)
+    clock.advance(20)  # the phone goes back out under the door; the next window's code is fresh
+    refused = ctl.handle(CodePresented(members.code("m1", clock.wall)))
+    assert locks(refused) == []
+    denied = events(refused, AccessDenied)[0]
+    assert denied.reason is DenyReason.PASSBACK and "walked in 20 s ago" in denied.detail
+    assert [a.message for a in refused if isinstance(a, Feedback)] == [
+        "Already inside - each shopper scans their own code"
+    ]
+    clock.advance(101)  # past passback_s: refused no longer
+    assert events(ctl.handle(CodePresented(members.code("m1", clock.wall))), AccessGranted)
+
+
+def test_passback_ends_when_the_store_is_empty_and_needs_a_walk_in() -> None:
+    ctl, members, clock = make_controller(passback_s=120)
+    ctl.handle(DoorSensor(is_open=False))
+    _walk_in(ctl, members.code("m1", clock.wall))
+    ctl.handle(ExitPressed())  # m1 leaves: nobody inside to hand a phone out
+    ctl.handle(DoorSensor(is_open=True))
+    ctl.handle(DoorSensor(is_open=False))
+    assert ctl.occupancy == 0
+    clock.advance(16)
+    assert events(ctl.handle(CodePresented(members.code("m1", clock.wall))), AccessGranted)
+    # m2 is let in but never opens the door, while m1 is inside: m2 may try again.
+    ctl.handle(DoorSensor(is_open=True))
+    ctl.handle(DoorSensor(is_open=False))
+    assert events(ctl.handle(CodePresented(members.code("m2", clock.wall))), AccessGranted)
+    clock.advance(16)
+    assert events(ctl.handle(CodePresented(members.code("m2", clock.wall))), AccessGranted)
+
+
+def test_passback_can_be_turned_off() -> None:
+    ctl, members, clock = make_controller(passback_s=0)
+    ctl.handle(DoorSensor(is_open=False))
+    _walk_in(ctl, members.code("m1", clock.wall))
+    clock.advance(16)
+    assert events(ctl.handle(CodePresented(members.code("m1", clock.wall))), AccessGranted)
+
+
 def test_forced_door_raises_critical_alarm_and_clears_on_close() -> None:
     ctl, _, _clock = make_controller()
     ctl.handle(DoorSensor(is_open=False))
