@@ -6,9 +6,18 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from contracts.topics import STORE_ID_RE
+from edge_agent.domain.access import TimeRange
+
+
+def _time_range(text: str) -> str:
+    TimeRange.parse(text)  # a bad range fails when the file is loaded, naming the field
+    return text
+
+
+TimeRangeText = Annotated[str, AfterValidator(_time_range)]
 
 
 class _Cfg(BaseModel):
@@ -100,11 +109,11 @@ class DoorSettings(_Cfg):
     held_open_s: float = Field(default=15.0, gt=0)
     rex_mask_s: float = Field(default=10.0, ge=0)
     fail_mode: Literal["secure", "safe"] = "secure"
-    day_hours: str | None = None  # "07:00-22:00"; None: night all day unless an operator says
+    day_hours: TimeRangeText | None = None  # "07:00-22:00"; None: night all day unless an operator says
     timezone: str = "UTC"
     occupancy_cap: int = Field(default=4, ge=0)
     passback_s: float = Field(default=120.0, ge=0, le=24 * 3600)  # timed anti-passback; 0 = off
-    tier_hours: dict[str, list[str]] = Field(default_factory=dict)
+    tier_hours: dict[str, list[TimeRangeText]] = Field(default_factory=dict)
 
 
 class MqttSettings(_Cfg):

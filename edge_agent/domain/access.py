@@ -26,10 +26,10 @@ class TimeRange:
 
     @classmethod
     def parse(cls, text: str) -> TimeRange:
-        """Parse ``HH:MM-HH:MM``."""
+        """Parse ``HH:MM-HH:MM``; an end of ``24:00`` means midnight."""
         try:
-            a, b = text.split("-")
-            return cls(time.fromisoformat(a.strip()), time.fromisoformat(b.strip()))
+            a, b = (part.strip() for part in text.split("-"))
+            return cls(time.fromisoformat(a), time(0, 0) if b == "24:00" else time.fromisoformat(b))
         except ValueError as err:
             raise ValueError(f"time range must look like 22:00-07:00, got {text!r}") from err
 

@@ -197,3 +197,24 @@ def test_remote_unlock_and_retained_command(
     finally:
         client.loop_stop()
         client.disconnect()
+
+
+def test_the_example_config_loads_and_reaches_the_door() -> None:
+    from edge_agent.bootstrap import build_controller
+    from edge_agent.domain.ports import SystemClock
+
+    settings = AgentSettings.from_toml(Path(__file__).parents[2] / "deploy" / "agent.example.toml")
+    controller = build_controller(settings, {}, SystemClock())
+    assert controller.config.passback_s == settings.door.passback_s == 120
+    assert controller.config.day_hours is not None and controller.config.timezone == "Europe/Stockholm"
+    assert controller.verifier.policy.occupancy_cap == 4 and "basic" in controller.verifier.policy.tier_hours
+
+
+def test_a_bad_time_range_fails_when_the_config_is_loaded(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    text = (Path(__file__).parents[2] / "deploy" / "agent.example.toml").read_text()
+    bad = tmp_path / "agent.toml"
+    bad.write_text(text.replace('basic = ["22:00-24:00"', 'basic = ["22:00-25:00"'))
+    with pytest.raises(ValidationError, match="tier_hours"):
+        AgentSettings.from_toml(bad)

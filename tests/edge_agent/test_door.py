@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 
 import pytest
 from hypothesis import given, settings
@@ -328,3 +328,14 @@ def test_random_inputs_never_unlock_without_a_cause(seq: list[object]) -> None:
                 assert isinstance(item, ExitPressed)
             energised = on
         assert energised == (ctl.lock.value != "locked")
+
+
+def test_time_range_end_of_day_and_wrapping() -> None:
+    evening = TimeRange.parse("22:00-24:00")
+    assert evening.contains(time(23, 59)) and evening.contains(time(22, 0))
+    assert not evening.contains(time(21, 59)) and not evening.contains(time(0, 0))
+    night = TimeRange.parse(" 22:00 - 07:00 ")
+    assert night.contains(time(2, 0)) and not night.contains(time(12, 0))
+    assert TimeRange.parse("00:00-24:00").contains(time(12, 0))
+    with pytest.raises(ValueError, match="22:00-07:00"):
+        TimeRange.parse("22:00-25:00")
