@@ -21,6 +21,13 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     run.add_argument("--config", required=True, type=Path, help="agent TOML file (see docs/operations.md)")
     run.add_argument("--log-level", default="INFO")
     run.set_defaults(func=_agent_run)
+    check = agent_sub.add_parser(
+        "check",
+        help="Before opening: config, keys, outbox dir, each serial port's protocol, camera, broker (agent stopped).",
+    )
+    check.add_argument("--config", required=True, type=Path, help="agent TOML file (see docs/operations.md)")
+    check.add_argument("--json", action="store_true", help="print JSON instead of one line per check")
+    check.set_defaults(func=_agent_check)
 
     member = commands.add_parser("member", help="Member keys, passes and codes (plays the cloud and the phone).")
     msub = member.add_subparsers(dest="member_command", required=True)
@@ -74,6 +81,17 @@ def _bench_door(args: argparse.Namespace) -> int:
 
     print(json.dumps(run_door_bench(samples=args.samples), indent=2))
     return 0
+
+
+def _agent_check(args: argparse.Namespace) -> int:
+    from edge_agent.preflight import as_json, run_checks
+
+    checks = run_checks(args.config)
+    if args.json:
+        print(json.dumps(as_json(checks), indent=2))
+    else:
+        print("\n".join(c.line() for c in checks))
+    return 0 if all(c.ok for c in checks) else 1
 
 
 def _agent_run(args: argparse.Namespace) -> int:

@@ -120,3 +120,19 @@ def agent_settings(
         "mqtt": {"host": "127.0.0.1", "port": broker.port, "keepalive": 5} if broker else None,
     }
     return settings
+
+
+def write_toml(settings: dict, path: Path) -> Path:
+    """Write a settings dict (one level of tables) as an agent TOML file."""
+    lines: list[str] = []
+    tables: dict[str, dict] = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            tables[key] = value
+        elif value is not None:
+            lines.append(f"{key} = {json.dumps(value)}")
+    for name, table in tables.items():
+        lines.append(f"[{name}]")
+        lines.extend(f"{k} = {json.dumps(v)}" for k, v in table.items() if v is not None)
+    path.write_text("\n".join(lines) + "\n")
+    return path

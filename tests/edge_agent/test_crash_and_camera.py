@@ -15,23 +15,8 @@ import numpy as np
 
 from edge_agent.adapters.camera import CameraReader, decode_qr, place_on_frame, qr_image
 from smartstore.broker import MosquittoBroker
-from tests.edge_agent.conftest import Sims, Subscriber, agent_settings
+from tests.edge_agent.conftest import Sims, Subscriber, agent_settings, write_toml
 from tests.edge_agent.helpers import Members
-
-
-def _toml(settings: dict, path: Path) -> Path:
-    lines: list[str] = []
-    tables: dict[str, dict] = {}
-    for key, value in settings.items():
-        if isinstance(value, dict):
-            tables[key] = value
-        elif value is not None:
-            lines.append(f"{key} = {json.dumps(value)}")
-    for name, table in tables.items():
-        lines.append(f"[{name}]")
-        lines.extend(f"{k} = {json.dumps(v)}" for k, v in table.items() if v is not None)
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def _start_agent(config: Path) -> subprocess.Popen[bytes]:
@@ -45,7 +30,7 @@ def _start_agent(config: Path) -> subprocess.Popen[bytes]:
 def test_kill_9_while_broker_down_loses_nothing(
     tmp_path: Path, sims: Sims, broker: MosquittoBroker, subscriber: Subscriber, members: Members
 ) -> None:
-    config = _toml(agent_settings(tmp_path, sims, broker, members), tmp_path / "agent.toml")
+    config = write_toml(agent_settings(tmp_path, sims, broker, members), tmp_path / "agent.toml")
     proc = _start_agent(config)
     try:
         assert subscriber.wait_for(

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from smartstore.broker import MosquittoBroker
-from tests.edge_agent.conftest import Sims, Subscriber, agent_settings
+from tests.edge_agent.conftest import Sims, Subscriber, agent_settings, write_toml
 from tests.edge_agent.helpers import Members
-from tests.edge_agent.test_crash_and_camera import _start_agent, _toml
+from tests.edge_agent.test_crash_and_camera import _start_agent
 
 pytestmark = pytest.mark.soak
 
@@ -36,7 +36,7 @@ def test_random_kills_and_broker_restarts_lose_nothing(
 ) -> None:
     rounds = int(os.environ.get("SOAK_ROUNDS", "30"))
     rng = random.Random(1234)
-    config = _toml(agent_settings(tmp_path, sims, broker, members), tmp_path / "agent.toml")
+    config = write_toml(agent_settings(tmp_path, sims, broker, members), tmp_path / "agent.toml")
     proc = _start_agent(config)
     scans = 0
     try:
