@@ -34,7 +34,7 @@ from edge_agent.adapters.vision import EvidenceProvider, LatestFrameCamera, Reco
 from edge_agent.config import CheckoutSettings, StationSettings
 from edge_agent.domain.access import AccessVerifier
 from edge_agent.domain.catalog import Catalog, Coupon
-from edge_agent.domain.checkout import CheckoutStation, ItemScanned, StationConfig, VisionStatus
+from edge_agent.domain.checkout import CheckoutStation, ItemScanned, ScaleStatus, StationConfig, VisionStatus
 from edge_agent.domain.fusion import FusionConfig
 from edge_agent.domain.payment import PaymentConfig, PaymentLedger
 from edge_agent.domain.ports import Clock
@@ -186,7 +186,7 @@ def wire_devices(
             st.scale.url,
             name=f"{sid}-scale",
             on_weight=WeightTracker(partial(submit, sid)),
-            on_status=status("other", "scale"),
+            on_status=partial(_on_scale, submit, sid, status("other", "scale")),
         )
         parts.drivers.append(scale)
         screens.update(_screen(st, parts, submit, status))
@@ -234,6 +234,18 @@ def _screen(
 
 def _on_camera(submit: Callable[[str, Any], None], station_id: str, model_ok: bool, ok: bool, detail: str) -> None:
     submit(station_id, VisionStatus(ok, model_ok))
+
+
+def _on_scale(
+    submit: Callable[[str, Any], None],
+    station_id: str,
+    report: Callable[[str, str, str], None],
+    name: str,
+    state: str,
+    detail: str,
+) -> None:
+    report(name, state, detail)  # the device_offline alarm and state/device-* for the operator
+    submit(station_id, ScaleStatus(state != "disconnected"))  # the station stops taking new shoppers
 
 
 def _on_scan(submit: Callable[[str, Any], None], station_id: str, scan: CodeScanned) -> None:

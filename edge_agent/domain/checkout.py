@@ -125,6 +125,8 @@ MESSAGES = {
     "cancelled": "Purchase cancelled",
     "thanks": "Thank you!",
     "late_item": "Item placed after paying was not added",
+    "out_of_order": "Out of order - the scale is not working",
+    "scale_lost": "The scale stopped working - pay for the items shown or cancel",
 }
 
 
@@ -203,6 +205,13 @@ class VisionStatus:
 
 
 @dataclass(frozen=True)
+class ScaleStatus:
+    """The scale's port went away (unplugged, dead) or came back."""
+
+    online: bool
+
+
+@dataclass(frozen=True)
 class StaffResolved:
     """Staff checked the basket: ``product_id`` names the oldest held (else unresolved) item; ``None`` clears holds."""
 
@@ -237,6 +246,7 @@ CheckoutInput = (
     | AuthorizationResult
     | ConnectivityChanged
     | VisionStatus
+    | ScaleStatus
     | StaffResolved
     | Abandon
     | CatalogUpdated
@@ -400,6 +410,7 @@ class CheckoutSnapshot:
     degraded: bool
     held: bool
     online: bool
+    scale_ok: bool
     holds: tuple[str, ...]
     pending: int
     ts: datetime
@@ -415,6 +426,7 @@ class CheckoutSnapshot:
             "degraded": self.degraded,
             "held": self.held,
             "online": self.online,
+            "scale_ok": self.scale_ok,
             "holds": list(self.holds),
             "pending": self.pending,
             "ts": self.ts.isoformat(),
@@ -482,6 +494,7 @@ class CheckoutStation:
         self.session: _Session | None = None
         self.camera_ok = True
         self.model_ok = True
+        self.scale_ok = True
         self.alarms: dict[tuple[AlarmKind, str], str] = {}
         self.orphan_review = False  # a staff-review alarm outlived its session
         self.sold: Counter[str] = Counter()  # product id → units (grams for loose produce) sold here
@@ -532,7 +545,7 @@ class CheckoutStation:
     def start(self) -> list[Action]:
         """Show the welcome screen."""
         self._started = True
-        return [ShowMessage(MESSAGES["welcome"])]
+        return [self._idle_screen()]
 
     def snapshot(self) -> CheckoutSnapshot:
         """Return the retained station state."""
@@ -547,6 +560,7 @@ class CheckoutStation:
             degraded=self.degraded,
             held=self.held,
             online=self.online,
+            scale_ok=self.scale_ok,
             holds=tuple(s.holds()) if s else (),
             pending=len(s.pending()) if s else 0,
             ts=self._now(),
@@ -557,7 +571,9 @@ class CheckoutStation:
         if not self._started:
             raise RuntimeError("CheckoutStation.start() must run first")
         out: list[Action] = []
-        if self.session is not None and not isinstance(event, Tick | Evidence | ConnectivityChanged | VisionStatus):
+        if self.session is not None and not isinstance(
+            event, Tick | Evidence | ConnectivityChanged | VisionStatus | ScaleStatus
+        ):
             self.session.last_activity = self.clock.monotonic()
         if isinstance(event, MemberCodeScanned):
             self._on_member_code(event.text, out)
@@ -577,6 +593,8 @@ class CheckoutStation:
             self.online = event.online
         elif isinstance(event, VisionStatus):
             self._vision(event.camera_ok, event.model_ok, out)
+        elif isinstance(event, ScaleStatus):
+            self._scale(event.online, out)
         elif isinstance(event, StaffResolved):
             self._on_staff(event, out)
         elif isinstance(event, Abandon):
@@ -590,6 +608,10 @@ class CheckoutStation:
 
     # ------------------------------------------------------------------ member
     def _on_member_code(self, text: str, out: list[Action]) -> None:
+        if not self.scale_ok and self.session is None:
+            out.append(Feedback(False, MESSAGES["out_of_order"]))
+            out.append(self._idle_screen())
+            return
         if not self._can(Trigger.IDENTIFIED):
             out.append(ShowMessage(MESSAGES["pay_wait"] if self.state is State.AUTHORIZING else MESSAGES["busy"]))
             return
@@ -806,6 +828,24 @@ class CheckoutStation:
             else:
                 self._raise(AlarmKind.DEVICE_ERROR, model, out, "recognition model missing: checkout asks for scans")
         self.model_ok = model_ok
+
+    def _scale(self, online: bool, out: list[Action]) -> None:
+        """Without a scale nothing new can be weighed: a session may pay for what it has; none starts.
+
+        The driver's ``device_offline`` alarm tells the operator; the station only changes its screen.
+        """
+        if online == self.scale_ok:
+            return
+        self.scale_ok = online
+        if self.session is None:
+            out.append(self._idle_screen())
+        elif online:
+            self._show_basket(out)
+        else:
+            out.append(ShowMessage(MESSAGES["scale_lost"]))
+
+    def _idle_screen(self) -> ShowMessage:
+        return ShowMessage(MESSAGES["welcome" if self.scale_ok else "out_of_order"])
 
     # ------------------------------------------------------------------ staff
     def _after_holds_change(self, out: list[Action]) -> None:
@@ -1027,7 +1067,7 @@ class CheckoutStation:
         if self.state is State.RECEIPT:
             if mono >= self._receipt_until:
                 self._fire(Trigger.DONE)
-                out.append(ShowMessage(MESSAGES["welcome"]))
+                out.append(self._idle_screen())
             return
         if s is None:
             return

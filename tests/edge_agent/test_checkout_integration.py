@@ -175,3 +175,26 @@ def test_offline_payment_within_floor_limit(
     finally:
         running.stop()
         cloud.close()
+
+
+def test_an_unplugged_scale_closes_the_checkout_until_it_is_back(
+    tmp_path: Path, sims: Sims, broker: MosquittoBroker, subscriber: Subscriber, members: Members, station: Station
+) -> None:
+    running = _start(tmp_path, sims, broker, members, station)
+    co1 = running.agent.stations["co1"]
+    try:
+        assert _wait(lambda: "member code" in str(station.screen.value("t0", page="home") or ""))
+        station.hosts[0].unplug()
+        assert _wait(lambda: not co1.snapshot().scale_ok)
+        assert _wait(lambda: "Out of order" in str(station.screen.value("t0", page="home") or ""))
+        assert subscriber.wait_for(
+            lambda msgs: any(b'"alarm_raised"' in p and b'"co1-scale"' in p for _, p, _ in msgs), 10
+        )
+        station.scanner.scan(members.code("m-3", time.time()))
+        time.sleep(0.5)
+        assert co1.snapshot().member_id is None  # nobody can start a basket that cannot be weighed
+        station.hosts[0].replug()
+        assert _wait(lambda: co1.snapshot().scale_ok)
+        assert _wait(lambda: "member code" in str(station.screen.value("t0", page="home") or ""))
+    finally:
+        running.stop()

@@ -19,6 +19,7 @@ from edge_agent.domain.checkout import (
     MemberCodeScanned,
     Pay,
     RequestEvidence,
+    ScaleStatus,
     ShopperChose,
     ShowBasket,
     ShowMessage,
@@ -400,6 +401,29 @@ def test_receipt_then_idle() -> None:
     rig.send(Tick())
     assert rig.station.state is State.IDLE
     assert rig.station.sold["chips"] == 1
+
+
+def _screen(actions: list) -> list[str]:
+    return [m.text for m in of(actions, ShowMessage)]
+
+
+def test_without_a_scale_no_session_starts_and_one_in_progress_can_still_pay() -> None:
+    rig = make_rig()
+    assert _screen(rig.send(ScaleStatus(online=False))) == ["Out of order - the scale is not working"]
+    assert rig.station.snapshot().scale_ok is False
+    refused = rig.login("m1")
+    assert rig.station.state is State.IDLE and not of(refused, Feedback)[0].granted
+    assert rig.send(ScaleStatus(online=False)) == []  # no news: nothing to redraw
+    assert _screen(rig.send(ScaleStatus(online=True))) == ["Scan your member code to start"]
+    rig.login("m2")  # a fresh code: the refused one was never burned, but this is another member
+    rig.place(150, predictions=(("Chips", 0.95),))
+    lost = rig.send(ScaleStatus(online=False))
+    assert _screen(lost) == ["The scale stopped working - pay for the items shown or cancel"]
+    receipt = of(rig.send(Pay()), ShowReceipt)[0]
+    assert receipt.total_cents == 200  # what was weighed before the scale went is paid for
+    rig.clock.advance(10)
+    assert _screen(rig.send(Tick())) == ["Out of order - the scale is not working"]  # not "scan to start"
+    assert rig.station.state is State.IDLE
 
 
 def test_staff_can_name_an_item_the_degraded_station_cannot() -> None:
