@@ -46,12 +46,16 @@ _PK = 32
 class CodeRefused(ContractError):
     """A member code was refused; ``reason`` is the code shown on the reader and reported."""
 
-    def __init__(self, reason: DenyReason, detail: str = "", member_id: str | None = None) -> None:
-        """Record the reason, a human detail and the member id if it could be read."""
+    def __init__(
+        self, reason: DenyReason, detail: str = "", member_id: str | None = None, window_offset: int | None = None
+    ) -> None:
+        """Record the reason, a human detail, the member id if it could be read, and for a code
+        refused only for its time window (both signatures good), how many windows it was off."""
         super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
         self.reason = reason
         self.detail = detail
         self.member_id = member_id
+        self.window_offset = window_offset
 
 
 def key_id(public_raw: bytes) -> bytes:
@@ -210,13 +214,17 @@ def verify_code(
         raise CodeRefused(DenyReason.WRONG_STORE, f"code is for store {code.store_id!r}", mid)
     if p.expires - p.not_before > MAX_PASS_VALIDITY_S:
         raise CodeRefused(DenyReason.MALFORMED, "pass validity exceeds 24 h", mid)
+    # The window first: when the store's clock is wrong, the phone's window says by how much
+    # (the door turns agreeing offsets into a clock_skew alarm), while the pass's dates would
+    # only say "not valid yet" or "expired".
+    current = window_of(now, window_s)
+    if abs(code.window - current) > skew_steps:
+        offset = code.window - current
+        raise CodeRefused(DenyReason.EXPIRED, f"code window is {offset:+d} steps off", mid, window_offset=offset)
     if now < p.not_before:
         raise CodeRefused(DenyReason.EXPIRED, "pass is not valid yet", mid)
     if now >= p.expires:
         raise CodeRefused(DenyReason.EXPIRED, "pass has expired", mid)
-    current = window_of(now, window_s)
-    if abs(code.window - current) > skew_steps:
-        raise CodeRefused(DenyReason.EXPIRED, f"code window is {code.window - current:+d} steps off", mid)
     return p
 
 

@@ -63,6 +63,7 @@ class AlarmKind(StrEnum):
     OUTBOX_OVERFLOW = "outbox_overflow"
     STAFF_REVIEW = "staff_review"
     CAMERA_DOWN = "camera_down"
+    CLOCK_SKEW = "clock_skew"  # codes from several phones agree the store's clock is off
 
 
 # ----------------------------------------------------------------------------- events

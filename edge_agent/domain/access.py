@@ -126,6 +126,7 @@ class Decision:
     tier: str | None = None
     detail: str = ""
     fingerprint: bytes = b""
+    window_offset: int | None = None  # a well-signed code refused for its time window: windows off
 
 
 class AccessVerifier:
@@ -155,7 +156,8 @@ class AccessVerifier:
             member_id = code.member_pass.member_id
             p = verify_code(code, trusted_keys=self.trusted_keys, store_id=self.store_id, now=now)
         except CodeRefused as refused:
-            return Decision(False, refused.reason, refused.member_id or member_id, detail=refused.detail)
+            member = refused.member_id or member_id
+            return Decision(False, refused.reason, member, detail=refused.detail, window_offset=refused.window_offset)
         deny = self._policy_refusal(code.fingerprint, p, now=now, mono=mono, mode=mode, occupancy=occupancy)
         if deny is not None:
             return Decision(False, deny[0], p.member_id, p.tier, deny[1], code.fingerprint)

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
 
+from contracts.member_code import WINDOW_S
 from contracts.messages import (
     AccessDenied,
     AccessGranted,
@@ -50,7 +51,7 @@ from contracts.messages import (
     SetModeCommand,
     UnlockCommand,
 )
-from edge_agent.domain.access import AccessVerifier, TimeRange
+from edge_agent.domain.access import AccessVerifier, Decision, TimeRange
 from edge_agent.domain.ports import Clock
 
 
@@ -219,6 +220,15 @@ class _Alarms:
     active: dict[tuple[AlarmKind, str], str] = field(default_factory=dict)
 
 
+CLOCK_SKEW_MEMBERS = 3  # members whose codes must agree before the store's clock is blamed
+CLOCK_SKEW_WITHIN_S = 600.0
+
+
+def _duration(seconds: int) -> str:
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours} h {rest // 60} min" if hours else f"{rest // 60} min {rest % 60} s"
+
+
 class DoorController:
     """One door's state machine."""
 
@@ -235,6 +245,7 @@ class DoorController:
         self.lockdown = False
         self.occupancy = 0
         self.walked_in: dict[str, float] = {}  # member id -> when they walked in (night), for anti-passback
+        self.off_window: dict[str, tuple[float, int]] = {}  # member id -> (when, windows off) of a late/early code
         self.door = _Door()
         self.alarms = _Alarms()
         self.supervised: set[str] = set()
@@ -255,6 +266,28 @@ class DoorController:
         if self.mode is not Mode.NIGHT or self.occupancy == 0 or member_id not in self.walked_in:
             return None  # by day, or with nobody inside, nobody can hand a phone back out
         return mono - self.walked_in[member_id]
+
+    def _watch_clock(self, decision: Decision, mono: float, out: list[Action]) -> None:
+        """Raise ``clock_skew`` when well-signed codes of several members agree the store's clock is off.
+
+        A Pi has no battery clock: after a power cut without network it can come up hours off, and
+        then every code is "expired". One phone with a wrong clock is that member's problem; three
+        members' phones agreeing (same direction, more than the ±1 window the check allows) in ten
+        minutes point at the store. Only an alarm: the store never adopts a time from codes.
+        """
+        if decision.window_offset is None or decision.member_id is None:
+            return
+        self.off_window = {m: (t, o) for m, (t, o) in self.off_window.items() if mono - t < CLOCK_SKEW_WITHIN_S}
+        self.off_window[decision.member_id] = (mono, decision.window_offset)
+        offsets = sorted(o for _, o in self.off_window.values())
+        if len(offsets) < CLOCK_SKEW_MEMBERS or not (offsets[0] > 1 or offsets[-1] < -1):
+            return
+        seconds = offsets[len(offsets) // 2] * WINDOW_S  # a code from the phones' future: the store is behind
+        detail = (
+            f"the store's clock looks {_duration(abs(seconds))} {'behind' if seconds > 0 else 'ahead of'} "
+            f"{len(offsets)} members' phones; codes are refused as expired: check NTP and the clock"
+        )
+        self._raise(AlarmKind.CLOCK_SKEW, "clock", out, severity="critical", detail=detail)
 
     def _fire(self, trigger: Trigger, out: list[Action]) -> None:
         """Apply ``trigger`` through the table; emit SetLock only when the relay must change."""
@@ -372,7 +405,10 @@ class DoorController:
                     detail=decision.detail,
                 )
             )
+            self._watch_clock(decision, mono, out)
             return
+        self.off_window.clear()
+        self._clear(AlarmKind.CLOCK_SKEW, "clock", out)  # a code in its window: the clock agrees
         self.verifier.commit(decision, mono)
         self.door.last_grant_at = mono
         self.door.last_grant_member = decision.member_id

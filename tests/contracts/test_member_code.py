@@ -70,6 +70,18 @@ def test_code_is_good_one_window_either_side_only(issuer: IssuerKey, phone: Phon
     assert _reason(issuer, text, now=start - 16) is DenyReason.EXPIRED  # from the future
 
 
+def test_a_code_refused_for_its_window_says_how_many_windows_off(issuer: IssuerKey, phone: PhoneKey) -> None:
+    # The store is an hour behind the cloud and the phone: the pass, issued a minute ago by the
+    # cloud's clock, is not valid yet by the store's either; the window is what tells the skew.
+    text = phone.show_code(_signed(issuer, phone, now=NOW + 3540), store_id="s1", now=NOW + 3600)
+    with pytest.raises(CodeRefused) as info:
+        _verify(issuer, text)
+    assert (info.value.reason, info.value.window_offset) == (DenyReason.EXPIRED, 240)
+    with pytest.raises(CodeRefused) as wrong_store:
+        _verify(issuer, phone.show_code(_signed(issuer, phone), store_id="s2", now=NOW))
+    assert wrong_store.value.window_offset is None
+
+
 def test_expired_and_not_yet_valid_pass(issuer: IssuerKey, phone: PhoneKey) -> None:
     signed = _signed(issuer, phone, valid_s=60)
     late = phone.show_code(signed, store_id="s1", now=NOW + 100)

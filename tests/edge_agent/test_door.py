@@ -339,3 +339,33 @@ def test_time_range_end_of_day_and_wrapping() -> None:
     assert TimeRange.parse("00:00-24:00").contains(time(12, 0))
     with pytest.raises(ValueError, match="22:00-07:00"):
         TimeRange.parse("22:00-25:00")
+
+
+def test_three_members_codes_agreeing_the_clock_is_off_raise_clock_skew_and_a_good_code_clears_it() -> None:
+    ctl, members, clock = make_controller()
+    phones_now = clock.wall + 3 * 3600 + 5 * 60  # the store came up after a power cut 3 h 5 min behind
+    first = ctl.handle(CodePresented(members.code("m1", phones_now)))
+    assert events(first, AccessDenied)[0].reason is DenyReason.EXPIRED
+    assert not events(first, AlarmRaised)
+    again = ctl.handle(CodePresented(members.code("m1", phones_now + 15)))  # one member twice: their phone?
+    assert not events(again, AlarmRaised)
+    ctl.handle(CodePresented(members.code("m2", phones_now)))
+    raised = events(ctl.handle(CodePresented(members.code("m3", phones_now + 20))), AlarmRaised)
+    assert [(a.alarm, a.severity) for a in raised] == [(AlarmKind.CLOCK_SKEW, "critical")]
+    assert "3 h 5 min behind 3 members' phones" in raised[0].detail
+    assert not events(ctl.handle(CodePresented(members.code("m4", phones_now))), AlarmRaised)  # raised once
+    clock.advance(3 * 3600 + 5 * 60)  # NTP fixed it
+    fixed = ctl.handle(CodePresented(members.code("m5", clock.wall)))
+    assert events(fixed, AccessGranted) and [a.alarm for a in events(fixed, AlarmCleared)] == [AlarmKind.CLOCK_SKEW]
+
+
+def test_phones_that_disagree_or_are_within_a_window_do_not_blame_the_store_clock() -> None:
+    ctl, members, clock = make_controller()
+    seen = []
+    for member, at in (("m1", clock.wall + 600), ("m2", clock.wall - 600), ("m3", clock.wall + 900)):
+        seen += ctl.handle(CodePresented(members.code(member, at)))  # two late, one early: the phones' fault
+    assert len(events(seen, AccessDenied)) == 3 and not events(seen, AlarmRaised)
+    clock.advance(601)  # ten minutes later the early phone is forgotten; two more late ones are needed
+    seen = ctl.handle(CodePresented(members.code("m4", clock.wall + 600)))
+    assert not events(seen, AlarmRaised)
+    assert events(ctl.handle(CodePresented(members.code("m6", clock.wall + 16))), AccessGranted)  # +1 window: fine
