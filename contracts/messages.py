@@ -323,11 +323,12 @@ class DeviceStatus(_Model):
 # ---------------------------------------------------------------------------- parsing
 
 
-def describe_error(err: ValidationError) -> str:
-    """Return the first validation problem as ``field.path: message``."""
-    first = err.errors()[0]
-    where = ".".join(str(p) for p in first.get("loc", ())) or "payload"
-    return f"{where}: {first.get('msg', 'invalid')}"
+def describe_error(err: ValidationError, *, every: bool = False) -> str:
+    """Return the first validation problem (or ``every`` one, joined by "; ") as ``field.path: message``."""
+    problems = err.errors() if every else err.errors()[:1]
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ())) or 'payload'}: {e.get('msg', 'invalid')}" for e in problems
+    )
 
 
 def parse_event(payload: bytes | str) -> Event:

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from contracts.messages import describe_error
 from devices.probe import ProbeResult, probe_port
 from edge_agent.config import AgentSettings
 
@@ -156,7 +157,7 @@ def run_checks(
     try:
         settings = AgentSettings.from_toml(config)
     except (OSError, ValueError) as err:  # ValidationError and TOML errors are ValueErrors
-        detail = str(err) if not isinstance(err, ValidationError) else _validation_lines(err)
+        detail = describe_error(err, every=True) if isinstance(err, ValidationError) else str(err)
         return [Check("config", False, f"{config}: {detail}")]
     checks = [Check("config", True, f"{config}: store {settings.store_id}")]
     checks += [_check_keys(settings), _check_data_dir(settings)]
@@ -170,10 +171,6 @@ def run_checks(
     if settings.mqtt is not None:
         checks.append(_check_broker(settings, mqtt_timeout_s))
     return checks
-
-
-def _validation_lines(err: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
 
 
 def as_json(checks: list[Check]) -> dict[str, object]:

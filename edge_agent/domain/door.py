@@ -261,11 +261,12 @@ class DoorController:
 
     def _inside_for(self, member_id: str | None, mono: float) -> float | None:
         """Return how long ago ``member_id`` walked in, if anti-passback refuses them now."""
-        limit = self.config.passback_s
-        self.walked_in = {m: t for m, t in self.walked_in.items() if mono - t < limit}
-        if self.mode is not Mode.NIGHT or self.occupancy == 0 or member_id not in self.walked_in:
+        walked_in_at = self.walked_in.get(member_id) if member_id is not None else None
+        if walked_in_at is None or mono - walked_in_at >= self.config.passback_s:
+            return None
+        if self.mode is not Mode.NIGHT or self.occupancy == 0:
             return None  # by day, or with nobody inside, nobody can hand a phone back out
-        return mono - self.walked_in[member_id]
+        return mono - walked_in_at
 
     def _watch_clock(self, decision: Decision, mono: float, out: list[Action]) -> None:
         """Raise ``clock_skew`` when well-signed codes of several members agree the store's clock is off.
@@ -467,6 +468,8 @@ class DoorController:
                 self.occupancy += 1
                 self.door.last_grant_at = -1e9  # one entry per grant
                 if self.door.last_grant_member is not None and self.config.passback_s > 0:
+                    limit = self.config.passback_s  # forget walk-ins too old to matter, then note this one
+                    self.walked_in = {m: t for m, t in self.walked_in.items() if mono - t < limit}
                     self.walked_in[self.door.last_grant_member] = mono
             elif cause == "exit":
                 self.occupancy = max(0, self.occupancy - 1)
