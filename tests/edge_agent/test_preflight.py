@@ -75,3 +75,11 @@ def test_a_config_that_does_not_load_is_the_only_answer(tmp_path: Path) -> None:
     checks = run_checks(config)
     assert len(checks) == 1 and not checks[0].ok
     assert "store_id" in checks[0].detail and "door.unlock_s" in checks[0].detail
+
+
+def test_a_missing_or_broken_config_file_is_reported_not_raised(tmp_path: Path) -> None:
+    missing = run_checks(tmp_path / "nope.toml")
+    assert [(c.name, c.ok) for c in missing] == [("config", False)] and "nope.toml" in missing[0].detail
+    broken = tmp_path / "broken.toml"
+    broken.write_text("store_id = \n")
+    assert [(c.name, c.ok) for c in run_checks(broken)] == [("config", False)]
