@@ -1,4 +1,4 @@
-"""``smartstore cloud ...`` and ``smartstore bench ingest``: argument declarations and handlers.
+"""``smartstore cloud ...``: argument declarations and handlers.
 
 Handlers import SQLAlchemy, FastAPI and paho only when they run, so ``smartstore --help`` stays fast.
 """
@@ -158,28 +158,8 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bench_ingest(args: argparse.Namespace) -> int:
-    from cloud_sync.bench import run_ingest_bench
-
-    result = run_ingest_bench(
-        db=args.db,
-        workers=args.workers,
-        events=args.events,
-        database_url=args.database_url,
-        batch_size=args.batch_size,
-        rate=args.rate,
-        dup_ratio=args.dup_ratio,
-    )
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>28}: {value}")
-    return 0 if result["lost"] == 0 and result["duplicates"] == 0 and not result["worker_errors"] else 1
-
-
-def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
-    """Add ``cloud`` (serve, ingest, migrate, token, downlink) and ``bench ingest``."""
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``cloud`` (serve, ingest, migrate, token, downlink)."""
     cloud = commands.add_parser("cloud", help="Cloud service: REST API, MQTT ingest, migrations, API tokens.")
     sub = cloud.add_subparsers(dest="cloud_command", metavar="SUBCOMMAND", required=True)
 
@@ -234,14 +214,3 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     _add_db(c)
     c.add_argument("id", type=int)
     c.set_defaults(func=_token)
-
-    b = bench.add_parser("ingest", help="Burst of store events through Mosquitto into N ingest workers.")
-    b.add_argument("--json", action="store_true", help="print one JSON object")
-    b.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
-    b.add_argument("--database-url", help="PostgreSQL server URL (a fresh schema is created and dropped)")
-    b.add_argument("--workers", type=int, default=1)
-    b.add_argument("--events", type=int, default=20_000)
-    b.add_argument("--batch-size", type=int, default=500)
-    b.add_argument("--rate", type=float, default=0.0, help="publish rate limit in events/s (0 = burst)")
-    b.add_argument("--dup-ratio", type=float, default=0.02, help="share of events re-sent as duplicates (default 0.02)")
-    b.set_defaults(func=_bench_ingest)

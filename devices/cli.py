@@ -1,4 +1,4 @@
-"""``smartstore sim``, ``smartstore devices probe|selftest`` and ``smartstore bench devices``.
+"""``smartstore sim`` and ``smartstore devices probe|selftest``.
 
 ``register`` only declares arguments; each handler imports what it needs when it runs.
 """
@@ -14,8 +14,8 @@ import time
 from typing import Any
 
 
-def register(commands: argparse._SubParsersAction[Any], bench: argparse._SubParsersAction[Any]) -> None:
-    """Add ``sim``, ``devices`` (probe, selftest) and ``bench devices`` to the CLI."""
+def register(commands: argparse._SubParsersAction[Any]) -> None:
+    """Add ``sim`` and ``devices`` (probe, selftest) to the CLI."""
     sim = commands.add_parser(
         "sim",
         help="Run a device simulator on a pty or TCP port (for drivers, demos and technicians).",
@@ -54,11 +54,6 @@ def register(commands: argparse._SubParsersAction[Any], bench: argparse._SubPars
     selftest.add_argument("--only", nargs="+", metavar="DEVICE", help="simulator names to test (default: all)")
     selftest.add_argument("--json", action="store_true", help="print JSON")
     selftest.set_defaults(func=_selftest)
-
-    bench_devices = bench.add_parser("devices", help="Weight latency, line overhead and screen render time.")
-    bench_devices.add_argument("--trials", type=int, default=20, help="weight changes / screens per device")
-    bench_devices.add_argument("--json", action="store_true", help="print JSON (the default output is JSON too)")
-    bench_devices.set_defaults(func=_bench)
 
 
 # ---------------------------------------------------------------- handlers
@@ -160,10 +155,3 @@ def _selftest(args: argparse.Namespace) -> int:
                 print(f"     failed: {check.name}: {check.detail}")
         print(f"{sum(r.ok for r in reports)}/{len(reports)} devices ok in {time.monotonic() - started:.1f} s")
     return 0 if all(r.ok for r in reports) else 1
-
-
-def _bench(args: argparse.Namespace) -> int:
-    from devices.bench import run
-
-    print(json.dumps(run(args.trials, lambda message: print(f"bench: {message}", file=sys.stderr)), indent=2))
-    return 0

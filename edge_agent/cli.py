@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 
-def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction) -> None:
     """Add the agent's subcommands."""
     agent = commands.add_parser("agent", help="Run the store agent.")
     agent_sub = agent.add_subparsers(dest="agent_command", required=True)
@@ -51,36 +51,6 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     show.add_argument("--store", required=True)
     show.add_argument("--png", type=Path, help="also write the QR code as a PNG image")
     show.set_defaults(func=_show_code)
-
-    door = bench.add_parser("door", help="QR in frame -> unlock bytes on the serial line (JSON).")
-    door.add_argument("--samples", type=int, default=300)
-    door.add_argument("--json", action="store_true", help="print JSON (the default output)")
-    door.set_defaults(func=_bench_door)
-
-    checkout = bench.add_parser("checkout", help="Scripted baskets of real photos through the checkout (JSON).")
-    checkout.add_argument("--data", default="../shared/data/grocery-store", help="grocery-store dataset directory")
-    checkout.add_argument("--items", type=int, default=None, help="how many validation photos (default: all)")
-    checkout.add_argument("--seed", type=int, default=0)
-    checkout.add_argument("--json", action="store_true", help="print JSON (the default output)")
-    checkout.set_defaults(func=_bench_checkout)
-
-
-def _bench_checkout(args: argparse.Namespace) -> int:
-    from edge_agent.checkout_bench import run_checkout_bench
-
-    data = Path(args.data)
-    if not (data / "val.txt").exists():
-        print(f"error: no validation split at {data} (pass --data)", file=sys.stderr)
-        return 2
-    print(json.dumps(run_checkout_bench(data, items=args.items, seed=args.seed), indent=2))
-    return 0
-
-
-def _bench_door(args: argparse.Namespace) -> int:
-    from edge_agent.bench import run_door_bench
-
-    print(json.dumps(run_door_bench(samples=args.samples), indent=2))
-    return 0
 
 
 def _agent_check(args: argparse.Namespace) -> int:

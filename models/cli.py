@@ -1,4 +1,4 @@
-"""``smartstore model ...`` subcommands: train, export, evaluate, bench, enrol.
+"""``smartstore model ...`` subcommands: train, export, evaluate, enrol (``model bench`` lives in ``smartstore.bench``).
 
 Only argument declarations live at module level; handlers import torch / ONNX Runtime lazily.
 """
@@ -94,14 +94,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from models.bench import bench
-
-    report = bench(args.model, iterations=args.iterations, threads=args.threads, data_dir=args.data)
-    _print_json(report)
-    return 0
-
-
 def _cmd_enrol(args: argparse.Namespace) -> int:
     from models.evaluate import read_bgr
     from models.inference.recognizer import ProductRecognizer
@@ -144,8 +136,8 @@ def _cmd_enrol(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
-    """Add ``smartstore model {train,export,evaluate,bench,enrol}`` and ``smartstore bench model``."""
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``smartstore model {train,export,evaluate,enrol}``."""
     model = commands.add_parser(
         "model",
         help="Product-recognition model: train, export, evaluate, bench, enrol.",
@@ -237,15 +229,6 @@ def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAc
     p.add_argument("--fewshot-epochs", type=int, default=4)
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(func=_cmd_evaluate)
-
-    for parser, name in ((sub, "bench"), (bench, "model")):
-        p = parser.add_parser(name, help="Latency p50/p99 at 1 and 2 threads and RSS, as JSON.")
-        p.add_argument("--model", default=None, help="model dir or .onnx (default: shipped)")
-        p.add_argument("--data", default=None, help="dataset dir for a real test image (optional)")
-        p.add_argument("--iterations", type=int, default=200)
-        p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-        p.add_argument("--json", action="store_true", help="JSON output (always on)")
-        p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("enrol", help="Add (or remove) gallery embeddings for a product id.")
     p.add_argument("--product", required=True, help="product id (label returned by classify)")

@@ -6,7 +6,7 @@ import argparse
 import json
 
 
-def register(commands: argparse._SubParsersAction, bench: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction) -> None:
     """Add ``demo``."""
     demo = commands.add_parser("demo", help="Run a simulated night at the store (private broker, simulated devices).")
     demo.add_argument("--json", action="store_true", help="print only the JSON summary")

@@ -35,8 +35,8 @@ from edge_agent.adapters.outbox import Outbox
 from edge_agent.bootstrap import build_agent
 from edge_agent.config import AgentSettings
 from edge_agent.domain.door import CodePresented, Feedback
-from smartstore.broker import MosquittoBroker
 from smartstore.demo_checkout import CheckoutSims as _CheckoutSims
+from smartstore.testing.broker import MosquittoBroker
 
 STORE = "store-001"
 

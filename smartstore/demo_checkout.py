@@ -22,9 +22,9 @@ from devices.pty import PtySimulatorHost
 from devices.scanner.simulator import ScannerSimulator
 from edge_agent.adapters.vision import EvidenceProvider
 from edge_agent.bootstrap import RunningAgent
-from edge_agent.checkout_bench import build_catalog
 from edge_agent.domain.catalog import Product
 from edge_agent.domain.checkout import Abandon
+from smartstore.grocery import build_catalog
 
 log = logging.getLogger(__name__)
 DATA = Path("../shared/data/grocery-store")

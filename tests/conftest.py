@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from smartstore.broker import MosquittoBroker
+from smartstore.testing.broker import MosquittoBroker
 
 # CI replays the same examples every run, so a red build always means a change broke something;
 # `HYPOTHESIS_PROFILE=explore make test` searches new random examples (run it before a release).

@@ -20,7 +20,7 @@ from cloud_sync.main import create_app
 from cloud_sync.services.tokens import Role
 from contracts.messages import AlarmKind, AlarmRaised, CheckoutAbandoned, DoorState, Mode, dump
 from contracts.topics import Topics
-from smartstore.broker import free_port
+from smartstore.testing.broker import free_port
 from tests.cloud_sync.conftest import Publisher, make_token, wait_until
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -38,7 +38,7 @@ from contracts.messages import (
 )
 from contracts.payments import PaymentRequest, parse_payment_reply, pay_reply_topic, pay_request_topic
 from contracts.topics import Topics
-from smartstore.broker import free_port
+from smartstore.testing.broker import free_port
 from tests.cloud_sync.conftest import Publisher, Recorder, count, wait_until
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -14,16 +13,13 @@ import pytest
 
 from devices import cli, registry
 from devices.transport import SerialSettings, open_port
-from smartstore.cli import main
+from smartstore.cli import build_parser, main
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_register_adds_sim_devices_and_bench() -> None:
-    parser = argparse.ArgumentParser()
-    commands = parser.add_subparsers(dest="command")
-    bench = commands.add_parser("bench").add_subparsers(dest="bench")
-    cli.register(commands, bench)
+    parser = build_parser()
     assert parser.parse_args(["sim", "--list"]).func is cli._sim
     assert parser.parse_args(["devices", "probe", "--ports", "loop://", "--json"]).ports == ["loop://"]
     assert parser.parse_args(["devices", "selftest", "--simulated"]).func is cli._selftest

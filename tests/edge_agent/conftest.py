@@ -17,7 +17,7 @@ from devices.lcus.simulator import LcusSimulator
 from devices.modbus.simulator import ModbusIoSimulator
 from devices.pty import PtySimulatorHost
 from devices.scanner.simulator import ScannerSimulator
-from smartstore.broker import MosquittoBroker
+from smartstore.testing.broker import MosquittoBroker
 from tests.edge_agent.helpers import STORE, Members
 
 

@@ -16,7 +16,7 @@ from contracts.messages import UnlockCommand, dump
 from edge_agent.adapters.outbox import Outbox
 from edge_agent.bootstrap import RunningAgent, build_agent
 from edge_agent.config import AgentSettings
-from smartstore.broker import MosquittoBroker
+from smartstore.testing.broker import MosquittoBroker
 from tests.edge_agent.conftest import Sims, Subscriber, agent_settings
 from tests.edge_agent.helpers import STORE, Members
 

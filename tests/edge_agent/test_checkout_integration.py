@@ -20,7 +20,7 @@ from devices.pty import PtySimulatorHost
 from devices.scanner.simulator import ScannerSimulator
 from edge_agent.bootstrap import RunningAgent, build_agent
 from edge_agent.config import AgentSettings
-from smartstore.broker import MosquittoBroker
+from smartstore.testing.broker import MosquittoBroker
 from tests.edge_agent.conftest import Sims, Subscriber, agent_settings
 from tests.edge_agent.helpers import STORE, Members
 

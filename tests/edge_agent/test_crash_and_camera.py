@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from edge_agent.adapters.camera import CameraReader, decode_qr, place_on_frame, qr_image
-from smartstore.broker import MosquittoBroker
+from smartstore.testing.broker import MosquittoBroker
 from tests.edge_agent.conftest import Sims, Subscriber, agent_settings, write_toml
 from tests.edge_agent.helpers import Members
 

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from edge_agent.preflight import Check, run_checks
-from smartstore.broker import MosquittoBroker
+from smartstore.testing.broker import MosquittoBroker
 from tests.edge_agent.conftest import Sims, agent_settings, write_toml
 from tests.edge_agent.helpers import Members
 

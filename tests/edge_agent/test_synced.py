@@ -25,7 +25,7 @@ from contracts.sync import (
 from edge_agent.bootstrap import RunningAgent, build_agent, load_synced
 from edge_agent.config import AgentSettings
 from edge_agent.domain.synced import Applied, SyncedData
-from smartstore.broker import MosquittoBroker
+from smartstore.testing.broker import MosquittoBroker
 from tests.edge_agent.conftest import Sims, Subscriber, agent_settings
 from tests.edge_agent.helpers import STORE, Members
 

@@ -8,16 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from models.cli import register
+from smartstore.cli import build_parser
 from tests.models.conftest import SHIPPED
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="smartstore")
-    commands = parser.add_subparsers(dest="command", required=True)
-    bench = commands.add_parser("bench").add_subparsers(dest="bench", required=True)
-    register(commands, bench)
-    return parser
+    return build_parser()
 
 
 @pytest.mark.parametrize("sub", ["train", "export", "evaluate", "bench", "enrol"])

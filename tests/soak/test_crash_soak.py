@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from smartstore.broker import MosquittoBroker
+from smartstore.testing.broker import MosquittoBroker
 from tests.edge_agent.conftest import Sims, Subscriber, agent_settings, write_toml
 from tests.edge_agent.helpers import Members
 from tests.edge_agent.test_crash_and_camera import _start_agent

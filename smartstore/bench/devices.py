@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import random
-import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -23,16 +22,16 @@ from devices.scales.base import SettlingScaleDriver
 from devices.scales.settle import Reading, WeightStable
 from devices.screen import BasketLine, BasketView, basket_lines
 from devices.toledo8217.profiles import ODOO_REFERENCE_MS
+from smartstore.bench.stats import median, percentile
 
 
 def _summary(samples_s: list[float]) -> dict[str, float]:
     ms = sorted(s * 1000 for s in samples_s)
     if not ms:
         return {}
-    p99 = ms[min(len(ms) - 1, max(0, round(0.99 * len(ms)) - 1))]
     return {
-        "median": round(statistics.median(ms), 1),
-        "p99": round(p99, 1),
+        "median": round(median(ms), 1),
+        "p99": round(percentile(ms, 99), 1),
         "min": round(ms[0], 1),
         "max": round(ms[-1], 1),
         "n": len(ms),

@@ -14,10 +14,8 @@ own inference time.
 
 from __future__ import annotations
 
-import csv
 import random
 import resource
-import statistics
 import tempfile
 import threading
 import time
@@ -39,8 +37,7 @@ from edge_agent.adapters.outbox import Outbox
 from edge_agent.adapters.vision import EvidenceProvider
 from edge_agent.agent import StoreAgent
 from edge_agent.domain.access import AccessPolicy, AccessVerifier
-from edge_agent.domain.barcodes import gtin_check_digit
-from edge_agent.domain.catalog import Catalog, Product
+from edge_agent.domain.catalog import Product
 from edge_agent.domain.checkout import (
     AskShopper,
     CheckoutStation,
@@ -58,49 +55,11 @@ from edge_agent.domain.door import DoorConfig, DoorController
 from edge_agent.domain.fusion import FusionConfig
 from edge_agent.domain.payment import PaymentConfig, PaymentLedger
 from edge_agent.domain.ports import SystemClock
+from smartstore.bench.stats import median, percentile
+from smartstore.grocery import build_catalog
 
 STORE = "bench-store"
 STATION = "bench"
-# Unit weights (g) of the packaged products, by name keyword: cartons, tubs and cups as sold.
-PACKAGE_WEIGHTS = (
-    ("Sour-Cream", 320.0),
-    ("Soyghurt", 520.0),
-    ("Oatghurt", 420.0),
-    ("Tropicana", 900.0),
-    ("Yoghurt", 1030.0),
-    ("Juice", 1060.0),
-    ("Milk", 1045.0),
-    ("Grapefruit", 1060.0),
-    ("Mandarin", 900.0),
-)
-
-
-def _package_weight(name: str) -> float:
-    return next((w for key, w in PACKAGE_WEIGHTS if key in name), 1000.0)
-
-
-def build_catalog(data_dir: Path) -> tuple[Catalog, dict[int, Product]]:
-    """Return a catalog of the 81 classes (packages counted, produce sold by weight)."""
-    products: dict[int, Product] = {}
-    with open(data_dir / "classes.csv", newline="") as fh:
-        for row in csv.DictReader(fh):
-            name, cid = row["Class Name (str)"], int(row["Class ID (int)"])
-            group = row["Iconic Image Path (str)"].split("/")[2]
-            if group == "Packages":
-                digits = f"73{cid:010d}"
-                products[cid] = Product(
-                    id=name,
-                    name=name.replace("-", " "),
-                    price_cents=1500 + 37 * cid % 900,
-                    barcodes=(digits + str(gtin_check_digit(digits)),),
-                    unit_weight_g=_package_weight(name),
-                    weight_tolerance_g=15.0,
-                )
-            else:
-                products[cid] = Product(
-                    id=name, name=name.replace("-", " "), sold_by_weight=True, price_per_kg_cents=2000 + 53 * cid % 4000
-                )
-    return Catalog(products.values()), products
 
 
 @dataclass
@@ -117,11 +76,6 @@ class _Script:
 class _NoLock:
     def set_energised(self, on: bool) -> None:
         """The bench store has no door hardware."""
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else float("nan")
 
 
 def run_checkout_bench(data_dir: Path, *, items: int | None = None, seed: int = 0) -> dict[str, Any]:
@@ -221,7 +175,7 @@ def run_checkout_bench(data_dir: Path, *, items: int | None = None, seed: int = 
     evidence.close()
     inference = evidence.inference_ms
     n = sum(counts[k] for k in ("auto_accepted", "asked", "scanned", "review", "missed"))
-    p99 = _pct(latencies, 99)
+    p99 = percentile(latencies, 99)
     return {
         "items": n,
         "baskets": baskets,
@@ -230,11 +184,11 @@ def run_checkout_bench(data_dir: Path, *, items: int | None = None, seed: int = 
         "auto_accept_rate": round(counts["auto_accepted"] / n, 3) if n else 0.0,
         "wrong_accept_rate": round(counts["wrong_accepted"] / n, 4) if n else 0.0,
         "auto_accept_threshold": recognizer.auto_accept_threshold,
-        "p50_ms": round(statistics.median(latencies), 2) if latencies else None,
+        "p50_ms": round(median(latencies), 2) if latencies else None,
         "p99_ms": round(p99, 2) if latencies else None,
-        "inference_p50_ms": round(statistics.median(inference), 2) if inference else None,
-        "inference_p99_ms": round(_pct(inference, 99), 2) if inference else None,
-        "ratio_p99_to_inference": round(p99 / _pct(inference, 99), 2) if latencies and inference else None,
+        "inference_p50_ms": round(median(inference), 2) if inference else None,
+        "inference_p99_ms": round(percentile(inference, 99), 2) if inference else None,
+        "ratio_p99_to_inference": round(p99 / percentile(inference, 99), 2) if latencies and inference else None,
         "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
 

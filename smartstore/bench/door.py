@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import multiprocessing
 import resource
-import statistics
 import tempfile
 import threading
 import time
@@ -40,13 +39,9 @@ from edge_agent.agent import StoreAgent
 from edge_agent.domain.access import AccessPolicy, AccessVerifier
 from edge_agent.domain.door import CodePresented, DoorConfig, DoorController, Feedback
 from edge_agent.domain.ports import SystemClock
+from smartstore.bench.stats import median, percentile
 
 STORE = "bench-store"
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 class _Frames:
@@ -232,21 +227,21 @@ def run_door_bench(samples: int = 300) -> dict[str, object]:
         t0 = time.perf_counter()
         decode_qr(blank)
         empty_ms.append((time.perf_counter() - t0) * 1000)
-    p99 = _pct(latencies, 99)
-    decode_p99 = _pct(decode_ms, 99)
+    p99 = percentile(latencies, 99)
+    decode_p99 = percentile(decode_ms, 99)
     return {
         "samples": len(latencies),
         "missed": samples - len(latencies),
         "false_unlocks_on_empty_frames": false_unlocks,
-        "p50_ms": round(statistics.median(latencies), 3),
+        "p50_ms": round(median(latencies), 3),
         "p99_ms": round(p99, 3),
-        "decode_p50_ms": round(statistics.median(decode_ms), 3),
+        "decode_p50_ms": round(median(decode_ms), 3),
         "decode_p99_ms": round(decode_p99, 3),
         "ratio_p99": round(p99 / decode_p99, 3),
-        "relay_p50_ms": round(statistics.median(relay_ms), 3),
-        "relay_p99_ms": round(_pct(relay_ms, 99), 3),
-        "empty_frame_ms": round(statistics.median(empty_ms), 3),
-        "empty_frame_p99_ms": round(_pct(empty_ms, 99), 3),
+        "relay_p50_ms": round(median(relay_ms), 3),
+        "relay_p99_ms": round(percentile(relay_ms, 99), 3),
+        "empty_frame_ms": round(median(empty_ms), 3),
+        "empty_frame_p99_ms": round(percentile(empty_ms, 99), 3),
         "events_in_outbox": outbox_rows,
         "rss_mb": round(rss_mb, 1),
         "frame_size": [640, 480],

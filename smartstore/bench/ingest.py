@@ -1,6 +1,6 @@
 """``smartstore bench ingest``: a burst of realistic store events through Mosquitto into workers.
 
-Starts its own :class:`smartstore.broker.MosquittoBroker` (``max_queued_messages`` raised, so a
+Starts its own :class:`smartstore.testing.broker.MosquittoBroker` (``max_queued_messages`` raised, so a
 lagging worker never makes Mosquitto drop QoS 1 messages), a fresh database (SQLite file or a new
 PostgreSQL schema), and N ingest workers in separate processes sharing one subscription group.
 It publishes the events (plus re-sent duplicates) at QoS 1, waits until every unique event is in
@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from smartstore.bench.stats import percentile
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -412,7 +414,7 @@ def run_ingest_bench(
     from cloud_sync.config import CloudSettings
     from cloud_sync.db.models import Entry, Event, Sale, StockMovement, WalletEntry
     from cloud_sync.db.session import make_engine
-    from smartstore.broker import MosquittoBroker
+    from smartstore.testing.broker import MosquittoBroker
 
     wl = make_workload(events, dup_ratio=dup_ratio)
     url, cleanup = _prepare_db(db, database_url)
@@ -513,8 +515,8 @@ def run_ingest_bench(
             "elapsed_s": round(elapsed, 3),
             "publish_s": round(t_publish_end - t_start, 3),
             "events_per_s": round(wl.unique / elapsed, 1),
-            "p50_ack_ms": round(lat[len(lat) // 2], 1) if lat else None,
-            "p99_ack_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))], 1) if lat else None,
+            "p50_ack_ms": round(percentile(lat, 50), 1) if lat else None,
+            "p99_ack_ms": round(percentile(lat, 99), 1) if lat else None,
             "lost": lost,
             "duplicates": duplicates,
             "broker_max_queued_messages": broker_max_queued(broker),

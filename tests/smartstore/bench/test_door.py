@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge_agent.bench import run_door_bench
+from smartstore.bench.door import run_door_bench
 
 
 def test_door_bench_reports_real_unlocks() -> None:

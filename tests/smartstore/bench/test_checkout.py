@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from edge_agent.checkout_bench import build_catalog, run_checkout_bench
+from smartstore.bench.checkout import run_checkout_bench
+from smartstore.grocery import build_catalog
 from tests.conftest import GROCERY
 
 

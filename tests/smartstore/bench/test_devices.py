@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from devices import bench
+from smartstore.bench import devices as bench
 
 
 def test_scale_bench_reports_latency_overhead_and_the_odoo_reference() -> None:

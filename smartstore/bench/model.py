@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from smartstore.bench.stats import percentile
+
 
 def _rss_mb() -> float:
     try:
@@ -75,10 +77,10 @@ def bench(
         report["results"].append(
             {
                 "threads": n,
-                "classify_p50_ms": round(float(np.percentile(e2e_ms, 50)), 3),
-                "classify_p99_ms": round(float(np.percentile(e2e_ms, 99)), 3),
-                "model_p50_ms": round(float(np.percentile(net_ms, 50)), 3),
-                "model_p99_ms": round(float(np.percentile(net_ms, 99)), 3),
+                "classify_p50_ms": round(percentile(e2e_ms, 50), 3),
+                "classify_p99_ms": round(percentile(e2e_ms, 99), 3),
+                "model_p50_ms": round(percentile(net_ms, 50), 3),
+                "model_p99_ms": round(percentile(net_ms, 99), 3),
                 "rss_mb": round(_rss_mb(), 1),
             }
         )

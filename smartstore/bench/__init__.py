@@ -1,0 +1,1 @@
+"""Benchmarks: each prints JSON figures; speed targets live here, never in timed unit tests."""
