@@ -1,13 +1,13 @@
 # smartstore: the two commands of the README, plus helpers.
 #   make demo   set up, then run a simulated night at the store on embedded defaults
-#   make test   set up, then run the whole test suite
+#   make test   set up, then lint, type-check and run the whole test suite
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := mosquitto python3-venv python3-dev build-essential chromium chromium-driver
 
-.PHONY: setup demo test soak lint bench clean
+.PHONY: setup demo test check soak lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -24,22 +24,26 @@ $(VENV)/.installed: pyproject.toml
 	fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,train]'
+	$(BIN)/pip install -q -e '.[agent,cloud,dev,train]'
 	touch $@
 
 demo: setup
 	$(BIN)/smartstore demo
 
-test: setup
+test: check
 	$(BIN)/pytest
+
+# Lint, format, import contracts and types: part of every `make test`.
+check: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 soak: setup
 	$(BIN)/pytest -m soak -p no:cacheprovider
 
-lint: setup
-	$(BIN)/ruff check .
-	$(BIN)/lint-imports
-	$(BIN)/mypy
+lint: check
 
 bench: setup
 	$(BIN)/smartstore bench door --json

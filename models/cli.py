@@ -143,10 +143,18 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="Product-recognition model: train, export, evaluate, bench, enrol.",
     )
     sub = model.add_subparsers(dest="model_command", metavar="SUBCOMMAND", required=True)
-    data_help = "dataset dir (default ../shared/data/grocery-store relative to cwd)"
+    _add_train(sub)
+    _add_export(sub)
+    _add_evaluate(sub)
+    _add_enrol(sub)
 
+
+_DATA_HELP = "dataset dir (default ../shared/data/grocery-store relative to cwd)"
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="Fine-tune EfficientNet-Lite0 (needs the train extra).")
-    p.add_argument("--data", default=None, help=data_help)
+    p.add_argument("--data", default=None, help=_DATA_HELP)
     p.add_argument("--out-dir", default=DEFAULT_RUN_DIR, help="checkpoint dir (git-ignored cache)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=12)
@@ -190,9 +198,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--no-pretrained", action="store_true", help="random init (tests only)")
     p.set_defaults(func=_cmd_train)
 
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="Export to ONNX (fp32 + int8), check parity, calibrate on val.")
     p.add_argument("--checkpoint", default=f"{DEFAULT_RUN_DIR}/best.pt")
-    p.add_argument("--data", default=None, help=data_help)
+    p.add_argument("--data", default=None, help=_DATA_HELP)
     p.add_argument(
         "--out",
         default=str(_shipped_dir()),
@@ -209,8 +219,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(func=_cmd_export)
 
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="Evaluate on a split (or the few-shot protocol).")
-    p.add_argument("--data", default=None, help=data_help)
+    p.add_argument("--data", default=None, help=_DATA_HELP)
     p.add_argument("--split", default="val")
     p.add_argument("--model", default=None, help="model dir or .onnx (default: shipped)")
     p.add_argument("--gallery", default=None, help="gallery .npz to merge")
@@ -230,6 +242,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.set_defaults(func=_cmd_evaluate)
 
+
+def _add_enrol(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("enrol", help="Add (or remove) gallery embeddings for a product id.")
     p.add_argument("--product", required=True, help="product id (label returned by classify)")
     p.add_argument("--gallery", required=True, help="gallery .npz file (created if missing)")

@@ -161,7 +161,6 @@ def export(
     Raises:
         ModelError: If the ONNX model disagrees with torch.
     """
-    import onnx
 
     torch.set_num_threads(threads)
     root = resolve_data_dir(data_dir)
@@ -182,8 +181,59 @@ def export(
         feats = [model.features(torch.from_numpy(x)) for x in _batches([s.path for s in center_set], size)]
     center = torch.cat(feats).mean(0)
     wrapper = ExportWrapper(model, center).eval()
-
     fp32_path = work / "fp32.onnx"
+    parity = _export_fp32(wrapper, val, size, fp32_path, threads, log)
+    variants = _variants(fp32_path, work, train, val, val_targets, size, quantize, calib_per_class, threads, log)
+    chosen = "fp32"
+    if "int8" in variants and variants["int8"]["val_fine_top1"] >= variants["fp32"]["val_fine_top1"] - max_int8_drop:
+        chosen = "int8"
+    log(f"shipping {chosen}")
+    ch = variants[chosen]
+    calibration = _calibrate(ch, train, val, val_targets, keep, len(head_ids), size, gallery_per_class, threads, log)
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(ch["path"], out / MODEL_FILE)
+    class_rows = [
+        {
+            "name": classes[i].name,
+            "fine_id": i,
+            "coarse_name": classes[i].coarse_name,
+            "coarse_id": classes[i].coarse_id,
+        }
+        for i in head_ids
+    ]
+    (out / "classes.json").write_text(json.dumps(class_rows, indent=1) + "\n", encoding="utf-8")
+    metadata = {
+        "model_file": MODEL_FILE,
+        "architecture": "EfficientNet-Lite0 (ReLU6), ImageNet init, fine-tuned on GroceryStore train",
+        "variant": chosen,
+        "input_size": size,
+        "normalisation": "RGB, (x - 127) / 128, short side resized to input_size then centre crop",
+        "embedding_dim": FEATURE_DIM,
+        "tta_flip": False,
+        **calibration,
+        "variants_val": {
+            k: {
+                "fine_top1": v["val_fine_top1"],
+                "fine_top5": v["val_fine_top5"],
+                "bytes": v["bytes"],
+            }
+            for k, v in variants.items()
+        },
+        "parity": parity,
+        "train_config": meta["config"],
+    }
+    (out / "model.json").write_text(json.dumps(metadata, indent=1) + "\n", encoding="utf-8")
+    report = {k: v for k, v in metadata.items() if k != "train_config"}
+    report["out_dir"] = str(out)
+    return report
+
+
+def _export_fp32(wrapper: Any, val: list[Any], size: int, fp32_path: Path, threads: int, log: Any) -> dict[str, Any]:
+    """Write the fp32 ONNX graph and check it agrees with torch; return the parity figures."""
+    import onnx
+
     dummy = torch.from_numpy(preprocess(read_bgr(val[0].path), size))
     torch.onnx.export(
         wrapper,
@@ -214,7 +264,22 @@ def export(
     log(f"parity: {parity}")
     if parity["max_abs_logit_diff"] > 1e-2 or not parity["top1_agree"]:
         raise ModelError(f"ONNX export disagrees with torch: {parity}")
+    return parity
 
+
+def _variants(
+    fp32_path: Path,
+    work: Path,
+    train: list[Any],
+    val: list[Any],
+    val_targets: np.ndarray,
+    size: int,
+    quantize: bool,
+    calib_per_class: int,
+    threads: int,
+    log: Any,
+) -> dict[str, dict[str, Any]]:
+    """Quantise (optionally) and score each variant on val."""
     val_batches = _batches([s.path for s in val], size)
     variants: dict[str, dict[str, Any]] = {}
     for name, path in [("fp32", fp32_path)] + ([("int8", work / "int8.onnx")] if quantize else []):
@@ -236,12 +301,22 @@ def export(
             f"{name}: val fine top-1 {variants[name]['val_fine_top1']:.4f} "
             f"top-5 {variants[name]['val_fine_top5']:.4f} ({path.stat().st_size / 1e6:.1f} MB)"
         )
-    chosen = "fp32"
-    if "int8" in variants and variants["int8"]["val_fine_top1"] >= variants["fp32"]["val_fine_top1"] - max_int8_drop:
-        chosen = "int8"
-    log(f"shipping {chosen}")
-    ch = variants[chosen]
+    return variants
 
+
+def _calibrate(
+    ch: dict[str, Any],
+    train: list[Any],
+    val: list[Any],
+    val_targets: np.ndarray,
+    keep: dict[int, int],
+    n_classes: int,
+    size: int,
+    gallery_per_class: int,
+    threads: int,
+    log: Any,
+) -> dict[str, Any]:
+    """Fit temperature, the auto-accept threshold and the gallery logit map on val."""
     temperature = fit_temperature(ch["logits"], val_targets)
     probs = np.exp(log_softmax(ch["logits"] / temperature))
     conf, ok = probs.max(1), probs.argmax(1) == val_targets
@@ -255,53 +330,18 @@ def export(
     g_cls = np.array([keep[s.fine_id] for s in g_set])
     v_em = _l2n(ch["emb"])
     sims_all = v_em @ g_em.T
-    sims = np.full((len(val), len(head_ids)), -1.0)
-    for c in range(len(head_ids)):
+    sims = np.full((len(val), n_classes), -1.0)
+    for c in range(n_classes):
         cols = g_cls == c
         if cols.any():
             sims[:, c] = sims_all[:, cols].max(1)
     kappa, beta = fit_gallery_map(ch["logits"] / temperature, sims, val_targets)
     log(f"gallery map kappa {kappa:.2f} beta {beta:.2f}")
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(ch["path"], out / MODEL_FILE)
-    class_rows = [
-        {
-            "name": classes[i].name,
-            "fine_id": i,
-            "coarse_name": classes[i].coarse_name,
-            "coarse_id": classes[i].coarse_id,
-        }
-        for i in head_ids
-    ]
-    (out / "classes.json").write_text(json.dumps(class_rows, indent=1) + "\n", encoding="utf-8")
-    metadata = {
-        "model_file": MODEL_FILE,
-        "architecture": "EfficientNet-Lite0 (ReLU6), ImageNet init, fine-tuned on GroceryStore train",
-        "variant": chosen,
-        "input_size": size,
-        "normalisation": "RGB, (x - 127) / 128, short side resized to input_size then centre crop",
-        "embedding_dim": FEATURE_DIM,
-        "tta_flip": False,
+    return {
         "temperature": temperature,
         "auto_accept_threshold": thr["threshold"],
         "auto_accept_val": thr,
         "gallery_scale": kappa,
         "gallery_bias": beta,
         "val_ece": expected_calibration_error(conf, ok),
-        "variants_val": {
-            k: {
-                "fine_top1": v["val_fine_top1"],
-                "fine_top5": v["val_fine_top5"],
-                "bytes": v["bytes"],
-            }
-            for k, v in variants.items()
-        },
-        "parity": parity,
-        "train_config": meta["config"],
     }
-    (out / "model.json").write_text(json.dumps(metadata, indent=1) + "\n", encoding="utf-8")
-    report = {k: v for k, v in metadata.items() if k != "train_config"}
-    report["out_dir"] = str(out)
-    return report
