@@ -1,4 +1,6 @@
-"""Durable outbox in SQLite (WAL): an event is committed before it is published, deleted after PUBACK.
+"""Durable outbox in SQLite (WAL): an event is committed before it is published, and deleted only
+once delivered: when the cloud acknowledges that it committed the event (``acknowledge``), or, for
+a link configured to trust the broker, after PUBACK (``delete_many``).
 
 Rows are published in id order. ``synchronous=FULL`` makes every append survive a power cut as
 well as a ``kill -9``. The outbox is bounded: past ``max_rows`` the oldest *droppable* rows
@@ -121,6 +123,41 @@ class Outbox:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def acknowledge(self, event_ids: list[str]) -> list[int]:
+        """Forget the rows of events the cloud has committed; return their row ids (seqs).
+
+        Unknown ids (already forgotten, or never ours) are ignored, so a repeated or late
+        acknowledgement is harmless.
+        """
+        if not event_ids:
+            return []
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                deleted: list[int] = []
+                for start in range(0, len(event_ids), 500):
+                    chunk = event_ids[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    rows = self._db.execute(
+                        f"DELETE FROM outbox WHERE event_id IN ({marks}) RETURNING id",  # noqa: S608 - placeholders only
+                        chunk,
+                    ).fetchall()
+                    deleted.extend(int(r[0]) for r in rows)
+                self._count -= len(deleted)
+                self._bump("delivered", len(deleted))
+                self.overflowing = self._count > self.max_rows
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return deleted
+
+    def oldest_created(self) -> float | None:
+        """Return when the oldest event still waiting was written (epoch seconds), or None."""
+        with self._lock:
+            row = self._db.execute("SELECT MIN(created) FROM outbox").fetchone()
+        return None if row is None or row[0] is None else float(row[0])
 
     def __len__(self) -> int:
         """Return how many rows wait for delivery."""

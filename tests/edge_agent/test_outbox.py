@@ -24,6 +24,19 @@ def test_rows_come_back_in_order_with_sequence_numbers(tmp_path: Path) -> None:
     assert box.counters()["delivered"] == 2
 
 
+def test_cloud_acknowledgement_forgets_exactly_the_committed_events(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.db")
+    stored = [box.append(_denied(i), "t") for i in range(4)]
+    assert box.oldest_created() == stored[0].ts.timestamp()
+    forgotten = box.acknowledge([str(stored[2].event_id), str(stored[0].event_id), "not-ours"])
+    assert sorted(forgotten) == [stored[0].seq, stored[2].seq]
+    assert [r.id for r in box.pending()] == [stored[1].seq, stored[3].seq]
+    assert box.acknowledge([str(stored[0].event_id)]) == []  # a repeated acknowledgement is harmless
+    assert (len(box), box.counters()["delivered"]) == (2, 2)
+    box.acknowledge([str(s.event_id) for s in stored])
+    assert box.oldest_created() is None
+
+
 def test_survives_reopen_and_never_reuses_sequence_numbers(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "o.db")
     first = box.append(_denied(1), "t")
