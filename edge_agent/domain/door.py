@@ -104,10 +104,10 @@ LOCK_TRANSITIONS: dict[tuple[LockState, LockTrigger], LockState] = {
 ENERGISED = {LockState.LOCKED: False, LockState.RELEASED: True, LockState.HELD: True}
 
 OpeningCause = Literal["grant", "exit", "day_mode", "forced", "unknown"]
-Request = Literal["exit", "grant", "none"]  # who recently asked for the door to open
+OpeningRequest = Literal["exit", "grant", "none"]  # who recently asked for the door to open
 
 # Rule: why the door opened follows from the lock state and the most recent request, here only.
-OPENING_CAUSES: dict[tuple[LockState, Request], OpeningCause] = {
+OPENING_CAUSES: dict[tuple[LockState, OpeningRequest], OpeningCause] = {
     (_H, "exit"): "day_mode",
     (_H, "grant"): "day_mode",
     (_H, "none"): "day_mode",
@@ -449,7 +449,7 @@ class DoorController:
             return  # first reading after start or a sensor outage: not an opening we saw
         recent_exit = mono - self.door.last_exit_at <= self.config.rex_mask_s
         recent_grant = mono - self.door.last_grant_at <= max(self.config.unlock_s, 1.0) + 1.0
-        request: Request = "none"
+        request: OpeningRequest = "none"
         if recent_exit and (not recent_grant or self.door.last_exit_at >= self.door.last_grant_at):
             request = "exit"
         elif recent_grant:

@@ -70,7 +70,7 @@ def next_session_state(state: State, trigger: SessionTrigger) -> State:
     return new
 
 
-Status = Literal["evidence", "ask", "scan", "review", "accepted"]
+ItemStatus = Literal["evidence", "ask", "scan", "review", "accepted"]
 
 
 @dataclass
@@ -79,7 +79,7 @@ class Item:
 
     seq: int
     weight_g: float
-    status: Status
+    status: ItemStatus
     placed_at: float
     accept: Accept | None = None
     choices: tuple[Product, ...] = ()
