@@ -23,7 +23,7 @@ from edge_agent.adapters.camera import CameraReader
 from edge_agent.adapters.mqtt import MqttLink
 from edge_agent.adapters.outbox import Outbox
 from edge_agent.adapters.vision import Recognizer
-from edge_agent.agent import StoreAgent
+from edge_agent.agent import Inbox, StoreAgent
 from edge_agent.checkout_bootstrap import (
     CheckoutParts,
     build_stations,
@@ -33,9 +33,16 @@ from edge_agent.checkout_bootstrap import (
 )
 from edge_agent.config import AgentSettings
 from edge_agent.domain.access import AccessPolicy, AccessVerifier, TimeRange
-from edge_agent.domain.door import CodePresented, DoorConfig, DoorController, DoorSensor, ExitPressed, Feedback
+from edge_agent.domain.actions import Feedback
+from edge_agent.domain.door import CodePresented, DoorConfig, DoorController, DoorSensor, ExitPressed
 from edge_agent.domain.ports import Clock, SystemClock
 from edge_agent.domain.synced import SyncedData
+from edge_agent.services.checkout import CheckoutService
+from edge_agent.services.door import DoorService
+from edge_agent.services.downlink import Downlink
+from edge_agent.services.events import EventEmitter
+from edge_agent.services.stats import AgentStats
+from edge_agent.services.sync import SyncService
 
 log = logging.getLogger(__name__)
 
@@ -147,36 +154,28 @@ def build_controller(settings: AgentSettings, trusted: dict[bytes, bytes], clock
     return DoorController(config, verifier, clock)
 
 
-def build_agent(
-    settings: AgentSettings,
-    *,
-    clock: Clock | None = None,
-    trusted: dict[bytes, bytes] | None = None,
-    on_feedback: Callable[[Feedback], None] | None = None,
-    start: bool = True,
-    recognizer: Recognizer | None = None,
-) -> RunningAgent:
-    """Build (and by default start) a store agent from its settings."""
-    clock = clock or SystemClock()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    controller = build_controller(settings, trusted if trusted is not None else load_trusted_keys(settings), clock)
-    topics = Topics(settings.store_id)
-    outbox = Outbox(settings.data_dir / "outbox.db", max_rows=settings.outbox_max_rows)
+StatusCallback = Callable[[str, str, str], None]
 
-    # The lock output first: its driver writes "locked" as soon as the port opens.
-    drivers: list[DriverThread] = []
-    lock_cfg = settings.lock
-    io_driver: ModbusIoDriver | None = None
-    lock_driver: LcusRelayDriver | ModbusIoDriver
-    agent_ref: list[StoreAgent] = []
 
-    def status(role: str, kind: str) -> Callable[[str, str, str], None]:
+def _status_reporter(inbox: Inbox) -> Callable[[str, str], StatusCallback]:
+    """Return ``status(role, kind)``: the ``on_status`` callback a driver of that role and kind reports with."""
+
+    def status(role: str, kind: str) -> StatusCallback:
         def cb(name: str, state: str, detail: str) -> None:
-            if agent_ref:
-                agent_ref[0].on_device_status(name, kind, role, state != "disconnected", detail)
+            inbox.device_status(name, kind, role, state != "disconnected", detail)
 
         return cb
 
+    return status
+
+
+def _build_lock(
+    settings: AgentSettings, status: Callable[[str, str], StatusCallback]
+) -> tuple[LcusRelayDriver | ModbusIoDriver, ModbusIoDriver | None]:
+    """Build the lock output driver (and the Modbus IO driver when the lock is a Modbus coil)."""
+    lock_cfg = settings.lock
+    io_driver: ModbusIoDriver | None = None
+    lock_driver: LcusRelayDriver | ModbusIoDriver
     if lock_cfg.type == "lcus":
         lock_driver = LcusRelayDriver(
             lock_cfg.url, channel=lock_cfg.channel, name="lock", on_status=status("lock", "lcus")
@@ -190,55 +189,20 @@ def build_agent(
             name="io" if same_port else "lock",
             on_status=status("inputs" if same_port else "lock", "modbus"),
         )
-    drivers.append(lock_driver)
+    return lock_driver, io_driver
 
-    link: MqttLink | None = None
-    synced_path = settings.data_dir / "synced.json"
-    synced = load_synced(synced_path)
-    checkout: CheckoutParts | None = None
-    if settings.checkout is not None and settings.checkout.stations:
-        checkout = build_stations(
-            settings.checkout,
-            store_id=settings.store_id,
-            door_verifier=controller.verifier,
-            synced=synced,
-            clock=clock,
-            data_dir=settings.data_dir,
-            recognizer=recognizer if recognizer is not None else load_recognizer(settings.checkout),
-        )
-    agent = StoreAgent(
-        controller,
-        lock_driver,
-        outbox,
-        topics,
-        on_feedback=on_feedback,
-        synced=synced,
-        on_synced=lambda data: save_synced(synced_path, data),
-        stations=checkout.stations if checkout else None,
-        ledger=checkout.ledger if checkout else None,
-        catalog_from_sync=catalog_from_sync,
-        on_sale=checkout.journal.append if checkout else None,
-    )
-    agent_ref.append(agent)
-    if settings.mqtt is not None:
-        m = settings.mqtt
-        link = MqttLink(
-            topics,
-            outbox,
-            host=m.host,
-            port=m.port,
-            keepalive=m.keepalive,
-            username=m.username,
-            password=m.password,
-            on_command=agent.on_command,
-            on_sync=agent.on_sync,
-        )
-        agent.publisher = link
-        link.on_connection = agent.on_connection
 
+def _build_door_readers(
+    settings: AgentSettings,
+    inbox: Inbox,
+    io_driver: ModbusIoDriver | None,
+    status: Callable[[str, str], StatusCallback],
+    drivers: list[DriverThread],
+) -> CameraReader | None:
+    """Build the door's input and reader drivers (appended to ``drivers``) and its camera reader."""
     if settings.inputs is not None:
         inputs = settings.inputs
-        mapper = InputMapper(agent.submit, inputs.door_input, inputs.exit_input, inputs.door_open_level)
+        mapper = InputMapper(inbox.submit, inputs.door_input, inputs.exit_input, inputs.door_open_level)
         count = max(inputs.door_input, inputs.exit_input) + 1
         if io_driver is not None and inputs.url == io_driver.link.url:
             io_driver.on_inputs = mapper
@@ -258,7 +222,7 @@ def build_agent(
     if settings.scanner is not None:
 
         def on_scan(scan: CodeScanned) -> None:
-            agent.submit(CodePresented(scan.text, reader="scanner"))
+            inbox.submit(CodePresented(scan.text, reader="scanner"))
 
         def on_garbage(garbage: Garbage) -> None:
             log.warning("scanner sent a line that is not a code (%s): %r", garbage.reason, garbage.data[:40])
@@ -278,26 +242,119 @@ def build_agent(
     if settings.camera is not None:
         camera = CameraReader(
             settings.camera.source,
-            on_code=lambda text: agent.submit(CodePresented(text, reader="camera")),
-            on_status=lambda online, detail: agent.on_device_status("camera", "camera", "reader", online, detail),
+            on_code=lambda text: inbox.submit(CodePresented(text, reader="camera")),
+            on_status=lambda online, detail: inbox.device_status("camera", "camera", "reader", online, detail),
             max_fps=settings.camera.max_fps,
         )
+    return camera
 
-    if checkout is not None and settings.checkout is not None:
-        wire_devices(
-            checkout,
+
+def _build_link(settings: AgentSettings, topics: Topics, outbox: Outbox, downlink: Downlink) -> MqttLink | None:
+    """Build the broker link (not started), or None when the agent runs without MQTT."""
+    if settings.mqtt is None:
+        return None
+    m = settings.mqtt
+    return MqttLink(
+        topics,
+        outbox,
+        host=m.host,
+        port=m.port,
+        keepalive=m.keepalive,
+        username=m.username,
+        password=m.password,
+        on_command=downlink.on_command,
+        on_sync=downlink.on_sync,
+        on_connection=downlink.on_connection,
+    )
+
+
+def _build_checkout(
+    settings: AgentSettings,
+    parts: CheckoutParts | None,
+    inbox: Inbox,
+    link: MqttLink | None,
+    status: Callable[[str, str], StatusCallback],
+    emitter: EventEmitter,
+) -> CheckoutService | None:
+    """Wire the stations' devices and effects, and build the checkout service (None without stations)."""
+    if parts is None or settings.checkout is None:
+        return None
+    wire_devices(
+        parts,
+        settings.checkout,
+        store_id=settings.store_id,
+        submit=inbox.submit_station,
+        publisher=link,
+        status=status,
+    )
+    if link is not None and parts.io is not None:
+        link.route(pay_reply_topic(settings.store_id), parts.io.payments.on_reply)
+    return CheckoutService(
+        parts.stations,
+        emitter,
+        effects=parts.io,
+        publisher=link,
+        ledger=parts.ledger,
+        catalog_from_sync=catalog_from_sync,
+        on_sale=parts.journal.append,
+    )
+
+
+def build_agent(
+    settings: AgentSettings,
+    *,
+    clock: Clock | None = None,
+    trusted: dict[bytes, bytes] | None = None,
+    on_feedback: Callable[[Feedback], None] | None = None,
+    start: bool = True,
+    recognizer: Recognizer | None = None,
+) -> RunningAgent:
+    """Build (and by default start) a store agent from its settings."""
+    clock = clock or SystemClock()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    controller = build_controller(settings, trusted if trusted is not None else load_trusted_keys(settings), clock)
+    topics = Topics(settings.store_id)
+    outbox = Outbox(settings.data_dir / "outbox.db", max_rows=settings.outbox_max_rows)
+    inbox = Inbox()
+    stats = AgentStats()
+    status = _status_reporter(inbox)
+
+    # The lock output first: its driver writes "locked" as soon as the port opens.
+    lock_driver, io_driver = _build_lock(settings, status)
+    drivers: list[DriverThread] = [lock_driver]
+
+    synced_path = settings.data_dir / "synced.json"
+    synced = load_synced(synced_path)
+    parts: CheckoutParts | None = None
+    if settings.checkout is not None and settings.checkout.stations:
+        parts = build_stations(
             settings.checkout,
             store_id=settings.store_id,
-            submit=agent.submit_station,
-            publisher=link,
-            status=status,
+            door_verifier=controller.verifier,
+            synced=synced,
+            clock=clock,
+            data_dir=settings.data_dir,
+            recognizer=recognizer if recognizer is not None else load_recognizer(settings.checkout),
         )
-        agent.checkout_io = checkout.io
-        if link is not None and checkout.io is not None:
-            link.route(pay_reply_topic(settings.store_id), checkout.io.payments.on_reply)
-        drivers.extend(checkout.drivers)
+    downlink = Downlink(topics, inbox.submit, station_ids=list(parts.stations) if parts else [], stats=stats)
+    link = _build_link(settings, topics, outbox, downlink)
+    camera = _build_door_readers(settings, inbox, io_driver, status, drivers)
+    emitter = EventEmitter(outbox, topics, link)
+    checkout = _build_checkout(settings, parts, inbox, link, status, emitter)
+    if parts is not None:
+        drivers.extend(parts.drivers)
 
-    running = RunningAgent(agent, outbox, link, drivers, camera, checkout)
+    door = DoorService(controller, lock_driver, emitter, publisher=link, on_feedback=on_feedback, stats=stats)
+    sync = SyncService(
+        synced,
+        emitter,
+        verifiers=[controller.verifier, *(checkout.verifiers() if checkout else [])],
+        on_synced=lambda data: save_synced(synced_path, data),
+        on_catalog=checkout.apply_synced if checkout else None,
+    )
+    agent = StoreAgent(inbox, door=door, checkout=checkout, sync=sync, stats=stats)
+
+    running = RunningAgent(agent, outbox, link, drivers, camera, parts)
     if start:
         lock_driver.start()
         agent.start()
@@ -307,6 +364,6 @@ def build_agent(
             link.start()
         if camera is not None:
             camera.start()
-        for cam in checkout.cameras if checkout else []:
+        for cam in parts.cameras if parts else []:
             cam.start()
     return running

@@ -34,7 +34,8 @@ from edge_agent.adapters.camera import CameraReader, place_on_frame, qr_image
 from edge_agent.adapters.outbox import Outbox
 from edge_agent.bootstrap import build_agent
 from edge_agent.config import AgentSettings
-from edge_agent.domain.door import CodePresented, Feedback
+from edge_agent.domain.actions import Feedback
+from edge_agent.domain.door import CodePresented
 from smartstore.demo_checkout import CheckoutSims as _CheckoutSims
 from smartstore.testing.broker import MosquittoBroker
 

@@ -23,6 +23,7 @@ from devices.nextion.protocol import Touch
 from devices.scales.settle import WeightStable
 from devices.screen import BasketLine, BasketView
 from edge_agent.adapters.vision import EvidenceProvider
+from edge_agent.domain.actions import Feedback
 from edge_agent.domain.catalog import Coupon, PriceChange, Product, Promotion
 from edge_agent.domain.checkout import (
     AskShopper,
@@ -38,7 +39,7 @@ from edge_agent.domain.checkout import (
     ShowReceipt,
     WeightSettled,
 )
-from edge_agent.domain.door import Feedback
+from edge_agent.domain.ports import MessagePublisher
 
 log = logging.getLogger(__name__)
 
@@ -178,19 +179,11 @@ class CheckoutIO:
                     log.exception("screen of %s failed", station_id)
 
 
-class Publisher(Protocol):
-    """What payments need from the MQTT link."""
-
-    def publish_message(self, topic: str, payload: bytes) -> None:
-        """Publish a QoS 1, non-retained message."""
-        ...
-
-
 class Payments:
     """Online authorisation over MQTT; replies find their station by ``request_id``."""
 
     def __init__(
-        self, store_id: str, publisher: Publisher | None, submit: Callable[[str, CheckoutInput], None]
+        self, store_id: str, publisher: MessagePublisher | None, submit: Callable[[str, CheckoutInput], None]
     ) -> None:
         """Publish requests through ``publisher``; deliver replies with ``submit(station_id, input)``."""
         self.store_id = store_id

@@ -117,7 +117,7 @@ class Revocations:
 
 
 @dataclass(frozen=True)
-class Decision:
+class AccessDecision:
     """The answer to one presented code."""
 
     granted: bool
@@ -148,7 +148,7 @@ class AccessVerifier:
         self.revocations = revocations or Revocations()
         self.replay = replay or ReplayCache()
 
-    def check(self, text: str | bytes, *, now: float, mono: float, mode: Mode, occupancy: int) -> Decision:
+    def check(self, text: str | bytes, *, now: float, mono: float, mode: Mode, occupancy: int) -> AccessDecision:
         """Decide on a code without recording it; call ``commit`` if the door opens."""
         member_id: str | None = None
         try:
@@ -157,11 +157,13 @@ class AccessVerifier:
             p = verify_code(code, trusted_keys=self.trusted_keys, store_id=self.store_id, now=now)
         except CodeRefused as refused:
             member = refused.member_id or member_id
-            return Decision(False, refused.reason, member, detail=refused.detail, window_offset=refused.window_offset)
+            return AccessDecision(
+                False, refused.reason, member, detail=refused.detail, window_offset=refused.window_offset
+            )
         deny = self._policy_refusal(code.fingerprint, p, now=now, mono=mono, mode=mode, occupancy=occupancy)
         if deny is not None:
-            return Decision(False, deny[0], p.member_id, p.tier, deny[1], code.fingerprint)
-        return Decision(True, None, p.member_id, p.tier, fingerprint=code.fingerprint)
+            return AccessDecision(False, deny[0], p.member_id, p.tier, deny[1], code.fingerprint)
+        return AccessDecision(True, None, p.member_id, p.tier, fingerprint=code.fingerprint)
 
     def _policy_refusal(
         self, fingerprint: bytes, p: MemberPass, *, now: float, mono: float, mode: Mode, occupancy: int
@@ -177,7 +179,7 @@ class AccessVerifier:
                 return DenyReason.OCCUPANCY_FULL, f"{occupancy} of {self.policy.occupancy_cap} inside"
         return None
 
-    def commit(self, decision: Decision, mono: float) -> None:
+    def commit(self, decision: AccessDecision, mono: float) -> None:
         """Record a granted code so it never opens the door again."""
         if decision.granted and decision.fingerprint:
             self.replay.add(decision.fingerprint, mono)

@@ -24,7 +24,7 @@ Rules it enforces (see docs/door.md):
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
@@ -33,16 +33,14 @@ from contracts.member_code import WINDOW_S
 from contracts.messages import (
     AccessDenied,
     AccessGranted,
-    AlarmCleared,
     AlarmKind,
-    AlarmRaised,
     Command,
     CommandReply,
     DenyReason,
     DoorClosed,
     DoorOpened,
     DoorState,
-    EventBase,
+    Event,
     ExitRequested,
     LockdownCommand,
     Mode,
@@ -51,7 +49,8 @@ from contracts.messages import (
     SetModeCommand,
     UnlockCommand,
 )
-from edge_agent.domain.access import AccessVerifier, Decision, TimeRange
+from edge_agent.domain.access import AccessDecision, AccessVerifier, TimeRange
+from edge_agent.domain.actions import FEEDBACK, AlarmBook, Emit, Feedback, Reply, emit
 from edge_agent.domain.ports import Clock
 
 
@@ -63,7 +62,7 @@ class LockState(StrEnum):
     HELD = "held"  # unlocked until further notice (day mode, fail-safe)
 
 
-class Trigger(StrEnum):
+class LockTrigger(StrEnum):
     """Everything that can move the lock."""
 
     GRANT = "grant"
@@ -72,36 +71,61 @@ class Trigger(StrEnum):
     HOLD = "hold"
     UNHOLD = "unhold"
     LOCKDOWN = "lockdown"
+    SHUTDOWN = "shutdown"
 
 
-# Rule: every change of lock state lives in this table. A pair that is not here leaves the
-# lock as it is.
-LOCK_TRANSITIONS: dict[tuple[LockState, Trigger], LockState] = {
-    (LockState.LOCKED, Trigger.GRANT): LockState.RELEASED,
-    (LockState.LOCKED, Trigger.EXIT): LockState.RELEASED,
-    (LockState.LOCKED, Trigger.HOLD): LockState.HELD,
-    (LockState.RELEASED, Trigger.RELOCK): LockState.LOCKED,
-    (LockState.RELEASED, Trigger.HOLD): LockState.HELD,
-    (LockState.RELEASED, Trigger.LOCKDOWN): LockState.LOCKED,
-    (LockState.HELD, Trigger.UNHOLD): LockState.LOCKED,
-    (LockState.HELD, Trigger.LOCKDOWN): LockState.LOCKED,
+_L, _R, _H = LockState.LOCKED, LockState.RELEASED, LockState.HELD
+
+# Rule: every change of lock state lives in this table, and so does every pair that leaves the
+# lock as it is (a grant while held, a relock while locked); a pair that is not here is refused.
+LOCK_TRANSITIONS: dict[tuple[LockState, LockTrigger], LockState] = {
+    (_L, LockTrigger.GRANT): _R,
+    (_R, LockTrigger.GRANT): _R,
+    (_H, LockTrigger.GRANT): _H,
+    (_L, LockTrigger.EXIT): _R,
+    (_R, LockTrigger.EXIT): _R,
+    (_H, LockTrigger.EXIT): _H,
+    (_L, LockTrigger.RELOCK): _L,
+    (_R, LockTrigger.RELOCK): _L,
+    (_H, LockTrigger.RELOCK): _H,
+    (_L, LockTrigger.HOLD): _H,
+    (_R, LockTrigger.HOLD): _H,
+    (_H, LockTrigger.HOLD): _H,
+    (_L, LockTrigger.UNHOLD): _L,
+    (_R, LockTrigger.UNHOLD): _R,
+    (_H, LockTrigger.UNHOLD): _L,
+    (_L, LockTrigger.LOCKDOWN): _L,
+    (_R, LockTrigger.LOCKDOWN): _L,
+    (_H, LockTrigger.LOCKDOWN): _L,
+    (_L, LockTrigger.SHUTDOWN): _L,
+    (_R, LockTrigger.SHUTDOWN): _L,
+    (_H, LockTrigger.SHUTDOWN): _L,
 }
 ENERGISED = {LockState.LOCKED: False, LockState.RELEASED: True, LockState.HELD: True}
 
-FEEDBACK = {
-    None: "Welcome - the door is open",
-    DenyReason.BAD_SIGNATURE: "Code not valid",
-    DenyReason.EXPIRED: "Code expired - refresh the app",
-    DenyReason.REPLAYED: "Code already used - show the new one",
-    DenyReason.REVOKED: "Membership suspended - contact support",
-    DenyReason.WRONG_STORE: "This code is for another store",
-    DenyReason.MALFORMED: "Not a member code",
-    DenyReason.UNKNOWN_KEY: "Code not recognised - update the app",
-    DenyReason.OUTSIDE_HOURS: "Entry not allowed at this hour",
-    DenyReason.OCCUPANCY_FULL: "Store is full - please wait",
-    DenyReason.LOCKDOWN: "Store closed",
-    DenyReason.PASSBACK: "Already inside - each shopper scans their own code",
+OpeningCause = Literal["grant", "exit", "day_mode", "forced", "unknown"]
+OpeningRequest = Literal["exit", "grant", "none"]  # who recently asked for the door to open
+
+# Rule: why the door opened follows from the lock state and the most recent request, here only.
+OPENING_CAUSES: dict[tuple[LockState, OpeningRequest], OpeningCause] = {
+    (_H, "exit"): "day_mode",
+    (_H, "grant"): "day_mode",
+    (_H, "none"): "day_mode",
+    (_R, "exit"): "exit",
+    (_R, "grant"): "grant",
+    (_R, "none"): "unknown",
+    (_L, "exit"): "exit",
+    (_L, "grant"): "forced",
+    (_L, "none"): "forced",
 }
+
+
+def next_lock_state(state: LockState, trigger: LockTrigger) -> LockState:
+    """Return the lock state ``trigger`` moves ``state`` to; an illegal pair raises ``RuntimeError``."""
+    new = LOCK_TRANSITIONS.get((state, trigger))
+    if new is None:
+        raise RuntimeError(f"illegal lock transition {state.value} --{trigger.value}-->")
+    return new
 
 
 # ---------------------------------------------------------------------------- inputs
@@ -128,7 +152,7 @@ class DoorSensor:
 
 
 @dataclass(frozen=True)
-class Tick:
+class DoorTick:
     """Time passed (timers, schedule)."""
 
 
@@ -141,7 +165,7 @@ class CommandReceived:
 
 
 @dataclass(frozen=True)
-class DeviceStatus:
+class DeviceStatusChanged:
     """A device went offline or came back; ``role`` tells the controller what it means."""
 
     name: str
@@ -150,7 +174,7 @@ class DeviceStatus:
     detail: str = ""
 
 
-DoorInput = CodePresented | ExitPressed | DoorSensor | Tick | CommandReceived | DeviceStatus
+DoorInput = CodePresented | ExitPressed | DoorSensor | DoorTick | CommandReceived | DeviceStatusChanged
 
 
 # --------------------------------------------------------------------------- actions
@@ -163,30 +187,7 @@ class SetLock:
     energised: bool
 
 
-@dataclass(frozen=True)
-class Emit:
-    """Record an event (outbox, then MQTT)."""
-
-    event: EventBase
-
-
-@dataclass(frozen=True)
-class Reply:
-    """Answer an operator command."""
-
-    reply: CommandReply
-
-
-@dataclass(frozen=True)
-class Feedback:
-    """Tell the person at the reader what happened."""
-
-    granted: bool
-    message: str
-    reason: DenyReason | None = None
-
-
-Action = SetLock | Emit | Reply | Feedback
+DoorAction = SetLock | Emit | Reply | Feedback
 
 
 @dataclass(frozen=True)
@@ -213,11 +214,6 @@ class _Door:
     last_grant_at: float = -1e9
     last_grant_member: str | None = None
     last_exit_at: float = -1e9
-
-
-@dataclass
-class _Alarms:
-    active: dict[tuple[AlarmKind, str], str] = field(default_factory=dict)
 
 
 CLOCK_SKEW_MEMBERS = 3  # members whose codes must agree before the store's clock is blamed
@@ -247,17 +243,17 @@ class DoorController:
         self.walked_in: dict[str, float] = {}  # member id -> when they walked in (night), for anti-passback
         self.off_window: dict[str, tuple[float, int]] = {}  # member id -> (when, windows off) of a late/early code
         self.door = _Door()
-        self.alarms = _Alarms()
+        self.alarms = AlarmBook()
         self.supervised: set[str] = set()
         self._recent_commands: OrderedDict[str, CommandReply] = OrderedDict()
         self._started = False
 
     # ------------------------------------------------------------------ helpers
-    def _event_fields(self) -> dict[str, object]:
-        return {"store_id": self.config.store_id, "ts": datetime.fromtimestamp(self.clock.time(), UTC)}
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock.time(), UTC)
 
-    def _emit(self, cls: type[EventBase], **kw: object) -> Emit:
-        return Emit(cls(**self._event_fields(), **kw))
+    def _emit(self, cls: type[Event], **kw: object) -> Emit:
+        return emit(cls, self.config.store_id, self._now(), **kw)
 
     def _inside_for(self, member_id: str | None, mono: float) -> float | None:
         """Return how long ago ``member_id`` walked in, if anti-passback refuses them now."""
@@ -268,7 +264,7 @@ class DoorController:
             return None  # by day, or with nobody inside, nobody can hand a phone back out
         return mono - walked_in_at
 
-    def _watch_clock(self, decision: Decision, mono: float, out: list[Action]) -> None:
+    def _watch_clock(self, decision: AccessDecision, mono: float, out: list[DoorAction]) -> None:
         """Raise ``clock_skew`` when well-signed codes of several members agree the store's clock is off.
 
         A Pi has no battery clock: after a power cut without network it can come up hours off, and
@@ -290,9 +286,9 @@ class DoorController:
         )
         self._raise(AlarmKind.CLOCK_SKEW, "clock", out, severity="critical", detail=detail)
 
-    def _fire(self, trigger: Trigger, out: list[Action]) -> None:
+    def _fire(self, trigger: LockTrigger, out: list[DoorAction]) -> None:
         """Apply ``trigger`` through the table; emit SetLock only when the relay must change."""
-        new = LOCK_TRANSITIONS.get((self.lock, trigger), self.lock)
+        new = next_lock_state(self.lock, trigger)
         if new is self.lock:
             return
         before = ENERGISED[self.lock]
@@ -300,34 +296,35 @@ class DoorController:
         if ENERGISED[new] != before:
             out.append(SetLock(ENERGISED[new]))
 
-    def _release(self, seconds: float, trigger: Trigger, out: list[Action]) -> None:
+    def _release(self, seconds: float, trigger: LockTrigger, out: list[DoorAction]) -> None:
         mono = self.clock.monotonic()
         self.release_until = (
             max(self.release_until, mono + seconds) if self.lock is LockState.RELEASED else mono + seconds
         )
         self._fire(trigger, out)
 
-    def _hold(self, reason: str, out: list[Action]) -> None:
+    def _hold(self, reason: str, out: list[DoorAction]) -> None:
         self.holds.add(reason)
-        self._fire(Trigger.HOLD, out)
+        self._fire(LockTrigger.HOLD, out)
 
-    def _unhold(self, reason: str, out: list[Action]) -> None:
+    def _unhold(self, reason: str, out: list[DoorAction]) -> None:
         self.holds.discard(reason)
         if not self.holds:
-            self._fire(Trigger.UNHOLD, out)
+            self._fire(LockTrigger.UNHOLD, out)
 
     def _raise(
-        self, kind: AlarmKind, source: str, out: list[Action], *, severity: str = "warning", detail: str = ""
+        self, kind: AlarmKind, source: str, out: list[DoorAction], *, severity: str = "warning", detail: str = ""
     ) -> None:
-        key = (kind, source)
-        if key in self.alarms.active:
-            return
-        self.alarms.active[key] = detail
-        out.append(self._emit(AlarmRaised, alarm=kind, source=source, severity=severity, detail=detail))
+        raised = self.alarms.raise_alarm(
+            kind, source, self.config.store_id, self._now(), severity=severity, detail=detail
+        )
+        if raised is not None:
+            out.append(raised)
 
-    def _clear(self, kind: AlarmKind, source: str, out: list[Action]) -> None:
-        if self.alarms.active.pop((kind, source), None) is not None:
-            out.append(self._emit(AlarmCleared, alarm=kind, source=source))
+    def _clear(self, kind: AlarmKind, source: str, out: list[DoorAction]) -> None:
+        cleared = self.alarms.clear_alarm(kind, source, self.config.store_id, self._now())
+        if cleared is not None:
+            out.append(cleared)
 
     def scheduled_mode(self) -> Mode:
         """Return the mode the schedule asks for now."""
@@ -337,17 +334,17 @@ class DoorController:
         return Mode.DAY if hours.contains(self.verifier.policy.local_time(self.clock.time())) else Mode.NIGHT
 
     # ------------------------------------------------------------------ public
-    def start(self) -> list[Action]:
+    def start(self) -> list[DoorAction]:
         """Lock the door (always, whatever the mode) and report the starting mode."""
         self._started = True
         self.mode = self.mode_override or self.scheduled_mode()
         return [SetLock(False), self._emit(ModeChanged, mode=self.mode, lockdown=self.lockdown, by="startup")]
 
-    def stop(self) -> list[Action]:
-        """Lock the door on an orderly shutdown."""
-        self.lock = LockState.LOCKED
+    def stop(self) -> list[DoorAction]:
+        """Lock the door on an orderly shutdown (the relay is written even if it is already off)."""
         self.holds.clear()
-        return [SetLock(False)]
+        self.lock = next_lock_state(self.lock, LockTrigger.SHUTDOWN)
+        return [SetLock(ENERGISED[self.lock])]
 
     def snapshot(self) -> DoorState:
         """Return the retained door state."""
@@ -363,18 +360,18 @@ class DoorController:
             ts=datetime.fromtimestamp(self.clock.time(), UTC),
         )
 
-    def handle(self, event: DoorInput) -> list[Action]:
+    def handle(self, event: DoorInput) -> list[DoorAction]:
         """Process one input and return the actions to carry out, in order."""
         if not self._started:
             raise RuntimeError("DoorController.start() must run first")
-        out: list[Action] = []
+        out: list[DoorAction] = []
         if isinstance(event, CodePresented):
             self._on_code(event, out)
         elif isinstance(event, ExitPressed):
             self._on_exit(out)
         elif isinstance(event, DoorSensor):
             self._on_sensor(event.is_open, out)
-        elif isinstance(event, Tick):
+        elif isinstance(event, DoorTick):
             self._on_tick(out)
         elif isinstance(event, CommandReceived):
             self._on_command(event, out)
@@ -383,7 +380,7 @@ class DoorController:
         return out
 
     # ------------------------------------------------------------------ inputs
-    def _on_code(self, event: CodePresented, out: list[Action]) -> None:
+    def _on_code(self, event: CodePresented, out: list[DoorAction]) -> None:
         now, mono = self.clock.time(), self.clock.monotonic()
         decision = self.verifier.check(event.text, now=now, mono=mono, mode=self.mode, occupancy=self.occupancy)
         if decision.granted and self.lockdown:
@@ -416,7 +413,7 @@ class DoorController:
         if self.mode is Mode.DAY:
             self._hold("day", out)  # first person in opens the store for the day
         else:
-            self._release(self.config.unlock_s, Trigger.GRANT, out)
+            self._release(self.config.unlock_s, LockTrigger.GRANT, out)
         out.append(Feedback(True, FEEDBACK[None]))
         out.append(
             self._emit(
@@ -428,12 +425,12 @@ class DoorController:
             )
         )
 
-    def _on_exit(self, out: list[Action]) -> None:
+    def _on_exit(self, out: list[DoorAction]) -> None:
         self.door.last_exit_at = self.clock.monotonic()
         out.append(self._emit(ExitRequested, door_id=self.config.door_id))
-        self._release(self.config.unlock_s, Trigger.EXIT, out)
+        self._release(self.config.unlock_s, LockTrigger.EXIT, out)
 
-    def _on_sensor(self, is_open: bool, out: list[Action]) -> None:
+    def _on_sensor(self, is_open: bool, out: list[DoorAction]) -> None:
         mono = self.clock.monotonic()
         position: Literal["open", "closed"] = "open" if is_open else "closed"
         if self.door.position == position:
@@ -445,24 +442,19 @@ class DoorController:
             self._clear(AlarmKind.DOOR_HELD_OPEN, door, out)
             self._clear(AlarmKind.DOOR_FORCED, door, out)
             if previous == "open":
-                self._fire(Trigger.RELOCK, out)  # the door cycled: lock behind the shopper
+                self._fire(LockTrigger.RELOCK, out)  # the door cycled: lock behind the shopper
             return
         self.door.opened_at = mono
         if previous == "unknown":
             return  # first reading after start or a sensor outage: not an opening we saw
         recent_exit = mono - self.door.last_exit_at <= self.config.rex_mask_s
         recent_grant = mono - self.door.last_grant_at <= max(self.config.unlock_s, 1.0) + 1.0
-        cause: Literal["grant", "exit", "day_mode", "forced", "unknown"]
-        if self.lock is LockState.HELD:
-            cause = "day_mode"
-        elif recent_exit and (not recent_grant or self.door.last_exit_at >= self.door.last_grant_at):
-            cause = "exit"
-        elif self.lock is LockState.RELEASED and recent_grant:
-            cause = "grant"
-        elif self.lock is LockState.RELEASED:
-            cause = "unknown"
-        else:
-            cause = "forced"
+        request: OpeningRequest = "none"
+        if recent_exit and (not recent_grant or self.door.last_exit_at >= self.door.last_grant_at):
+            request = "exit"
+        elif recent_grant:
+            request = "grant"
+        cause = OPENING_CAUSES[(self.lock, request)]
         if self.mode is Mode.NIGHT:
             if cause == "grant":
                 self.occupancy += 1
@@ -478,10 +470,10 @@ class DoorController:
         if cause == "forced":
             self._raise(AlarmKind.DOOR_FORCED, door, out, severity="critical", detail="door opened while locked")
 
-    def _on_tick(self, out: list[Action]) -> None:
+    def _on_tick(self, out: list[DoorAction]) -> None:
         mono = self.clock.monotonic()
         if self.lock is LockState.RELEASED and mono >= self.release_until:
-            self._fire(Trigger.RELOCK, out)
+            self._fire(LockTrigger.RELOCK, out)
         if (
             self.door.position == "open"
             and self.lock is not LockState.HELD
@@ -494,7 +486,7 @@ class DoorController:
         if wanted is not self.mode:
             self._set_mode(wanted, "schedule", out)
 
-    def _set_mode(self, mode: Mode, by: Literal["schedule", "operator"], out: list[Action]) -> None:
+    def _set_mode(self, mode: Mode, by: Literal["schedule", "operator"], out: list[DoorAction]) -> None:
         changed = mode is not self.mode
         self.mode = mode
         if mode is Mode.NIGHT:
@@ -504,7 +496,7 @@ class DoorController:
         if changed or by == "operator":
             out.append(self._emit(ModeChanged, mode=mode, lockdown=self.lockdown, by=by))
 
-    def _on_device(self, event: DeviceStatus, out: list[Action]) -> None:
+    def _on_device(self, event: DeviceStatusChanged, out: list[DoorAction]) -> None:
         source = event.name
         if event.online:
             self._clear(AlarmKind.DEVICE_OFFLINE, source, out)
@@ -523,7 +515,7 @@ class DoorController:
                 self._hold("failsafe", out)
 
     # ------------------------------------------------------------------ commands
-    def _on_command(self, event: CommandReceived, out: list[Action]) -> None:
+    def _on_command(self, event: CommandReceived, out: list[DoorAction]) -> None:
         cmd = event.command
         previous = self._recent_commands.get(cmd.correlation_id)
         if previous is not None:  # QoS 1 redelivery: answer again, act once
@@ -535,7 +527,7 @@ class DoorController:
             self._recent_commands.popitem(last=False)
         out.append(Reply(reply))
 
-    def _run_command(self, event: CommandReceived, out: list[Action]) -> CommandReply:
+    def _run_command(self, event: CommandReceived, out: list[DoorAction]) -> CommandReply:
         cmd = event.command
         now = datetime.fromtimestamp(self.clock.time(), UTC)
 
@@ -558,7 +550,7 @@ class DoorController:
                 return reply("rejected", "store is in lockdown")
             self.door.last_grant_at = self.clock.monotonic()
             self.door.last_grant_member = None
-            self._release(cmd.duration_s, Trigger.GRANT, out)
+            self._release(cmd.duration_s, LockTrigger.GRANT, out)
             out.append(self._emit(AccessGranted, door_id=cmd.door_id, via="remote"))
             return reply("ok")
         if isinstance(cmd, SetModeCommand):
@@ -570,7 +562,7 @@ class DoorController:
             if cmd.active:
                 self.holds.discard("day")
                 if not self.holds:
-                    self._fire(Trigger.LOCKDOWN, out)
+                    self._fire(LockTrigger.LOCKDOWN, out)
             out.append(self._emit(ModeChanged, mode=self.mode, lockdown=self.lockdown, by="operator"))
             return reply("ok")
         if isinstance(cmd, ResetOccupancyCommand):

@@ -1,7 +1,7 @@
 """Decide what a shopper put on the checkout scale from the weight, barcodes and the recogniser.
 
 :func:`decide` is a pure function: the same weight, evidence, catalog and configuration always
-give the same :data:`Decision`. The station calls it once per placed item (and again when late
+give the same :data:`ItemDecision`. The station calls it once per placed item (and again when late
 evidence arrives); tests and the benchmark call it directly to count how many items are
 auto-accepted, asked, sent to a scan or to staff, and how many were accepted wrongly.
 
@@ -134,7 +134,7 @@ class Review:
     reason: str = ""
 
 
-Decision = Accept | Ask | NeedScan | Review
+ItemDecision = Accept | Ask | NeedScan | Review
 
 
 @dataclass(frozen=True)
@@ -278,7 +278,7 @@ def decide(
     *,
     now: float,
     scanned: Sequence[str] = (),
-) -> Decision:
+) -> ItemDecision:
     """Decide what weighs ``grams``, given the camera evidence and barcodes the shopper scanned."""
     hits: dict[str, Accept] = {}
     misses: list[str] = []

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
+from contracts.messages import EventBase
+
 
 class Clock(Protocol):
     """Wall-clock time for validity checks, monotonic time for timers."""
@@ -35,4 +37,53 @@ class LockOutput(Protocol):
 
     def set_energised(self, on: bool) -> None:
         """Energise (unlock) or de-energise (lock)."""
+        ...
+
+
+class EventSink(Protocol):
+    """Where events go: the durable outbox."""
+
+    def append(self, event: EventBase, topic: str) -> EventBase:
+        """Store an event durably and return it as stored."""
+        ...
+
+    @property
+    def overflowing(self) -> bool:
+        """Return whether the sink holds more than its bound."""
+        ...
+
+
+class Publisher(Protocol):
+    """The broker side (``MqttLink``), absent when the agent runs without MQTT."""
+
+    def notify(self) -> None:
+        """Wake the outbox pump."""
+        ...
+
+    def publish_state(self, name: str, payload: bytes) -> None:
+        """Publish a retained state snapshot."""
+        ...
+
+    def publish_reply(self, topic: str, payload: bytes) -> None:
+        """Publish a command reply."""
+        ...
+
+    def clear_retained(self, topic: str) -> None:
+        """Delete a retained message."""
+        ...
+
+
+class MessagePublisher(Protocol):
+    """What payments need from the broker link."""
+
+    def publish_message(self, topic: str, payload: bytes) -> None:
+        """Publish a QoS 1, non-retained message."""
+        ...
+
+
+class CheckoutEffects(Protocol):
+    """Carries out the checkout actions that need the outside world (screens, camera evidence, payments)."""
+
+    def execute(self, station_id: str, action: object) -> None:
+        """Run one action of a station."""
         ...

@@ -35,7 +35,7 @@ from devices.scales.settle import WeightStable
 from edge_agent.adapters.checkout_io import CheckoutIO, Payments, RecordingScreen, ScreenAction, WeightTracker
 from edge_agent.adapters.outbox import Outbox
 from edge_agent.adapters.vision import EvidenceProvider
-from edge_agent.agent import StoreAgent
+from edge_agent.agent import Inbox, StoreAgent
 from edge_agent.domain.access import AccessPolicy, AccessVerifier
 from edge_agent.domain.catalog import Product
 from edge_agent.domain.checkout import (
@@ -51,10 +51,11 @@ from edge_agent.domain.checkout import (
     StaffResolved,
     StationConfig,
 )
-from edge_agent.domain.door import DoorConfig, DoorController
 from edge_agent.domain.fusion import FusionConfig
 from edge_agent.domain.payment import PaymentConfig, PaymentLedger
 from edge_agent.domain.ports import SystemClock
+from edge_agent.services.checkout import CheckoutService
+from edge_agent.services.events import EventEmitter
 from smartstore.bench.stats import median, percentile
 from smartstore.grocery import build_catalog
 
@@ -71,11 +72,6 @@ class _Script:
     events: list[tuple[float, ScreenAction]] = field(default_factory=list)
     cond: threading.Condition = field(default_factory=threading.Condition)
     stable_at: list[float] = field(default_factory=list)
-
-
-class _NoLock:
-    def set_energised(self, on: bool) -> None:
-        """The bench store has no door hardware."""
 
 
 def run_checkout_bench(data_dir: Path, *, items: int | None = None, seed: int = 0) -> dict[str, Any]:
@@ -105,21 +101,22 @@ def run_checkout_bench(data_dir: Path, *, items: int | None = None, seed: int = 
     )
     station = CheckoutStation(config, verifier, catalog, ledger, clock)
     outbox = Outbox(workdir / "outbox.db")
-    door = DoorController(DoorConfig(store_id=STORE), AccessVerifier(STORE, {}, AccessPolicy()), clock)
-    agent = StoreAgent(door, _NoLock(), outbox, Topics(STORE), stations={STATION: station}, ledger=ledger, tick_s=0.05)
+    inbox = Inbox()
 
     def on_render(action: ScreenAction) -> None:
         with script.cond:
             script.events.append((time.perf_counter(), action))
             script.cond.notify_all()
 
-    evidence = EvidenceProvider(lambda sid: script.image, recognizer, agent.submit_station)
-    agent.checkout_io = CheckoutIO(
+    evidence = EvidenceProvider(lambda sid: script.image, recognizer, inbox.submit_station)
+    io = CheckoutIO(
         {STATION: RecordingScreen(on_render)},
-        Payments(STORE, None, agent.submit_station),
-        agent.submit_station,
+        Payments(STORE, None, inbox.submit_station),
+        inbox.submit_station,
         evidence,
     )
+    checkout = CheckoutService({STATION: station}, EventEmitter(outbox, Topics(STORE)), effects=io, ledger=ledger)
+    agent = StoreAgent(inbox, checkout=checkout, tick_s=0.05)  # a checkout-only store: no door
     tracker = WeightTracker(lambda inp: agent.submit_station(STATION, inp))
 
     def on_weight(weight: WeightStable) -> None:

@@ -35,10 +35,13 @@ from devices.lcus.simulator import LcusSimulator
 from devices.pty import PtySimulatorHost
 from edge_agent.adapters.camera import CameraReader, decode_qr, place_on_frame, qr_image
 from edge_agent.adapters.outbox import Outbox
-from edge_agent.agent import StoreAgent
+from edge_agent.agent import Inbox, StoreAgent
 from edge_agent.domain.access import AccessPolicy, AccessVerifier
-from edge_agent.domain.door import CodePresented, DoorConfig, DoorController, Feedback
+from edge_agent.domain.actions import Feedback
+from edge_agent.domain.door import CodePresented, DoorConfig, DoorController
 from edge_agent.domain.ports import SystemClock
+from edge_agent.services.door import DoorService
+from edge_agent.services.events import EventEmitter
 from smartstore.bench.stats import median, percentile
 
 STORE = "bench-store"
@@ -187,9 +190,8 @@ def run_door_bench(samples: int = 300) -> dict[str, object]:
         controller = DoorController(DoorConfig(store_id=STORE, unlock_s=0.005), verifier, clock)
         outbox = Outbox(workdir / "outbox.db")
         feedback: list[Feedback] = []
-        agent = StoreAgent(
-            controller, lock, outbox, Topics(STORE), on_feedback=feedback.append, tick_s=0.1
-        )  # as in production
+        door = DoorService(controller, lock, EventEmitter(outbox, Topics(STORE)), on_feedback=feedback.append)
+        agent = StoreAgent(Inbox(), door=door, tick_s=0.1)  # as in production
         agent.start()
         reader = CameraReader(
             "0", on_code=lambda text: agent.submit(CodePresented(text, reader="camera")), debounce_s=0

@@ -22,18 +22,16 @@ from contracts.messages import (
     UnlockCommand,
 )
 from edge_agent.domain.access import AccessPolicy, TimeRange
+from edge_agent.domain.actions import Emit, Feedback, Reply
 from edge_agent.domain.door import (
     CodePresented,
     CommandReceived,
-    DeviceStatus,
+    DeviceStatusChanged,
     DoorController,
     DoorSensor,
-    Emit,
+    DoorTick,
     ExitPressed,
-    Feedback,
-    Reply,
     SetLock,
-    Tick,
 )
 from tests.edge_agent.helpers import FakeClock, Members, make_controller
 
@@ -67,7 +65,7 @@ def test_start_locks_and_never_unlocks() -> None:
     actions = ctl.start()
     assert locks(actions) == [False]
     assert ctl.mode is Mode.DAY  # day by schedule, and still locked: first person in opens it
-    assert locks(ctl.handle(Tick())) == []
+    assert locks(ctl.handle(DoorTick())) == []
 
 
 def test_valid_code_pulses_the_lock_then_relocks_after_unlock_time() -> None:
@@ -77,9 +75,9 @@ def test_valid_code_pulses_the_lock_then_relocks_after_unlock_time() -> None:
     assert events(actions, AccessGranted)[0].member_id == "m1"
     assert any(isinstance(a, Feedback) and a.granted for a in actions)
     clock.advance(4.9)
-    assert locks(ctl.handle(Tick())) == []
+    assert locks(ctl.handle(DoorTick())) == []
     clock.advance(0.2)
-    assert locks(ctl.handle(Tick())) == [False]
+    assert locks(ctl.handle(DoorTick())) == [False]
 
 
 def test_same_code_opens_once() -> None:
@@ -87,7 +85,7 @@ def test_same_code_opens_once() -> None:
     code = members.code("m1", clock.wall)
     assert locks(ctl.handle(CodePresented(code))) == [True]
     clock.advance(6)
-    ctl.handle(Tick())
+    ctl.handle(DoorTick())
     second = ctl.handle(CodePresented(code))
     assert locks(second) == []
     assert events(second, AccessDenied)[0].reason is DenyReason.REPLAYED
@@ -197,11 +195,11 @@ def test_held_open_alarm_after_threshold() -> None:
     ctl.handle(CodePresented(members.code("m1", clock.wall)))
     ctl.handle(DoorSensor(is_open=True))
     clock.advance(14)
-    assert not events(ctl.handle(Tick()), AlarmRaised)
+    assert not events(ctl.handle(DoorTick()), AlarmRaised)
     clock.advance(1.5)
-    raised = events(ctl.handle(Tick()), AlarmRaised)
+    raised = events(ctl.handle(DoorTick()), AlarmRaised)
     assert raised[0].alarm is AlarmKind.DOOR_HELD_OPEN
-    assert not events(ctl.handle(Tick()), AlarmRaised)  # raised once
+    assert not events(ctl.handle(DoorTick()), AlarmRaised)  # raised once
     assert "door_held_open:main" in ctl.snapshot().alarms
 
 
@@ -233,7 +231,7 @@ def test_remote_unlock_once_per_correlation_id() -> None:
     assert locks(first) == [True]
     assert replies(first)[0].status == "ok"
     clock.advance(3)
-    assert locks(ctl.handle(Tick())) == [False]
+    assert locks(ctl.handle(DoorTick())) == [False]
     again = ctl.handle(CommandReceived(cmd))  # QoS 1 redelivery
     assert locks(again) == []
     assert replies(again)[0].status == "ok"
@@ -255,11 +253,11 @@ def test_schedule_day_needs_first_valid_code() -> None:
     members, clock = Members(), FakeClock()
     ctl, _, _ = make_controller(members, clock, day_hours=TimeRange.parse("00:00-23:59"))
     assert ctl.mode is Mode.DAY
-    assert locks(ctl.handle(Tick())) == []
+    assert locks(ctl.handle(DoorTick())) == []
     assert locks(ctl.handle(CodePresented("garbage"))) == []
     assert locks(ctl.handle(CodePresented(members.code("staff", clock.wall)))) == [True]
     clock.advance(60)
-    assert locks(ctl.handle(Tick())) == []  # held all day, no relock timer
+    assert locks(ctl.handle(DoorTick())) == []  # held all day, no relock timer
 
 
 def test_outside_hours_and_revoked() -> None:
@@ -278,12 +276,12 @@ def test_outside_hours_and_revoked() -> None:
 @pytest.mark.parametrize(("mode", "expected"), [("safe", [True]), ("secure", [])])
 def test_fail_mode_when_door_inputs_are_lost(mode: str, expected: list[bool]) -> None:
     ctl, _, _ = make_controller(fail_mode=mode)
-    assert locks(ctl.handle(DeviceStatus("io", online=False, role="inputs"))) == []  # never supervised yet
-    ctl.handle(DeviceStatus("io", online=True, role="inputs"))
-    lost = ctl.handle(DeviceStatus("io", online=False, role="inputs"))
+    assert locks(ctl.handle(DeviceStatusChanged("io", online=False, role="inputs"))) == []  # never supervised yet
+    ctl.handle(DeviceStatusChanged("io", online=True, role="inputs"))
+    lost = ctl.handle(DeviceStatusChanged("io", online=False, role="inputs"))
     assert locks(lost) == expected
     assert events(lost, AlarmRaised)[0].severity == "critical"
-    back = ctl.handle(DeviceStatus("io", online=True, role="inputs"))
+    back = ctl.handle(DeviceStatusChanged("io", online=True, role="inputs"))
     assert locks(back) == ([False] if expected else [])
     assert events(back, AlarmCleared)
 
@@ -297,16 +295,19 @@ def test_handle_before_start_is_an_error() -> None:
         DoorConfig(store_id="store-1"), AccessVerifier("store-1", members.trusted, AccessPolicy()), clock
     )
     with pytest.raises(RuntimeError):
-        ctl.handle(Tick())
+        ctl.handle(DoorTick())
 
 
 _inputs = st.one_of(
-    st.just(Tick()),
+    st.just(DoorTick()),
     st.just(ExitPressed()),
     st.builds(DoorSensor, st.booleans()),
     st.builds(CodePresented, st.text(max_size=20)),
     st.builds(
-        DeviceStatus, st.sampled_from(["io", "lock"]), st.booleans(), st.sampled_from(["inputs", "lock", "other"])
+        DeviceStatusChanged,
+        st.sampled_from(["io", "lock"]),
+        st.booleans(),
+        st.sampled_from(["inputs", "lock", "other"]),
     ),
     st.floats(min_value=0, max_value=20),
 )

@@ -69,8 +69,10 @@ def test_full_outbox_drops_oldest_telemetry_and_never_critical(tmp_path: Path) -
 
 def test_agent_raises_outbox_overflow_alarm_once(tmp_path: Path) -> None:
     from contracts.topics import Topics
-    from edge_agent.agent import StoreAgent
+    from edge_agent.agent import Inbox, StoreAgent
     from edge_agent.domain.door import CodePresented
+    from edge_agent.services.door import DoorService
+    from edge_agent.services.events import EventEmitter
     from tests.edge_agent.helpers import make_controller
 
     class NoLock:
@@ -79,7 +81,7 @@ def test_agent_raises_outbox_overflow_alarm_once(tmp_path: Path) -> None:
 
     box = Outbox(tmp_path / "o.db", max_rows=100)
     ctl, _, _ = make_controller()
-    agent = StoreAgent(ctl, NoLock(), box, Topics("store-1"))
+    agent = StoreAgent(Inbox(), door=DoorService(ctl, NoLock(), EventEmitter(box, Topics("store-1"))))
     agent.start()
     for i in range(120):
         agent.submit(CodePresented(f"junk-{i}"))

@@ -118,8 +118,10 @@ def test_pushed_revocation_refuses_the_member_and_survives_restart(
 
 def test_synced_keys_and_revocations_reach_every_checkout_verifier() -> None:
     from contracts.topics import Topics
-    from edge_agent.agent import StoreAgent
     from edge_agent.domain.access import AccessPolicy, AccessVerifier
+    from edge_agent.services.checkout import CheckoutService
+    from edge_agent.services.events import EventEmitter
+    from edge_agent.services.sync import SyncService
     from tests.edge_agent.helpers import make_controller
 
     key = IssuerKey.generate()
@@ -132,7 +134,9 @@ def test_synced_keys_and_revocations_reach_every_checkout_verifier() -> None:
     class Station:
         verifier = checkout_verifier
 
-    StoreAgent(door, None, None, Topics(STORE), synced=data, stations={"co1": Station()})  # type: ignore[arg-type,dict-item]
+    emitter = EventEmitter(None, Topics(STORE))  # type: ignore[arg-type]
+    checkout = CheckoutService({"co1": Station()}, emitter)  # type: ignore[dict-item]
+    SyncService(data, emitter, verifiers=[door.verifier, *checkout.verifiers()])
     for verifier in (door.verifier, checkout_verifier):
         assert verifier.trusted_keys == {key.kid: key.public_raw}
         assert verifier.revocations.member_ids == {"m-x"}

@@ -8,19 +8,19 @@ from dataclasses import dataclass, field
 
 from contracts.messages import EventBase
 from edge_agent.domain.access import AccessPolicy, AccessVerifier
+from edge_agent.domain.actions import Emit
 from edge_agent.domain.barcodes import BarcodeScheme
 from edge_agent.domain.catalog import Catalog, Coupon, Product
 from edge_agent.domain.checkout import (
-    Action,
     CheckoutStation,
     Evidence,
     MemberCodeScanned,
     RequestAuthorization,
     RequestEvidence,
+    StationAction,
     StationConfig,
     WeightSettled,
 )
-from edge_agent.domain.door import Emit
 from edge_agent.domain.fusion import FusionConfig
 from edge_agent.domain.payment import PaymentConfig, PaymentLedger
 from tests.edge_agent.helpers import STORE, FakeClock, Members
@@ -59,19 +59,19 @@ class Rig:
     members: Members
     ledger: PaymentLedger
     scale_g: float = 0.0
-    seen: list[Action] = field(default_factory=list)
+    seen: list[StationAction] = field(default_factory=list)
 
-    def send(self, event: object) -> list[Action]:
+    def send(self, event: object) -> list[StationAction]:
         """Handle one input and remember the actions."""
         actions = self.station.handle(event)  # type: ignore[arg-type]
         self.seen.extend(actions)
         return actions
 
-    def login(self, member: str = "m1") -> list[Action]:
+    def login(self, member: str = "m1") -> list[StationAction]:
         """Scan a fresh member code."""
         return self.send(MemberCodeScanned(self.members.code(member, self.clock.wall)))
 
-    def weigh(self, delta: float) -> list[Action]:
+    def weigh(self, delta: float) -> list[StationAction]:
         """Put ``delta`` grams on the scale (negative: take off)."""
         self.scale_g = max(self.scale_g + delta, 0.0)
         return self.send(WeightSettled(self.scale_g, delta))
@@ -84,7 +84,7 @@ class Rig:
         predictions: tuple[tuple[str, float], ...] = (),
         camera_ok: bool = True,
         model_ok: bool = True,
-    ) -> list[Action]:
+    ) -> list[StationAction]:
         """Place an item and answer the evidence request; return all actions."""
         actions = self.weigh(grams)
         requests = of(actions, RequestEvidence)
@@ -98,12 +98,12 @@ class Rig:
         return of(self.seen, RequestAuthorization)[-1]
 
 
-def of(actions: list[Action], cls: type) -> list:
+def of(actions: list[StationAction], cls: type) -> list:
     """Return the actions of one type."""
     return [a for a in actions if isinstance(a, cls)]
 
 
-def events(actions: list[Action], cls: type[EventBase]) -> list:
+def events(actions: list[StationAction], cls: type[EventBase]) -> list:
     """Return the emitted events of one type."""
     return [a.event for a in actions if isinstance(a, Emit) and isinstance(a.event, cls)]
 

@@ -8,6 +8,7 @@ import pytest
 
 from contracts.messages import AlarmCleared, AlarmKind, AlarmRaised, CheckoutAbandoned, DenyReason, SaleCompleted
 from edge_agent.domain.access import AccessPolicy, AccessVerifier, TimeRange
+from edge_agent.domain.actions import Feedback
 from edge_agent.domain.catalog import Catalog, Product
 from edge_agent.domain.checkout import (
     Abandon,
@@ -27,11 +28,10 @@ from edge_agent.domain.checkout import (
     StaffResolved,
     State,
     StationConfig,
-    Tick,
+    StationTick,
     VisionStatus,
     WeightSettled,
 )
-from edge_agent.domain.door import Feedback
 from edge_agent.domain.payment import PaymentLedger
 from tests.edge_agent.checkout.kit import CHIPS, COLA_EAN, SOY, catalog, events, fusion_config, make_rig, of
 from tests.edge_agent.helpers import STORE, FakeClock, Members
@@ -207,9 +207,9 @@ def test_no_camera_answer_in_time_asks_for_scan() -> None:
     rig.login()
     rig.weigh(150)
     rig.clock.advance(4)
-    assert not of(rig.send(Tick()), ShowMessage)
+    assert not of(rig.send(StationTick()), ShowMessage)
     rig.clock.advance(2)
-    assert of(rig.send(Tick()), ShowMessage)[0].text.startswith("Please scan")
+    assert of(rig.send(StationTick()), ShowMessage)[0].text.startswith("Please scan")
     late = rig.send(Evidence(1, predictions=(("Chips", 0.95),)))  # late evidence still counts
     assert basket(late).total_cents == 200
 
@@ -308,10 +308,10 @@ def test_idle_session_is_abandoned_after_timeout() -> None:
     rig.login()
     rig.place(150, predictions=(("Chips", 0.95),))
     rig.clock.advance(119)
-    rig.send(Tick())
+    rig.send(StationTick())
     assert rig.station.state is State.SHOPPING
     rig.clock.advance(2)
-    actions = rig.send(Tick())
+    actions = rig.send(StationTick())
     assert rig.station.state is State.IDLE
     assert of(actions, ShowMessage)[0].text == "Purchase cancelled"
     assert not events(rig.seen, SaleCompleted)
@@ -326,10 +326,10 @@ def test_held_session_waits_longer_for_staff_and_its_alarm_outlives_it() -> None
     rig.login()
     rig.place(250)
     rig.clock.advance(200)
-    rig.send(Tick())
+    rig.send(StationTick())
     assert rig.station.state is State.SHOPPING
     rig.clock.advance(401)
-    rig.send(Tick())
+    rig.send(StationTick())
     assert rig.station.state is State.IDLE
     assert not events(rig.seen, AlarmCleared)  # staff still has to look
     assert events(rig.send(StaffResolved()), AlarmCleared)
@@ -395,10 +395,10 @@ def test_receipt_then_idle() -> None:
     assert (receipt.total_cents, receipt.payment_mode) == (200, "offline")
     assert rig.station.state is State.RECEIPT
     rig.clock.advance(7)
-    rig.send(Tick())
+    rig.send(StationTick())
     assert rig.station.state is State.RECEIPT
     rig.clock.advance(2)
-    rig.send(Tick())
+    rig.send(StationTick())
     assert rig.station.state is State.IDLE
     assert rig.station.sold["chips"] == 1
 
@@ -422,7 +422,7 @@ def test_without_a_scale_no_session_starts_and_one_in_progress_can_still_pay() -
     receipt = of(rig.send(Pay()), ShowReceipt)[0]
     assert receipt.total_cents == 200  # what was weighed before the scale went is paid for
     rig.clock.advance(10)
-    assert _screen(rig.send(Tick())) == ["Out of order - the scale is not working"]  # not "scan to start"
+    assert _screen(rig.send(StationTick())) == ["Out of order - the scale is not working"]  # not "scan to start"
     assert rig.station.state is State.IDLE
 
 

@@ -18,7 +18,7 @@ from edge_agent.domain.checkout import (
     RequestAuthorization,
     ShowMessage,
     State,
-    Tick,
+    StationTick,
 )
 from edge_agent.domain.payment import PaymentConfig, PaymentLedger, compute_totals
 from tests.edge_agent.checkout.kit import COLA_EAN, PRODUCTS, Rig, events, make_rig, of
@@ -37,7 +37,7 @@ def shop(rig: Rig, member: str = "m1", chips: int = 1, cola: int = 1) -> None:
 def finish(rig: Rig) -> None:
     """Let the receipt time out."""
     rig.clock.advance(60)
-    rig.send(Tick())
+    rig.send(StationTick())
 
 
 def sale(actions: list) -> SaleCompleted:
@@ -148,10 +148,10 @@ def test_authorization_timeout_falls_back_to_the_offline_rule() -> None:
     shop(rig)
     req = of(rig.send(Pay()), RequestAuthorization)[0]
     rig.clock.advance(3.5)
-    resent = of(rig.send(Tick()), RequestAuthorization)
+    resent = of(rig.send(StationTick()), RequestAuthorization)
     assert [r.request_id for r in resent] == [req.request_id]  # same id: never charged twice
     rig.clock.advance(7)
-    s = sale(rig.send(Tick()))
+    s = sale(rig.send(StationTick()))
     assert (s.payment_mode, s.sale_id) == ("offline", req.sale_id)
     assert not events(rig.send(AuthorizationResult(req.request_id, True, "late")), SaleCompleted)
 
@@ -161,7 +161,7 @@ def test_authorization_timeout_over_the_limit_is_refused() -> None:
     shop(rig)
     rig.send(Pay())
     rig.clock.advance(11)
-    actions = rig.send(Tick())
+    actions = rig.send(StationTick())
     assert not events(actions, SaleCompleted)
     assert "offline limit" in of(actions, ShowMessage)[0].text
     assert rig.station.state is State.PAYMENT
@@ -181,10 +181,10 @@ def test_going_offline_while_waiting_still_waits_for_the_timeout() -> None:
     shop(rig)
     rig.send(Pay())
     rig.send(ConnectivityChanged(False))
-    assert not events(rig.send(Tick()), SaleCompleted)  # the request may still reach the cloud
+    assert not events(rig.send(StationTick()), SaleCompleted)  # the request may still reach the cloud
     assert of(rig.send(Abandon()), ShowMessage)[0].text.startswith("Payment in progress")
     rig.clock.advance(10)
-    assert sale(rig.send(Tick())).payment_mode == "offline"
+    assert sale(rig.send(StationTick())).payment_mode == "offline"
 
 
 def test_offline_flag_pays_offline_at_once() -> None:

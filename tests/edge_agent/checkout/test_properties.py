@@ -12,7 +12,6 @@ from contracts.messages import SaleCompleted
 from edge_agent.domain.catalog import Coupon
 from edge_agent.domain.checkout import (
     Abandon,
-    Action,
     AuthorizationResult,
     ConnectivityChanged,
     Evidence,
@@ -24,7 +23,8 @@ from edge_agent.domain.checkout import (
     ShopperChose,
     StaffResolved,
     State,
-    Tick,
+    StationAction,
+    StationTick,
     VisionStatus,
     WeightSettled,
 )
@@ -116,7 +116,7 @@ def drive(steps: list[tuple], online: bool, first: str) -> None:
     sold: set[uuid.UUID] = set()
     last_seq = 0
 
-    def run(event: object) -> list[Action]:
+    def run(event: object) -> list[StationAction]:
         nonlocal last_seq
         actions = rig.send(event)
         for r in of(actions, RequestAuthorization):
@@ -207,6 +207,6 @@ def drive(steps: list[tuple], online: bool, first: str) -> None:
             run(Abandon())
         elif kind == "tick":
             clock.advance(step[1])
-            run(Tick())
+            run(StationTick())
         else:
             run(Evidence(max(last_seq - step[1], 0), (), (("Chips", 0.9),), step[2], True))

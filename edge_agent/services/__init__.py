@@ -1,0 +1,1 @@
+"""Services: coordinators that carry out what the pure domain decides, through ports."""

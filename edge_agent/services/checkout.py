@@ -1,0 +1,108 @@
+"""The checkout service: carries out the stations' actions (events, screens, evidence, payments)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from contracts.messages import SaleCompleted
+from edge_agent.domain.access import AccessVerifier
+from edge_agent.domain.actions import Emit
+from edge_agent.domain.catalog import Catalog, Coupon
+from edge_agent.domain.checkout import CatalogUpdated, CheckoutInput, CheckoutStation, StationAction, StationTick
+from edge_agent.domain.payment import PaymentLedger
+from edge_agent.domain.ports import CheckoutEffects, Publisher
+from edge_agent.domain.synced import SyncedData
+from edge_agent.services.events import EventEmitter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StationInput:
+    """An input for checkout station ``station_id``."""
+
+    station_id: str
+    input: CheckoutInput
+
+
+class CheckoutService:
+    """Run the store's checkout stations against their effects, the emit path and the broker."""
+
+    def __init__(
+        self,
+        stations: dict[str, CheckoutStation],
+        emitter: EventEmitter,
+        *,
+        effects: CheckoutEffects | None = None,
+        publisher: Publisher | None = None,
+        ledger: PaymentLedger | None = None,
+        catalog_from_sync: Callable[[SyncedData], tuple[Catalog, list[Coupon]]] | None = None,
+        on_sale: Callable[[SaleCompleted], None] | None = None,
+        tick_s: float = 0.5,
+    ) -> None:
+        """Drive ``stations``; ``effects`` runs what needs the outside world, ``on_sale`` records sales."""
+        self.stations = stations
+        self.emitter = emitter
+        self.effects = effects
+        self.publisher = publisher
+        self.ledger = ledger
+        self.catalog_from_sync = catalog_from_sync
+        self.on_sale = on_sale or (lambda sale: None)
+        self.tick_s = tick_s
+        self._next_tick = 0.0
+        self._states: dict[str, dict[str, object]] = {}
+
+    def verifiers(self) -> list[AccessVerifier]:
+        """Return the stations' code verifiers (synced keys and revocations reach them too)."""
+        return [station.verifier for station in self.stations.values()]
+
+    def start(self) -> None:
+        """Show every station's welcome screen."""
+        for station_id, station in self.stations.items():
+            self._execute(station_id, station.start())
+
+    def handle(self, item: StationInput) -> None:
+        """Hand one input to its station and carry out the actions (decision thread)."""
+        station = self.stations.get(item.station_id)
+        if station is None:
+            log.warning("input for unknown checkout station %r", item.station_id)
+            return
+        self._execute(item.station_id, station.handle(item.input))
+
+    def tick(self) -> None:
+        """Let every station's timeouts run, at most once every ``tick_s``."""
+        now = time.monotonic()
+        if not self.stations or now < self._next_tick:
+            return
+        self._next_tick = now + self.tick_s
+        for station_id, station in self.stations.items():
+            self._execute(station_id, station.handle(StationTick()))
+
+    def apply_synced(self, synced: SyncedData) -> None:
+        """Give every station the synced catalog and the ledger the synced coupons."""
+        if self.catalog_from_sync is None or not self.stations:
+            return
+        catalog, coupons = self.catalog_from_sync(synced)
+        if self.ledger is not None:
+            self.ledger.replace_coupons(coupons)
+        for station_id, station in self.stations.items():
+            self._execute(station_id, station.handle(CatalogUpdated(catalog)))
+
+    def _execute(self, station_id: str, actions: Sequence[StationAction]) -> None:
+        for action in actions:
+            if isinstance(action, Emit):
+                self.emitter.append(action.event)
+                if isinstance(action.event, SaleCompleted):
+                    self.on_sale(action.event)
+            elif self.effects is not None:
+                self.effects.execute(station_id, action)
+        self.emitter.flush()
+        if self.publisher is not None:
+            state = self.stations[station_id].snapshot().as_dict()
+            if state != self._states.get(station_id):
+                self._states[station_id] = state
+                self.publisher.publish_state(f"checkout-{station_id}", json.dumps(state).encode())

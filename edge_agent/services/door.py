@@ -1,0 +1,143 @@
+"""The door service: carries out the door controller's actions (lock, reader feedback, events, replies).
+
+It also keeps the devices' retained status: every driver reports to the door controller, which
+raises ``device_offline`` for the lock, the door inputs and the readers alike.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from contracts.messages import Command, CommandReply, DeviceStatus, dump
+from edge_agent.domain.actions import Emit, Feedback, Reply
+from edge_agent.domain.door import (
+    CommandReceived,
+    DeviceStatusChanged,
+    DoorAction,
+    DoorController,
+    DoorInput,
+    SetLock,
+)
+from edge_agent.domain.ports import LockOutput, Publisher
+from edge_agent.services.events import EventEmitter
+from edge_agent.services.stats import AgentStats
+
+log = logging.getLogger(__name__)
+
+_ROLES: dict[str, Literal["lock", "inputs", "reader"]] = {"lock": "lock", "inputs": "inputs", "reader": "reader"}
+
+
+@dataclass(frozen=True)
+class DeviceReport:
+    """A driver says its device went offline or came back (``kind``: what it is, ``role``: what it does)."""
+
+    name: str
+    kind: str
+    role: str
+    online: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class CommandArrived:
+    """An operator command parsed from MQTT topic ``topic`` (``retained``: its retain flag)."""
+
+    topic: str
+    command: Command
+    retained: bool = False
+
+
+@dataclass(frozen=True)
+class CommandRefused:
+    """A command that failed validation: answer it with ``reply``."""
+
+    reply: CommandReply
+
+
+DoorServiceInput = DoorInput | DeviceReport | CommandArrived | CommandRefused
+
+
+class DoorService:
+    """Run a ``DoorController`` against its lock, the reader feedback, the emit path and the broker."""
+
+    def __init__(
+        self,
+        controller: DoorController,
+        lock: LockOutput,
+        emitter: EventEmitter,
+        *,
+        publisher: Publisher | None = None,
+        on_feedback: Callable[[Feedback], None] | None = None,
+        stats: AgentStats | None = None,
+    ) -> None:
+        """Wire the controller to its lock, the events path and (optionally) the broker."""
+        self.controller = controller
+        self.lock = lock
+        self.emitter = emitter
+        self.topics = emitter.topics
+        self.publisher = publisher
+        self.on_feedback = on_feedback or (lambda fb: log.info("reader: %s", fb.message))
+        self.stats = stats or AgentStats()
+        self._last_state: dict[str, object] | None = None
+        self._devices: dict[str, DeviceStatus] = {}
+        self._dirty_devices: set[str] = set()
+
+    def start(self) -> None:
+        """Lock the door and report the starting mode."""
+        self._execute(self.controller.start())
+
+    def stop(self) -> None:
+        """Lock the door on an orderly shutdown."""
+        self._execute(self.controller.stop())
+
+    def handle(self, item: DoorServiceInput) -> None:
+        """Hand one input to the controller and carry out its actions (decision thread)."""
+        if isinstance(item, CommandRefused):
+            if self.publisher is not None:
+                self.publisher.publish_reply(self.topics.reply(item.reply.name), dump(item.reply))
+            return
+        if isinstance(item, CommandArrived):
+            if item.retained and self.publisher is not None:
+                self.publisher.clear_retained(item.topic)  # a retained command would replay at every reconnect
+            item = CommandReceived(item.command, retained=item.retained)
+        elif isinstance(item, DeviceReport):
+            item = self._device_changed(item)
+        self._execute(self.controller.handle(item))
+
+    def _device_changed(self, report: DeviceReport) -> DeviceStatusChanged:
+        self._devices[report.name] = DeviceStatus(
+            device=report.name, kind=report.kind, status="online" if report.online else "offline", detail=report.detail
+        )
+        self._dirty_devices.add(report.name)
+        return DeviceStatusChanged(report.name, report.online, _ROLES.get(report.role, "other"), report.detail)
+
+    def _execute(self, actions: list[DoorAction]) -> None:
+        for action in actions:
+            if isinstance(action, SetLock):
+                self.lock.set_energised(action.energised)
+            elif isinstance(action, Feedback):
+                if action.granted:
+                    self.stats.granted += 1
+                elif action.reason is not None:
+                    self.stats.denied[action.reason.value] = self.stats.denied.get(action.reason.value, 0) + 1
+                self.on_feedback(action)
+            elif isinstance(action, Emit):
+                self.emitter.append(action.event)
+            elif isinstance(action, Reply) and self.publisher is not None:
+                self.publisher.publish_reply(self.topics.reply(action.reply.name), dump(action.reply))
+        self.emitter.flush()
+        if self.publisher is not None:
+            self._publish_state()
+
+    def _publish_state(self) -> None:
+        assert self.publisher is not None
+        state = self.controller.snapshot().model_dump(mode="json", exclude={"ts"})
+        if state != self._last_state:
+            self._last_state = state
+            self.publisher.publish_state("door", dump(self.controller.snapshot()))
+        while self._dirty_devices:
+            name = self._dirty_devices.pop()
+            self.publisher.publish_state(f"device-{name}", dump(self._devices[name]))
