@@ -33,14 +33,14 @@ from devices.modbus.protocol import (
     ReadBits,
 )
 from devices.modbus.protocol import Role as ModbusRole
-from devices.mtsics.protocol import Role as SicsRole
 from devices.mtsics.protocol import (
-    SicsCodec,
+    MtSicsCodec,
     SicsError,
     StatusReply,
     TextReply,
     WeightReply,
 )
+from devices.mtsics.protocol import Role as SicsRole
 from devices.nextion.protocol import CurrentPage, NextionCodec, ReturnCode, Startup
 from devices.nextion.protocol import Role as NextionRole
 from devices.osdp.protocol import OsdpCodec, Packet
@@ -91,7 +91,7 @@ def supported_mtsics(data: bytes) -> Details | None:
     """Return details if ``data`` holds MT-SICS replies (to ``@``)."""
     replies = [
         e
-        for e in SicsCodec(SicsRole.HOST).receive_data(data)
+        for e in MtSicsCodec(SicsRole.HOST).receive_data(data)
         if isinstance(e, (TextReply, WeightReply, StatusReply, SicsError))
     ]
     if not replies:
@@ -102,7 +102,7 @@ def supported_mtsics(data: bytes) -> Details | None:
 
 def supported_mtsics_greeting(data: bytes) -> Details | None:
     """Return details if ``data`` holds the ``I4 A "<serial>"`` line a balance sends at power-on."""
-    for event in SicsCodec(SicsRole.HOST).receive_data(data):
+    for event in MtSicsCodec(SicsRole.HOST).receive_data(data):
         if isinstance(event, TextReply) and event.command == "I4":
             return {"serial_number": event.text}
     return None

@@ -133,28 +133,28 @@ def _scale(
 
 
 def _mtsics(report: DeviceReport, url: str, sim: Any) -> None:
-    from devices.mtsics.driver import MtSicsScaleDriver
+    from devices.mtsics.driver import MtSicsDriver
 
-    _scale(report, url, sim, MtSicsScaleDriver, 123.45, 0.01)
+    _scale(report, url, sim, MtSicsDriver, 123.45, 0.01)
 
 
 def _toledo8217(report: DeviceReport, url: str, sim: Any) -> None:
-    from devices.toledo8217.driver import Toledo8217ScaleDriver
+    from devices.toledo8217.driver import Toledo8217Driver
 
-    _scale(report, url, sim, Toledo8217ScaleDriver, 1235.0, 5.0)
+    _scale(report, url, sim, Toledo8217Driver, 1235.0, 5.0)
 
 
 def _cas(report: DeviceReport, url: str, sim: Any) -> None:
-    from devices.cas.driver import CasScaleDriver
+    from devices.cas.driver import CasDriver
 
-    _scale(report, url, sim, CasScaleDriver, 1235.0, 5.0)
+    _scale(report, url, sim, CasDriver, 1235.0, 5.0)
 
 
 # ---------------------------------------------------------------- displays
 def _escpos(report: DeviceReport, url: str, sim: Any) -> None:
-    from devices.escpos.driver import PoleDisplayDriver
+    from devices.escpos.driver import EscposDriver
 
-    driver = PoleDisplayDriver(url, max_backoff=0.2)
+    driver = EscposDriver(url, max_backoff=0.2)
     driver.start()
     try:
         if not report.check("connect", driver.wait_online(3)):
@@ -240,11 +240,11 @@ def _wiegand(report: DeviceReport, url: str, sim: Any) -> None:
 
 
 def _osdp(report: DeviceReport, url: str, sim: Any) -> None:
-    from devices.osdp.driver import OsdpReaderDriver
+    from devices.osdp.driver import OsdpDriver
     from devices.osdp.profiles import TEST_SCBK, OsdpProfile
 
     cards = _Recorder()
-    driver = OsdpReaderDriver(url, profile=OsdpProfile(scbk=TEST_SCBK), on_card=cards, max_backoff=0.2)
+    driver = OsdpDriver(url, profile=OsdpProfile(scbk=TEST_SCBK), on_card=cards, max_backoff=0.2)
     driver.start()
     try:
         if not report.check("connect", driver.wait_online(3)):
@@ -264,9 +264,9 @@ def _osdp(report: DeviceReport, url: str, sim: Any) -> None:
 
 # ---------------------------------------------------------------- locks
 def _lcus(report: DeviceReport, url: str, sim: Any) -> None:
-    from devices.lcus.driver import LcusRelayDriver
+    from devices.lcus.driver import LcusDriver
 
-    driver = LcusRelayDriver(url, channel=1, max_backoff=0.2)
+    driver = LcusDriver(url, channel=1, max_backoff=0.2)
     driver.start()
     try:
         if not report.check("connect", driver.wait_online(3)):
@@ -282,10 +282,10 @@ def _lcus(report: DeviceReport, url: str, sim: Any) -> None:
 
 
 def _modbus(report: DeviceReport, url: str, sim: Any) -> None:
-    from devices.modbus.driver import ModbusIoDriver
+    from devices.modbus.driver import ModbusDriver
 
     inputs = _Recorder()
-    driver = ModbusIoDriver(url, on_inputs=inputs, max_backoff=0.2)
+    driver = ModbusDriver(url, on_inputs=inputs, max_backoff=0.2)
     driver.start()
     try:
         if not report.check("connect", driver.wait_online(3)):

@@ -14,8 +14,8 @@ from contracts.member_code import decode_public_keys
 from contracts.payments import pay_reply_topic
 from contracts.topics import Topics
 from devices.driver import DriverThread
-from devices.lcus.driver import LcusRelayDriver
-from devices.modbus.driver import ModbusIoDriver
+from devices.lcus.driver import LcusDriver
+from devices.modbus.driver import ModbusDriver
 from devices.scanner import profiles as scanner_profiles
 from devices.scanner.driver import ScannerDriver
 from devices.scanner.protocol import CodeScanned, Garbage
@@ -88,13 +88,13 @@ class RunningAgent:
             if self.checkout.evidence is not None:
                 self.checkout.evidence.close()
         for driver in self.drivers:
-            if not isinstance(driver, (LcusRelayDriver, ModbusIoDriver)):
+            if not isinstance(driver, (LcusDriver, ModbusDriver)):
                 driver.stop()
         self.agent.stop()  # writes "locked"
         if self.link is not None:
             self.link.stop()
         for driver in self.drivers:
-            if isinstance(driver, (LcusRelayDriver, ModbusIoDriver)):
+            if isinstance(driver, (LcusDriver, ModbusDriver)):
                 driver.wait_online(0.1)
                 driver.stop(timeout=1.0)
         self.outbox.close()
@@ -166,8 +166,8 @@ def build_agent(
     # The lock output first: its driver writes "locked" as soon as the port opens.
     drivers: list[DriverThread] = []
     lock_cfg = settings.lock
-    io_driver: ModbusIoDriver | None = None
-    lock_driver: LcusRelayDriver | ModbusIoDriver
+    io_driver: ModbusDriver | None = None
+    lock_driver: LcusDriver | ModbusDriver
     agent_ref: list[StoreAgent] = []
 
     def status(role: str, kind: str) -> Callable[[str, str, str], None]:
@@ -178,12 +178,10 @@ def build_agent(
         return cb
 
     if lock_cfg.type == "lcus":
-        lock_driver = LcusRelayDriver(
-            lock_cfg.url, channel=lock_cfg.channel, name="lock", on_status=status("lock", "lcus")
-        )
+        lock_driver = LcusDriver(lock_cfg.url, channel=lock_cfg.channel, name="lock", on_status=status("lock", "lcus"))
     else:
         same_port = settings.inputs is not None and settings.inputs.url == lock_cfg.url
-        lock_driver = io_driver = ModbusIoDriver(
+        lock_driver = io_driver = ModbusDriver(
             lock_cfg.url,
             unit=lock_cfg.unit,
             lock_coil=lock_cfg.coil,
@@ -245,7 +243,7 @@ def build_agent(
             io_driver.input_count = count
         else:
             drivers.append(
-                ModbusIoDriver(
+                ModbusDriver(
                     inputs.url,
                     unit=inputs.unit,
                     inputs=count,

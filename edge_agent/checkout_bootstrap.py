@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from contracts.messages import SaleCompleted
-from devices.cas.driver import CasScaleDriver
+from devices.cas.driver import CasDriver
 from devices.driver import DriverThread
-from devices.escpos.driver import PoleDisplayDriver
-from devices.mtsics.driver import MtSicsScaleDriver
+from devices.escpos.driver import EscposDriver
+from devices.mtsics.driver import MtSicsDriver
 from devices.nextion.driver import NextionDriver
 from devices.scanner.driver import ScannerDriver
 from devices.scanner.protocol import CodeScanned
-from devices.toledo8217.driver import Toledo8217ScaleDriver
+from devices.toledo8217.driver import Toledo8217Driver
 from edge_agent.adapters.checkout_io import (
     CheckoutIO,
     NextionScreen,
@@ -43,9 +43,9 @@ from edge_agent.domain.synced import SyncedData
 log = logging.getLogger(__name__)
 
 SCALES: dict[str, Callable[..., DriverThread]] = {
-    "mtsics": MtSicsScaleDriver,
-    "toledo8217": Toledo8217ScaleDriver,
-    "cas": CasScaleDriver,
+    "mtsics": MtSicsDriver,
+    "toledo8217": Toledo8217Driver,
+    "cas": CasDriver,
 }
 DEFAULT_AUTO_ACCEPT = 0.9  # used only when no model is loaded (nothing is auto-accepted by vision then)
 
@@ -227,7 +227,7 @@ def _screen(
         driver = NextionDriver(st.screen.url, name=f"{sid}-screen", on_status=status("other", "nextion"))
         parts.drivers.append(driver)
         return {sid: NextionScreen(driver, lambda i: submit(sid, i))}
-    pole = PoleDisplayDriver(st.screen.url, name=f"{sid}-screen", on_status=status("other", "escpos"))
+    pole = EscposDriver(st.screen.url, name=f"{sid}-screen", on_status=status("other", "escpos"))
     parts.drivers.append(pole)
     return {sid: PoleScreen(pole)}
 

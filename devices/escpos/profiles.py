@@ -9,7 +9,7 @@ from devices.transport import SerialSettings
 
 
 @dataclass(frozen=True)
-class PoleDisplayProfile:
+class EscposProfile:
     """One pole display model (DIP switches set baud rate and command mode: verify per unit)."""
 
     name: str = "epson-dm-d"
@@ -21,6 +21,6 @@ class PoleDisplayProfile:
     select_device: int | None = None
 
 
-EPSON_DM_D = PoleDisplayProfile()
-CD5220 = PoleDisplayProfile(name="cd5220", dialect="cd5220")
-EPSON_DAISY_CHAINED = PoleDisplayProfile(name="epson-dm-d-chained", select_device=2)
+EPSON_DM_D = EscposProfile()
+CD5220 = EscposProfile(name="cd5220", dialect="cd5220")
+EPSON_DAISY_CHAINED = EscposProfile(name="epson-dm-d-chained", select_device=2)

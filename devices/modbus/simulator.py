@@ -18,7 +18,7 @@ from devices.modbus.protocol import (
 )
 
 
-class ModbusIoSimulator:
+class ModbusSimulator:
     """A relay/IO module at ``unit`` whose inputs tests and the demo can set."""
 
     name = "modbus"

@@ -52,7 +52,7 @@ def _capabilities() -> Any:
     )
 
 
-class OsdpPdSimulator:
+class OsdpSimulator:
     """An OSDP reader at ``address``; ``card``/``keys`` make it report, ``outputs`` shows commands."""
 
     name = "osdp"
