@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
+from devices.config import DeviceConfig
 from devices.escpos.protocol import Dialect
 from devices.transport import SerialSettings
 
@@ -24,3 +26,9 @@ class EscposProfile:
 EPSON_DM_D = EscposProfile()
 CD5220 = EscposProfile(name="cd5220", dialect="cd5220")
 EPSON_DAISY_CHAINED = EscposProfile(name="epson-dm-d-chained", select_device=2)
+
+
+class EscposConfig(DeviceConfig):
+    """A 2x20 ESC/POS pole display as the customer screen."""
+
+    type: Literal["escpos"] = "escpos"

@@ -77,3 +77,8 @@ class ModbusSimulator:
     def poll(self, now: float) -> bytes:
         """Send nothing unsolicited."""
         return b""
+
+
+def demo(sim: ModbusSimulator, step: int) -> None:
+    """Play step ``step`` of the ``smartstore sim`` demo: the door contact opens and closes."""
+    sim.set_input(0, bool(step % 2))
