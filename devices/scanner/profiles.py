@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from devices.config import DeviceConfig
 from devices.transport import SerialSettings
@@ -38,3 +38,7 @@ class ScannerConfig(DeviceConfig):
     def scanner_profile(self) -> ScannerProfile:
         """Return the framing profile ``profile`` names."""
         return PROFILES[self.profile]
+
+    def driver_options(self) -> dict[str, Any]:
+        """Return the framing profile the driver reads with."""
+        return {"profile": self.scanner_profile()}
