@@ -1,4 +1,4 @@
-"""``smartstore sim`` and ``smartstore devices probe|selftest``.
+"""``smartstore sim`` and ``smartstore devices probe|selftest`` (every device comes from ``devices.catalog``).
 
 ``register`` only declares arguments; each handler imports what it needs when it runs.
 """
@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
@@ -97,9 +98,7 @@ def _sim(args: argparse.Namespace) -> int:
     host.start()
     cycle = registry.Cycle(
         host,
-        spec
-        if not args.no_demo
-        else registry.SimulatorSpec(spec.name, spec.kind, spec.protocol, spec.description, spec.settings, spec.factory),
+        spec if not args.no_demo else dataclasses.replace(spec, demo=None),
         unplug_every_s=args.unplug_every if "unplug" in args.fault else None,
     ).start()
     info = {"device": spec.name, "url": host.url, "line": spec.settings.describe(), "faults": args.fault}

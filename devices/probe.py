@@ -2,7 +2,8 @@
 
 Odoo-style ``supported()`` probing, in a safe order: first listen without writing (a CAS
 indicator streams, a scanner or Wiegand converter may print a line), then send only harmless
-queries, each at its protocol's line settings: MT-SICS ``@`` (reset, no zeroing), the Toledo
+queries, each at its protocol's line settings (the steps are data in ``devices.catalog``, the
+frames are built by each package's codec): MT-SICS ``@`` (reset, no zeroing), the Toledo
 8217 ``Ehello`` echo (followed by ``F`` to leave echo mode), Nextion ``sendme``, Modbus FC02
 "read discrete inputs" (9600 8N1, then 19200 8E1), the LCUS ``FF`` status query and an OSDP
 ``POLL``. No probe byte sequence is a relay switch frame, a Modbus write or an 8217
@@ -20,174 +21,35 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TypeVar
 
-from devices.cas.protocol import CasCodec, CasFrame
-from devices.cas.protocol import Role as CasRole
+from devices import catalog
+from devices.catalog import Details, Identify, ProbeStep
 from devices.errors import DeviceDisconnected
-from devices.lcus.protocol import LcusCodec, RelayStatus
-from devices.lcus.protocol import Role as LcusRole
-from devices.modbus.protocol import (
-    READ_DISCRETE_INPUTS,
-    BitsReply,
-    ExceptionReply,
-    ModbusCodec,
-    ReadBits,
-)
-from devices.modbus.protocol import Role as ModbusRole
-from devices.mtsics.protocol import Role as SicsRole
-from devices.mtsics.protocol import (
-    SicsCodec,
-    SicsError,
-    StatusReply,
-    TextReply,
-    WeightReply,
-)
-from devices.nextion.protocol import CurrentPage, NextionCodec, ReturnCode, Startup
-from devices.nextion.protocol import Role as NextionRole
-from devices.osdp.protocol import OsdpCodec, Packet
-from devices.osdp.protocol import Role as OsdpRole
-from devices.osdp.protocol import poll as osdp_poll
-from devices.scanner.protocol import CodeScanned, ScannerCodec
-from devices.scanner.protocol import Role as ScannerRole
-from devices.toledo8217.protocol import PROBE_REPLY, PROBE_REQUEST
+from devices.escpos.protocol import mark_screen
 from devices.transport import SerialSettings, open_port
-from devices.wiegand.protocol import CardRead, KeyPressed, WiegandCodec
-from devices.wiegand.protocol import Role as WiegandRole
 
-Details = dict[str, str]
-Identify = Callable[[bytes], Details | None]
+__all__ = [
+    "PASSIVE",
+    "STEPS",
+    "USB_HINTS",
+    "Details",
+    "Identify",
+    "ProbeResult",
+    "ProbeStep",
+    "default_ports",
+    "mark_bytes",
+    "probe_port",
+    "probe_ports",
+]
+
 T = TypeVar("T")
 
 _8N1 = SerialSettings()
-_7E1 = SerialSettings(baudrate=9600, bytesize=7, parity="E", stopbits=1)
-_8E1_19200 = SerialSettings(baudrate=19200, bytesize=8, parity="E", stopbits=1)
 
-
-# ---------------------------------------------------------------- supported(): bytes -> details
-def supported_cas(data: bytes) -> Details | None:
-    """Return details if ``data`` holds CAS continuous frames."""
-    frames = [e for e in CasCodec(CasRole.HOST).receive_data(data) if isinstance(e, CasFrame) and e.format != "data10"]
-    if not frames:
-        return None
-    last = frames[-1]
-    return {"format": last.format, "frames": str(len(frames)), "weight": f"{last.value} {last.unit}"}
-
-
-def supported_wiegand(data: bytes) -> Details | None:
-    """Return details if ``data`` holds Wiegand converter lines with good parity."""
-    events = WiegandCodec(WiegandRole.HOST).receive_data(data)
-    good = [e for e in events if isinstance(e, (CardRead, KeyPressed))]
-    if not good:
-        return None
-    return {"format": "hex-frame", "last": str(good[-1])}
-
-
-def supported_scanner(data: bytes) -> Details | None:
-    """Return details if ``data`` holds printable scan lines."""
-    scans = [e for e in ScannerCodec(ScannerRole.HOST).receive_data(data) if isinstance(e, CodeScanned)]
-    return {"last_code": scans[-1].text} if scans else None
-
-
-def supported_mtsics(data: bytes) -> Details | None:
-    """Return details if ``data`` holds MT-SICS replies (to ``@``)."""
-    replies = [
-        e
-        for e in SicsCodec(SicsRole.HOST).receive_data(data)
-        if isinstance(e, (TextReply, WeightReply, StatusReply, SicsError))
-    ]
-    if not replies:
-        return None
-    serial = next((e.text for e in replies if isinstance(e, TextReply) and e.command == "I4"), "")
-    return {"serial_number": serial}
-
-
-def supported_mtsics_greeting(data: bytes) -> Details | None:
-    """Return details if ``data`` holds the ``I4 A "<serial>"`` line a balance sends at power-on."""
-    for event in SicsCodec(SicsRole.HOST).receive_data(data):
-        if isinstance(event, TextReply) and event.command == "I4":
-            return {"serial_number": event.text}
-    return None
-
-
-def supported_toledo8217(data: bytes) -> Details | None:
-    """Return details if ``data`` is the 8217 echo of ``Ehello`` (parity bit masked)."""
-    masked = bytes(b & 0x7F for b in data)
-    return {"echo": "ok"} if PROBE_REPLY in masked else None
-
-
-def supported_nextion(data: bytes) -> Details | None:
-    """Return details if ``data`` holds Nextion frames (the ``sendme`` answer)."""
-    events = NextionCodec(NextionRole.HOST).receive_data(data)
-    page = next((e.page for e in events if isinstance(e, CurrentPage)), None)
-    if page is not None:
-        return {"page": str(page)}
-    if any(isinstance(e, (ReturnCode, Startup)) for e in events):
-        return {"page": "unknown"}
-    return None
-
-
-def supported_modbus(data: bytes) -> Details | None:
-    """Return details if ``data`` holds a Modbus reply from unit 1."""
-    codec = ModbusCodec(ModbusRole.HOST)
-    codec.send(ReadBits(1, READ_DISCRETE_INPUTS, 0, 8))
-    for event in codec.receive_data(data):
-        if isinstance(event, BitsReply) and event.unit == 1:
-            return {"unit": "1", "inputs": "".join("1" if b else "0" for b in event.bits)}
-        if isinstance(event, ExceptionReply) and event.unit == 1:
-            return {"unit": "1", "exception": str(event.code)}
-    return None
-
-
-def supported_lcus(data: bytes) -> Details | None:
-    """Return details if ``data`` holds LCUS status lines."""
-    states = {e.channel: e.on for e in LcusCodec(LcusRole.HOST).receive_data(data) if isinstance(e, RelayStatus)}
-    if not states:
-        return None
-    return {
-        "channels": str(len(states)),
-        "states": ",".join(f"{ch}:{'on' if on else 'off'}" for ch, on in sorted(states.items())),
-    }
-
-
-def supported_osdp(data: bytes) -> Details | None:
-    """Return details if ``data`` holds an OSDP reply to ``POLL``."""
-    for event in OsdpCodec(OsdpRole.HOST).receive_data(data):
-        if isinstance(event, Packet):
-            return {"reply_address": str(event.address), "reply": event.name}
-    return None
-
-
-@dataclass(frozen=True)
-class ProbeStep:
-    """One probing step: listen (``request`` None) or send a harmless query, then identify."""
-
-    protocol: str
-    device: str
-    settings: SerialSettings
-    request: bytes | None
-    listen_s: float
-    identify: Identify
-    after: bytes = b""
-
-
-PASSIVE: tuple[tuple[str, str, Identify], ...] = (
-    ("cas", "CAS scale (continuous output)", supported_cas),
-    ("wiegand", "Wiegand converter (reader/keypad)", supported_wiegand),
-    ("mt-sics", "Mettler Toledo MT-SICS scale", supported_mtsics_greeting),
-    ("scanner", "serial code scanner", supported_scanner),
+# What each catalog device's protocol module answers to ``identify(bytes)``, in priority order.
+PASSIVE: tuple[tuple[str, str, Identify], ...] = tuple(
+    (s.protocol, s.device, s.identify) for s in catalog.passive_steps()
 )
-
-STEPS: tuple[ProbeStep, ...] = (
-    ProbeStep("mt-sics", "Mettler Toledo MT-SICS scale", _8N1, b"@\r\n", 0.3, supported_mtsics),
-    ProbeStep("toledo-8217", "Toledo 8217 scale", _7E1, PROBE_REQUEST, 0.3, supported_toledo8217, after=b"F"),
-    ProbeStep("nextion", "Nextion display", _8N1, b"\xff\xff\xffsendme\xff\xff\xff", 0.3, supported_nextion),
-    ProbeStep("modbus", "Modbus RTU IO module", _8N1, bytes.fromhex("01 02 00 00 00 08 79 CC"), 0.25, supported_modbus),
-    ProbeStep(
-        "modbus", "Modbus RTU IO module", _8E1_19200, bytes.fromhex("01 02 00 00 00 08 79 CC"), 0.25, supported_modbus
-    ),
-    ProbeStep("lcus", "LCUS USB relay board", _8N1, b"\xff", 0.3, supported_lcus),
-    ProbeStep("osdp", "OSDP reader", _8N1, osdp_poll(), 0.25, supported_osdp),
-    ProbeStep("osdp", "OSDP reader", SerialSettings(baudrate=115200), osdp_poll(), 0.25, supported_osdp),
-)
+STEPS: tuple[ProbeStep, ...] = catalog.query_steps()
 
 USB_HINTS = {
     (0x1A86, 0x7523): "CH340 adapter (LCUS relays use it; an LCUS-1 never answers)",
@@ -313,8 +175,7 @@ def probe_port(
 
 def mark_bytes(port: str) -> bytes:
     """Return the ESC/POS bytes that show ``port``'s name (lower case: never an 8217 Z/T/C)."""
-    name = port.rsplit("/", 1)[-1].lower()[:20].encode("ascii", "replace")
-    return b"\x1b\x40\x0c" + b"\x1f\x24\x01\x01" + b"smartstore probe" + b"\x1f\x24\x01\x02" + name
+    return mark_screen("smartstore probe", port.rsplit("/", 1)[-1].lower()[:20])
 
 
 def _mark(port: str, result: ProbeResult) -> None:

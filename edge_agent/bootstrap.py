@@ -14,11 +14,7 @@ from contracts.member_code import decode_public_keys
 from contracts.payments import pay_reply_topic
 from contracts.topics import Topics
 from devices.driver import DriverThread
-from devices.lcus.driver import LcusRelayDriver
-from devices.modbus.driver import ModbusIoDriver
-from devices.scanner import profiles as scanner_profiles
-from devices.scanner.driver import ScannerDriver
-from devices.scanner.protocol import CodeScanned, Garbage
+from edge_agent import hardware
 from edge_agent.adapters.camera import CameraReader
 from edge_agent.adapters.mqtt import MqttLink
 from edge_agent.adapters.outbox import Outbox
@@ -34,7 +30,7 @@ from edge_agent.checkout_bootstrap import (
 from edge_agent.config import AgentSettings
 from edge_agent.domain.access import AccessPolicy, AccessVerifier, TimeRange
 from edge_agent.domain.actions import Feedback
-from edge_agent.domain.door import CodePresented, DoorConfig, DoorController, DoorSensor, ExitPressed
+from edge_agent.domain.door import CodePresented, DoorConfig, DoorController
 from edge_agent.domain.ports import Clock, SystemClock
 from edge_agent.domain.synced import SyncedData
 from edge_agent.services.checkout import CheckoutService
@@ -45,33 +41,6 @@ from edge_agent.services.stats import AgentStats
 from edge_agent.services.sync import SyncService
 
 log = logging.getLogger(__name__)
-
-_SCANNER_PROFILES = {
-    "generic": scanner_profiles.GENERIC_CRLF,
-    "generic-cr": scanner_profiles.GENERIC_CR,
-    "aim": scanner_profiles.AIM_CRLF,
-}
-
-
-class InputMapper:
-    """Turn Modbus input bits into door-contact changes and exit-button presses."""
-
-    def __init__(self, submit: Callable[[Any], None], door_input: int, exit_input: int, door_open_level: bool) -> None:
-        """Map bit ``door_input`` (open when ``door_open_level``) and bit ``exit_input`` (rising edge)."""
-        self.submit = submit
-        self.door_input = door_input
-        self.exit_input = exit_input
-        self.door_open_level = door_open_level
-        self._last: tuple[bool, ...] | None = None
-
-    def __call__(self, bits: tuple[bool, ...]) -> None:
-        """Handle a new input reading."""
-        previous, self._last = self._last, bits
-        is_open = bits[self.door_input] == self.door_open_level
-        if previous is None or previous[self.door_input] != bits[self.door_input]:
-            self.submit(DoorSensor(is_open))
-        if previous is not None and bits[self.exit_input] and not previous[self.exit_input]:
-            self.submit(ExitPressed())
 
 
 @dataclass
@@ -95,13 +64,13 @@ class RunningAgent:
             if self.checkout.evidence is not None:
                 self.checkout.evidence.close()
         for driver in self.drivers:
-            if not isinstance(driver, (LcusRelayDriver, ModbusIoDriver)):
+            if not hardware.is_lock_driver(driver):
                 driver.stop()
         self.agent.stop()  # writes "locked"
         if self.link is not None:
             self.link.stop()
         for driver in self.drivers:
-            if isinstance(driver, (LcusRelayDriver, ModbusIoDriver)):
+            if hardware.is_lock_driver(driver):
                 driver.wait_online(0.1)
                 driver.stop(timeout=1.0)
         self.outbox.close()
@@ -169,74 +138,30 @@ def _status_reporter(inbox: Inbox) -> Callable[[str, str], StatusCallback]:
     return status
 
 
-def _build_lock(
-    settings: AgentSettings, status: Callable[[str, str], StatusCallback]
-) -> tuple[LcusRelayDriver | ModbusIoDriver, ModbusIoDriver | None]:
-    """Build the lock output driver (and the Modbus IO driver when the lock is a Modbus coil)."""
-    lock_cfg = settings.lock
-    io_driver: ModbusIoDriver | None = None
-    lock_driver: LcusRelayDriver | ModbusIoDriver
-    if lock_cfg.type == "lcus":
-        lock_driver = LcusRelayDriver(
-            lock_cfg.url, channel=lock_cfg.channel, name="lock", on_status=status("lock", "lcus")
-        )
-    else:
-        same_port = settings.inputs is not None and settings.inputs.url == lock_cfg.url
-        lock_driver = io_driver = ModbusIoDriver(
-            lock_cfg.url,
-            unit=lock_cfg.unit,
-            lock_coil=lock_cfg.coil,
-            name="io" if same_port else "lock",
-            on_status=status("inputs" if same_port else "lock", "modbus"),
-        )
-    return lock_driver, io_driver
+def _build_lock(settings: AgentSettings, status: Callable[[str, str], StatusCallback]) -> tuple[Any, Any | None]:
+    """Build the lock output driver (and say which driver also reads the door inputs, if any)."""
+    return hardware.door_lock(settings.lock, settings.inputs, status)
 
 
 def _build_door_readers(
     settings: AgentSettings,
     inbox: Inbox,
-    io_driver: ModbusIoDriver | None,
+    io_driver: Any | None,
     status: Callable[[str, str], StatusCallback],
     drivers: list[DriverThread],
 ) -> CameraReader | None:
     """Build the door's input and reader drivers (appended to ``drivers``) and its camera reader."""
     if settings.inputs is not None:
-        inputs = settings.inputs
-        mapper = InputMapper(inbox.submit, inputs.door_input, inputs.exit_input, inputs.door_open_level)
-        count = max(inputs.door_input, inputs.exit_input) + 1
-        if io_driver is not None and inputs.url == io_driver.link.url:
-            io_driver.on_inputs = mapper
-            io_driver.input_count = count
-        else:
-            drivers.append(
-                ModbusIoDriver(
-                    inputs.url,
-                    unit=inputs.unit,
-                    inputs=count,
-                    name="io",
-                    on_inputs=mapper,
-                    on_status=status("inputs", "modbus"),
-                )
-            )
+        inputs_driver = hardware.door_inputs(settings.inputs, io_driver, inbox.submit, status)
+        if inputs_driver is not None:
+            drivers.append(inputs_driver)
 
     if settings.scanner is not None:
 
-        def on_scan(scan: CodeScanned) -> None:
-            inbox.submit(CodePresented(scan.text, reader="scanner"))
+        def code_presented(text: str) -> None:
+            inbox.submit(CodePresented(text, reader="scanner"))
 
-        def on_garbage(garbage: Garbage) -> None:
-            log.warning("scanner sent a line that is not a code (%s): %r", garbage.reason, garbage.data[:40])
-
-        drivers.append(
-            ScannerDriver(
-                settings.scanner.url,
-                profile=_SCANNER_PROFILES[settings.scanner.profile],
-                name="scanner",
-                on_scan=on_scan,
-                on_garbage=on_garbage,
-                on_status=status("reader", "scanner"),
-            )
-        )
+        drivers.append(hardware.door_scanner(settings.scanner, code_presented, status))
 
     camera: CameraReader | None = None
     if settings.camera is not None:

@@ -11,19 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from contracts.messages import SaleCompleted
-from devices.cas.driver import CasScaleDriver
 from devices.driver import DriverThread
-from devices.escpos.driver import PoleDisplayDriver
-from devices.mtsics.driver import MtSicsScaleDriver
-from devices.nextion.driver import NextionDriver
-from devices.scanner.driver import ScannerDriver
 from devices.scanner.protocol import CodeScanned
-from devices.toledo8217.driver import Toledo8217ScaleDriver
+from edge_agent import hardware
 from edge_agent.adapters.checkout_io import (
     CheckoutIO,
-    NextionScreen,
     Payments,
-    PoleScreen,
     Screen,
     WeightTracker,
     coupon_from_sync,
@@ -42,11 +35,6 @@ from edge_agent.domain.synced import SyncedData
 
 log = logging.getLogger(__name__)
 
-SCALES: dict[str, Callable[..., DriverThread]] = {
-    "mtsics": MtSicsScaleDriver,
-    "toledo8217": Toledo8217ScaleDriver,
-    "cas": CasScaleDriver,
-}
 DEFAULT_AUTO_ACCEPT = 0.9  # used only when no model is loaded (nothing is auto-accepted by vision then)
 
 
@@ -182,8 +170,8 @@ def wire_devices(
     cameras: dict[str, LatestFrameCamera] = {}
     for st in settings.stations:
         sid = st.station_id
-        scale = SCALES[st.scale.type](
-            st.scale.url,
+        scale = hardware.driver_for(
+            st.scale,
             name=f"{sid}-scale",
             on_weight=WeightTracker(partial(submit, sid)),
             on_status=partial(_on_scale, submit, sid, status("other", "scale")),
@@ -192,12 +180,7 @@ def wire_devices(
         screens.update(_screen(st, parts, submit, status))
         if st.scanner is not None:
             parts.drivers.append(
-                ScannerDriver(
-                    st.scanner.url,
-                    name=f"{sid}-scanner",
-                    on_scan=partial(_on_scan, submit, sid),
-                    on_status=status("reader", "scanner"),
-                )
+                hardware.station_scanner(st.scanner, f"{sid}-scanner", partial(_on_scan, submit, sid), status)
             )
         if st.camera is not None:
             cameras[sid] = LatestFrameCamera(
@@ -223,13 +206,9 @@ def _screen(
     if st.screen is None:
         return {}
     sid = st.station_id
-    if st.screen.type == "nextion":
-        driver = NextionDriver(st.screen.url, name=f"{sid}-screen", on_status=status("other", "nextion"))
-        parts.drivers.append(driver)
-        return {sid: NextionScreen(driver, lambda i: submit(sid, i))}
-    pole = PoleDisplayDriver(st.screen.url, name=f"{sid}-screen", on_status=status("other", "escpos"))
-    parts.drivers.append(pole)
-    return {sid: PoleScreen(pole)}
+    driver, screen = hardware.station_screen(st.screen, f"{sid}-screen", lambda i: submit(sid, i), status)
+    parts.drivers.append(driver)
+    return {sid: screen}
 
 
 def _on_camera(submit: Callable[[str, Any], None], station_id: str, model_ok: bool, ok: bool, detail: str) -> None:

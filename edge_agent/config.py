@@ -4,12 +4,42 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from contracts.topics import STORE_ID_RE
+from devices.catalog import config_union
+from devices.config import DeviceConfig
+from devices.scanner.profiles import ScannerConfig
 from edge_agent.domain.access import TimeRange
+
+__all__ = [
+    "AgentSettings",
+    "CameraConfig",
+    "CheckoutSettings",
+    "DeviceConfig",
+    "DoorSettings",
+    "InputsConfig",
+    "LockConfig",
+    "MqttSettings",
+    "ScaleConfig",
+    "ScannerConfig",
+    "ScreenConfig",
+    "StationSettings",
+]
+
+# Devices are selected by catalog name (``type``): one config model per catalog entry, joined
+# per kind into a discriminated union (devices/catalog.py). A scale or screen without ``type``
+# is the default model, as in settings files written before the catalog.
+if TYPE_CHECKING:  # mypy sees the common base; pydantic validates the union
+    LockConfig = DeviceConfig
+    ScaleConfig = DeviceConfig
+    ScreenConfig = DeviceConfig
+else:
+    LockConfig = config_union("lock")
+    ScaleConfig = config_union("scale", default="mtsics")
+    ScreenConfig = config_union("display", default="nextion")
 
 
 def _time_range(text: str) -> str:
@@ -24,26 +54,10 @@ class _Cfg(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class LcusLockConfig(_Cfg):
-    """LCUS USB relay as the lock output."""
-
-    type: Literal["lcus"] = "lcus"
-    url: str
-    channel: int = Field(default=1, ge=1, le=8)
-
-
-class ModbusLockConfig(_Cfg):
-    """A Modbus RTU module's coil as the lock output (may share the inputs' port)."""
-
-    type: Literal["modbus"] = "modbus"
-    url: str
-    unit: int = Field(default=1, ge=1, le=247)
-    coil: int = Field(default=0, ge=0)
-
-
 class InputsConfig(_Cfg):
     """Modbus RTU discrete inputs: door contact and exit button."""
 
+    type: Literal["modbus"] = "modbus"  # the catalog device that reads them
     url: str
     unit: int = Field(default=1, ge=1, le=247)
     door_input: int = 0
@@ -51,32 +65,11 @@ class InputsConfig(_Cfg):
     door_open_level: bool = True  # input state that means "door open"
 
 
-class ScannerConfig(_Cfg):
-    """Serial QR/barcode reader at the door."""
-
-    url: str
-    profile: Literal["generic", "generic-cr", "aim"] = "generic"
-
-
 class CameraConfig(_Cfg):
     """Camera reader: VideoCapture index, file or RTSP URL."""
 
     source: str
     max_fps: float = 15.0
-
-
-class ScaleConfig(_Cfg):
-    """The checkout scale."""
-
-    type: Literal["mtsics", "toledo8217", "cas"] = "mtsics"
-    url: str
-
-
-class ScreenConfig(_Cfg):
-    """The customer screen of a checkout."""
-
-    type: Literal["nextion", "escpos"] = "nextion"
-    url: str
 
 
 class StationSettings(_Cfg):
@@ -134,7 +127,7 @@ class AgentSettings(_Cfg):
     issuer_keys_file: Path = Path("/etc/smartstore/issuer-keys.json")
     door: DoorSettings = Field(default_factory=DoorSettings)
     mqtt: MqttSettings | None = Field(default_factory=MqttSettings)
-    lock: LcusLockConfig | ModbusLockConfig = Field(discriminator="type")
+    lock: LockConfig
     inputs: InputsConfig | None = None
     scanner: ScannerConfig | None = None
     camera: CameraConfig | None = None

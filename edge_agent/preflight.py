@@ -20,21 +20,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from contracts.messages import describe_error
+from devices import catalog
 from devices.probe import ProbeResult, probe_port
 from edge_agent.config import AgentSettings
 
-# Protocols ``devices.probe`` may name for a device of each configured type. ``None`` means the
-# device cannot answer any harmless query (an LCUS-1 relay, an ESC/POS display, an idle scanner).
-EXPECTED: dict[str, tuple[str | None, ...]] = {
-    "lcus": ("lcus", None),
-    "modbus": ("modbus",),
-    "scanner": ("scanner", None),
-    "mtsics": ("mt-sics",),
-    "toledo8217": ("toledo-8217",),
-    "cas": ("cas",),
-    "nextion": ("nextion",),
-    "escpos": (None,),
-}
+# Protocols ``devices.probe`` may name for a device of each catalog name (the config's ``type``).
+# ``None`` means the device may not answer any harmless query (an LCUS-1 relay, an ESC/POS
+# display, an idle scanner).
+EXPECTED: dict[str, tuple[str | None, ...]] = {spec.name: spec.expected_protocols() for spec in catalog.CATALOG}
 
 
 @dataclass(frozen=True)
@@ -51,18 +44,18 @@ class Check:
 
 
 def _ports(settings: AgentSettings) -> list[tuple[str, str, str]]:
-    """Return (check name, port URL, device type) for every serial device the config names."""
+    """Return (check name, port URL, catalog name) for every serial device the config names."""
     ports: list[tuple[str, str, str]] = [("lock", settings.lock.url, settings.lock.type)]
     if settings.inputs is not None:
-        ports.append(("door inputs", settings.inputs.url, "modbus"))
+        ports.append(("door inputs", settings.inputs.url, settings.inputs.type))
     if settings.scanner is not None:
-        ports.append(("door scanner", settings.scanner.url, "scanner"))
+        ports.append(("door scanner", settings.scanner.url, settings.scanner.type))
     for station in settings.checkout.stations if settings.checkout else []:
         ports.append((f"{station.station_id} scale", station.scale.url, station.scale.type))
         if station.screen is not None:
             ports.append((f"{station.station_id} screen", station.screen.url, station.screen.type))
         if station.scanner is not None:
-            ports.append((f"{station.station_id} scanner", station.scanner.url, "scanner"))
+            ports.append((f"{station.station_id} scanner", station.scanner.url, station.scanner.type))
     return ports
 
 

@@ -27,7 +27,7 @@ from contracts.member_code import IssuerKey, PhoneKey, encode_public_keys
 from contracts.messages import LockdownCommand, UnlockCommand, dump
 from contracts.payments import PaymentReply, parse_payment_request
 from devices.lcus.simulator import LcusSimulator
-from devices.modbus.simulator import ModbusIoSimulator
+from devices.modbus.simulator import ModbusSimulator
 from devices.pty import PtySimulatorHost
 from devices.scanner.simulator import ScannerSimulator
 from edge_agent.adapters.camera import CameraReader, place_on_frame, qr_image
@@ -155,7 +155,7 @@ def run_demo(*, quiet: bool = False, workdir: str | None = None) -> dict[str, An
     keys.write_text(json.dumps(encode_public_keys({issuer.kid: issuer.public_raw})))
 
     broker = MosquittoBroker(workdir=root / "mosquitto")
-    lcus, io, scanner = LcusSimulator(), ModbusIoSimulator(), ScannerSimulator()
+    lcus, io, scanner = LcusSimulator(), ModbusSimulator(), ScannerSimulator()
     hosts = [
         PtySimulatorHost(lcus, root / "tty-lock"),
         PtySimulatorHost(io, root / "tty-io"),

@@ -29,7 +29,7 @@ def frame_reading(frame: CasFrame, now: float) -> Reading:
     return Reading(now, to_grams(frame.value, frame.unit), stable=frame.stable, net=frame.net)
 
 
-class CasScaleDriver(SettlingScaleDriver):
+class CasDriver(SettlingScaleDriver):
     """Listen to a CAS indicator's stream; settled weights reach ``on_weight`` in grams.
 
     A stream that stays silent for ``silence_timeout_s`` counts as a lost device: the port is

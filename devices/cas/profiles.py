@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from devices.cas.protocol import FrameFormat
+from devices.config import DeviceConfig
 from devices.scales.settle import SettleRule
 from devices.transport import SerialSettings
 
@@ -27,3 +29,9 @@ CAS_AND_18 = CasProfile(
     name="cas-and-18", serial=SerialSettings(baudrate=9600, bytesize=7, parity="E", stopbits=1), frame_format="and18"
 )
 CAS_DATA_10 = CasProfile(name="cas-10", frame_format="data10")
+
+
+class CasConfig(DeviceConfig):
+    """A CAS indicator (continuous output) as the checkout scale."""
+
+    type: Literal["cas"] = "cas"

@@ -239,3 +239,13 @@ class CasCodec:
         if frame.format == "data10" and frame.unit != self.unit_for_data10:
             return CasFrame(None, None, frame.value, self.unit_for_data10, frame.decimals, None, "1", "data10")
         return frame
+
+
+# ---------------------------------------------------------------- probing (``devices probe``)
+def identify(data: bytes) -> dict[str, str] | None:
+    """Return probe details if ``data`` holds CAS continuous frames (heard while only listening)."""
+    frames = [e for e in CasCodec(Role.HOST).receive_data(data) if isinstance(e, CasFrame) and e.format != "data10"]
+    if not frames:
+        return None
+    last = frames[-1]
+    return {"format": last.format, "frames": str(len(frames)), "weight": f"{last.value} {last.unit}"}

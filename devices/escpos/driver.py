@@ -6,12 +6,12 @@ import threading
 import time
 
 from devices.driver import DriverThread, StatusCallback
-from devices.escpos.profiles import EPSON_DM_D, PoleDisplayProfile
-from devices.escpos.protocol import DisplayCodec, Role, setup, show_lines, total_screen
+from devices.escpos.profiles import EPSON_DM_D, EscposProfile
+from devices.escpos.protocol import EscposCodec, Role, setup, show_lines, total_screen
 from devices.screen import BasketView, basket_lines, format_money
 
 
-class PoleDisplayDriver(DriverThread):
+class EscposDriver(DriverThread):
     """Show text on a 2×20 pole display.
 
     Only the latest screen matters: ``show_lines`` replaces what is waiting to be written, so a
@@ -23,7 +23,7 @@ class PoleDisplayDriver(DriverThread):
         self,
         url: str,
         *,
-        profile: PoleDisplayProfile = EPSON_DM_D,
+        profile: EscposProfile = EPSON_DM_D,
         name: str = "pole-display",
         on_status: StatusCallback | None = None,
         max_backoff: float = 5.0,
@@ -31,7 +31,7 @@ class PoleDisplayDriver(DriverThread):
         """Prepare the driver; the screen starts blank."""
         super().__init__(url, name=name, settings=profile.serial, on_status=on_status, max_backoff=max_backoff)
         self.profile = profile
-        self.codec = DisplayCodec(Role.HOST)
+        self.codec = EscposCodec(Role.HOST)
         self._lock = threading.Lock()
         self._wanted: tuple[str, str] = ("", "")
         self._raw: bytes | None = None

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
+from devices.config import DeviceConfig
 from devices.escpos.protocol import Dialect
 from devices.transport import SerialSettings
 
 
 @dataclass(frozen=True)
-class PoleDisplayProfile:
+class EscposProfile:
     """One pole display model (DIP switches set baud rate and command mode: verify per unit)."""
 
     name: str = "epson-dm-d"
@@ -21,6 +23,12 @@ class PoleDisplayProfile:
     select_device: int | None = None
 
 
-EPSON_DM_D = PoleDisplayProfile()
-CD5220 = PoleDisplayProfile(name="cd5220", dialect="cd5220")
-EPSON_DAISY_CHAINED = PoleDisplayProfile(name="epson-dm-d-chained", select_device=2)
+EPSON_DM_D = EscposProfile()
+CD5220 = EscposProfile(name="cd5220", dialect="cd5220")
+EPSON_DAISY_CHAINED = EscposProfile(name="epson-dm-d-chained", select_device=2)
+
+
+class EscposConfig(DeviceConfig):
+    """A 2x20 ESC/POS pole display as the customer screen."""
+
+    type: Literal["escpos"] = "escpos"

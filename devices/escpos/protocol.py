@@ -178,7 +178,7 @@ def setup(*, dialect: Dialect = "epson", select_device: int | None = None) -> li
     return commands
 
 
-class DisplayCodec:
+class EscposCodec:
     """Commands in, bytes out (host); bytes in, commands out (device)."""
 
     def __init__(self, role: Role) -> None:
@@ -271,3 +271,12 @@ class DisplayCodec:
             return 1
         self._append(events, WriteLine(1 if buf[2] == ord("A") else 2, bytes(buf[3:end])))
         return end + 1
+
+
+# ---------------------------------------------------------------- probing (``devices probe --mark``)
+def mark_screen(label: str, port_name: str) -> bytes:
+    """Return the bytes that show ``label`` over ``port_name`` (ASCII; unknown characters become ``?``)."""
+    name = port_name.encode("ascii", "replace")
+    return EscposCodec(Role.HOST).send(
+        [INIT, CLEAR, MoveCursor(1, 1), Text(label.encode("ascii")), MoveCursor(1, 2), Text(name)]
+    )

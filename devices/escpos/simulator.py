@@ -6,7 +6,7 @@ import threading
 from typing import Literal
 
 from devices.escpos.protocol import (
-    DisplayCodec,
+    EscposCodec,
     Garbage,
     MoveCursor,
     Op,
@@ -20,7 +20,7 @@ from devices.escpos.protocol import (
 Mode = Literal["overwrite", "vertical", "horizontal"]
 
 
-class PoleDisplaySimulator:
+class EscposSimulator:
     """A pole display with a ``rows`` × ``columns`` grid, a cursor and the Epson scroll modes.
 
     In overwrite mode a character written in the last column moves the cursor to the start of
@@ -35,7 +35,7 @@ class PoleDisplaySimulator:
         self.columns = columns
         self.rows = rows
         self.encoding = encoding
-        self.codec = DisplayCodec(Role.DEVICE)
+        self.codec = EscposCodec(Role.DEVICE)
         self.grid = [[" "] * columns for _ in range(rows)]
         self.x = 1
         self.y = 1

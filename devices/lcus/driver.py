@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 _STATUS_TIMEOUT_S = 0.3
 
 
-class LcusRelayDriver(DriverThread):
+class LcusDriver(DriverThread):
     """Drive one LCUS channel as a lock output (energised = unlocked).
 
     The board has no readback on LCUS-1, so the lock state is "commanded", not "sensed". On

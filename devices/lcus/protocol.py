@@ -137,3 +137,20 @@ class LcusCodec:
                 events.append(RelayStatus(int(match.group(1)), match.group(2) == b"ON"))
             else:
                 events.append(Garbage(line))
+
+
+# ---------------------------------------------------------------- probing (``devices probe``)
+def probe_request() -> bytes:
+    """Return the probe's query: the ``FF`` status query (multi-channel boards answer it)."""
+    return LcusCodec(Role.HOST).send(QueryStatus())
+
+
+def identify(data: bytes) -> dict[str, str] | None:
+    """Return probe details if ``data`` holds LCUS status lines."""
+    states = {e.channel: e.on for e in LcusCodec(Role.HOST).receive_data(data) if isinstance(e, RelayStatus)}
+    if not states:
+        return None
+    return {
+        "channels": str(len(states)),
+        "states": ",".join(f"{ch}:{'on' if on else 'off'}" for ch, on in sorted(states.items())),
+    }

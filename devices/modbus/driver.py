@@ -26,7 +26,7 @@ from devices.transport import SerialSettings
 log = logging.getLogger(__name__)
 
 
-class ModbusIoDriver(DriverThread):
+class ModbusDriver(DriverThread):
     """Poll a module's discrete inputs and drive one coil as the lock output.
 
     ``on_inputs`` hears the input bits whenever they change (and once after each connect).

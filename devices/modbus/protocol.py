@@ -198,3 +198,24 @@ class ModbusCodec:
         data = frame[3:-2]
         bits = tuple(bool(data[i // 8] >> (i % 8) & 1) for i in range(min(self._expected_count, len(data) * 8)))
         return BitsReply(unit, function, bits)
+
+
+# ---------------------------------------------------------------- probing (``devices probe``)
+PROBE_QUERY = ReadBits(1, READ_DISCRETE_INPUTS, 0, 8)  # FC02 "read discrete inputs" of unit 1: never a write
+
+
+def probe_request() -> bytes:
+    """Return the probe's query: FC02 read discrete inputs 0-7 of unit 1."""
+    return ModbusCodec(Role.HOST).send(PROBE_QUERY)
+
+
+def identify(data: bytes) -> dict[str, str] | None:
+    """Return probe details if ``data`` holds a Modbus reply from unit 1."""
+    codec = ModbusCodec(Role.HOST)
+    codec.send(PROBE_QUERY)
+    for event in codec.receive_data(data):
+        if isinstance(event, BitsReply) and event.unit == 1:
+            return {"unit": "1", "inputs": "".join("1" if b else "0" for b in event.bits)}
+        if isinstance(event, ExceptionReply) and event.unit == 1:
+            return {"unit": "1", "exception": str(event.code)}
+    return None

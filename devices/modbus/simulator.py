@@ -18,7 +18,7 @@ from devices.modbus.protocol import (
 )
 
 
-class ModbusIoSimulator:
+class ModbusSimulator:
     """A relay/IO module at ``unit`` whose inputs tests and the demo can set."""
 
     name = "modbus"
@@ -77,3 +77,8 @@ class ModbusIoSimulator:
     def poll(self, now: float) -> bytes:
         """Send nothing unsolicited."""
         return b""
+
+
+def demo(sim: ModbusSimulator, step: int) -> None:
+    """Play step ``step`` of the ``smartstore sim`` demo: the door contact opens and closes."""
+    sim.set_input(0, bool(step % 2))

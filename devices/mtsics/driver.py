@@ -15,8 +15,8 @@ from devices.mtsics.protocol import (
     TARE,
     ZERO,
     Command,
+    MtSicsCodec,
     Role,
-    SicsCodec,
     SicsError,
     StatusReply,
     TextReply,
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 _ACTIONS: dict[ScaleAction, Command] = {"zero": ZERO, "tare": TARE, "clear_tare": CLEAR_TARE}
 
 
-class MtSicsScaleDriver(SettlingScaleDriver):
+class MtSicsDriver(SettlingScaleDriver):
     """Drive an MT-SICS balance; settled weights reach ``on_weight`` in grams."""
 
     protocol_name = "mt-sics"
@@ -66,7 +66,7 @@ class MtSicsScaleDriver(SettlingScaleDriver):
             max_backoff=max_backoff,
         )
         self.profile = profile
-        self.codec = SicsCodec(Role.HOST)
+        self.codec = MtSicsCodec(Role.HOST)
         self.serial_number: str | None = None
         self._misses = 0
         self._tare_active = False

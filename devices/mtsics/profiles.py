@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
+from devices.config import DeviceConfig
 from devices.scales.settle import SettleRule
 from devices.transport import SerialSettings
 
@@ -29,3 +31,9 @@ class MtSicsProfile:
 
 BALANCE_0_01G = MtSicsProfile()
 RETAIL_5G = MtSicsProfile(name="mt-sics-retail", rule=SettleRule(readings=3, min_time_s=0.5, division_g=5.0))
+
+
+class MtSicsConfig(DeviceConfig):
+    """A Mettler Toledo MT-SICS balance as the checkout scale."""
+
+    type: Literal["mtsics"] = "mtsics"

@@ -180,7 +180,7 @@ def parse_command(line: str) -> Command | None:
     return Command(match["name"], params)
 
 
-class SicsCodec:
+class MtSicsCodec:
     """Bytes in, events out; commands or replies in, bytes out."""
 
     def __init__(self, role: Role) -> None:
@@ -230,3 +230,30 @@ class SicsCodec:
             return reply if reply is not None else Garbage(raw, "not an MT-SICS reply")
         command = parse_command(line)
         return CommandLine(command) if command is not None else Garbage(raw, "not an MT-SICS command")
+
+
+# ---------------------------------------------------------------- probing (``devices probe``)
+def probe_request() -> bytes:
+    """Return the probe's query: ``@`` (reset, answered with ``I4 A "<serial>"``; never zeroes)."""
+    return MtSicsCodec(Role.HOST).send(RESET)
+
+
+def identify(data: bytes) -> dict[str, str] | None:
+    """Return probe details if ``data`` holds MT-SICS replies (to ``@``)."""
+    replies = [
+        e
+        for e in MtSicsCodec(Role.HOST).receive_data(data)
+        if isinstance(e, (TextReply, WeightReply, StatusReply, SicsError))
+    ]
+    if not replies:
+        return None
+    serial = next((e.text for e in replies if isinstance(e, TextReply) and e.command == "I4"), "")
+    return {"serial_number": serial}
+
+
+def identify_greeting(data: bytes) -> dict[str, str] | None:
+    """Return probe details if ``data`` holds the ``I4 A "<serial>"`` line a balance sends at power-on."""
+    for event in MtSicsCodec(Role.HOST).receive_data(data):
+        if isinstance(event, TextReply) and event.command == "I4":
+            return {"serial_number": event.text}
+    return None

@@ -16,8 +16,8 @@ from devices.mtsics.protocol import (
     Command,
     CommandLine,
     Garbage,
+    MtSicsCodec,
     Role,
-    SicsCodec,
     SicsError,
     SicsReply,
     StatusReply,
@@ -53,7 +53,7 @@ class MtSicsSimulator(ScaleFaults):
     ) -> None:
         """Create a balance; ``unit``/``decimals`` set how values are printed."""
         self.model = model or ScaleModel(capacity_g=6200.0, division_g=0.01, clock=clock)
-        self.codec = SicsCodec(Role.DEVICE)
+        self.codec = MtSicsCodec(Role.DEVICE)
         self.unit = unit
         self.decimals = decimals
         self.serial_number = serial_number

@@ -7,7 +7,9 @@ component names and ids (the ids are what touch events carry).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
+from devices.config import DeviceConfig
 from devices.transport import SerialSettings
 
 
@@ -53,3 +55,9 @@ class NextionProfile:
 
 NEXTION_9600 = NextionProfile()
 NEXTION_115200 = NextionProfile(name="nextion-115200", serial=SerialSettings(baudrate=115200))
+
+
+class NextionConfig(DeviceConfig):
+    """A Nextion touch display as the customer screen."""
+
+    type: Literal["nextion"] = "nextion"

@@ -353,3 +353,20 @@ def parse_instruction(text: str) -> tuple[str, ...]:
     if match is not None:
         return ("sys", match["name"], match["n"])
     return ("unknown", text)
+
+
+# ---------------------------------------------------------------- probing (``devices probe``)
+def probe_request() -> bytes:
+    """Return the probe's query: a terminator (ends any partial instruction), then ``sendme``."""
+    return END + NextionCodec(Role.HOST).send(SENDME)
+
+
+def identify(data: bytes) -> dict[str, str] | None:
+    """Return probe details if ``data`` holds Nextion frames (the ``sendme`` answer)."""
+    events = NextionCodec(Role.HOST).receive_data(data)
+    page = next((e.page for e in events if isinstance(e, CurrentPage)), None)
+    if page is not None:
+        return {"page": str(page)}
+    if any(isinstance(e, (ReturnCode, Startup)) for e in events):
+        return {"page": "unknown"}
+    return None

@@ -152,3 +152,9 @@ class NextionSimulator:
         with self.changed:
             out, self._out = bytes(self._out), bytearray()
         return out
+
+
+def demo(sim: NextionSimulator, step: int) -> None:
+    """Play step ``step`` of the ``smartstore sim`` demo: the shopper picks a choice when asked."""
+    if sim.page.name == "choices":
+        sim.touch(("b0", "b1", "b2")[step % 3])

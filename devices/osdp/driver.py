@@ -87,7 +87,7 @@ class _LinkChannel(osdp.Channel):  # type: ignore[misc, unused-ignore]
         """Writes are flushed by ``SerialLink.write``."""
 
 
-class OsdpReaderDriver(DriverThread):
+class OsdpDriver(DriverThread):
     """Run an OSDP control panel for one reader; cards reach ``on_card``, PINs ``on_pin``."""
 
     def __init__(

@@ -269,3 +269,17 @@ class OsdpCodec:
             payload, mac = payload[:-4], payload[-4:]
         address = frame[1]
         return Packet(address & 0x7F, code, payload, ctrl & 0x03, bool(address & REPLY_BIT), use_crc, scb, mac)
+
+
+# ---------------------------------------------------------------- probing (``devices probe``)
+def probe_request() -> bytes:
+    """Return the probe's query: ``osdp_POLL`` to the broadcast address."""
+    return poll()
+
+
+def identify(data: bytes) -> dict[str, str] | None:
+    """Return probe details if ``data`` holds an OSDP reply to ``POLL``."""
+    for event in OsdpCodec(Role.HOST).receive_data(data):
+        if isinstance(event, Packet):
+            return {"reply_address": str(event.address), "reply": event.name}
+    return None

@@ -52,7 +52,7 @@ def _capabilities() -> Any:
     )
 
 
-class OsdpPdSimulator:
+class OsdpSimulator:
     """An OSDP reader at ``address``; ``card``/``keys`` make it report, ``outputs`` shows commands."""
 
     name = "osdp"
@@ -139,3 +139,8 @@ class OsdpPdSimulator:
         if now - self._last_refresh < self.refresh_s:
             return b""
         return self._refresh(now)
+
+
+def demo(sim: OsdpSimulator, step: int) -> None:
+    """Play step ``step`` of the ``smartstore sim`` demo: a card is presented."""
+    sim.card(101, 4095 + step)

@@ -161,3 +161,11 @@ class ScaleFaults:
     @overload.setter
     def overload(self, value: bool) -> None:
         self.model.overload = value
+
+
+DEMO_WEIGHTS_G = (0.0, 250.0, 1235.0, 1235.0, 0.0, 500.0)
+
+
+def demo(sim: ScaleFaults, step: int) -> None:
+    """Play step ``step`` of the ``smartstore sim`` demo: weights come and go on the platter."""
+    sim.model.place(DEMO_WEIGHTS_G[step % len(DEMO_WEIGHTS_G)], 0.4)

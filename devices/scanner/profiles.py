@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
+from devices.config import DeviceConfig
 from devices.transport import SerialSettings
 
 
@@ -24,3 +26,19 @@ GENERIC_CRLF = ScannerProfile()
 GENERIC_CR = ScannerProfile(name="generic-cr", terminator=b"\r")
 AIM_CRLF = ScannerProfile(name="aim", aim_ids=True)
 GENERIC_TAB = ScannerProfile(name="generic-tab", terminator=b"\t")
+PROFILES = {p.name: p for p in (GENERIC_CRLF, GENERIC_CR, AIM_CRLF, GENERIC_TAB)}
+
+
+class ScannerConfig(DeviceConfig):
+    """Serial QR/barcode reader (at the door or a checkout)."""
+
+    type: Literal["scanner"] = "scanner"
+    profile: Literal["generic", "generic-cr", "aim"] = "generic"
+
+    def scanner_profile(self) -> ScannerProfile:
+        """Return the framing profile ``profile`` names."""
+        return PROFILES[self.profile]
+
+    def driver_options(self) -> dict[str, Any]:
+        """Return the framing profile the driver reads with."""
+        return {"profile": self.scanner_profile()}

@@ -151,3 +151,10 @@ class ScannerCodec:
         if not text.isprintable():
             return Garbage(line, "control characters in line")
         return CodeScanned(text, symbology)
+
+
+# ---------------------------------------------------------------- probing (``devices probe``)
+def identify(data: bytes) -> dict[str, str] | None:
+    """Return probe details if ``data`` holds printable scan lines."""
+    scans = [e for e in ScannerCodec(Role.HOST).receive_data(data) if isinstance(e, CodeScanned)]
+    return {"last_code": scans[-1].text} if scans else None

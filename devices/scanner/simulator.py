@@ -38,3 +38,8 @@ class ScannerSimulator:
         with self._lock:
             out, self._out = bytes(self._out), bytearray()
         return out
+
+
+def demo(sim: ScannerSimulator, step: int) -> None:
+    """Play step ``step`` of the ``smartstore sim`` demo: an EAN, another EAN, a member code."""
+    sim.scan(("4006381333931", "5449000000996", "SMARTSTORE-MEMBER-42")[step % 3])

@@ -30,7 +30,7 @@ from devices.toledo8217.protocol import (
 log = logging.getLogger(__name__)
 
 
-class Toledo8217ScaleDriver(SettlingScaleDriver):
+class Toledo8217Driver(SettlingScaleDriver):
     """Drive a Toledo 8217-protocol scale; settled weights reach ``on_weight`` in grams."""
 
     protocol_name = "toledo-8217"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from devices.config import DeviceConfig
 from devices.scales.settle import SettleRule
 from devices.transport import SerialSettings
 
@@ -36,3 +37,9 @@ class Toledo8217Profile:
 
 TOLEDO_8217 = Toledo8217Profile()
 ODOO_REFERENCE_MS = 1000  # Odoo waits on a 1 s read timeout per weight (serial_scale_driver.py)
+
+
+class Toledo8217Config(DeviceConfig):
+    """A Toledo 8217 scale as the checkout scale."""
+
+    type: Literal["toledo8217"] = "toledo8217"

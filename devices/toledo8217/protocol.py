@@ -324,3 +324,21 @@ class Toledo8217Codec:
         decimals = len(text.split(".")[1])
         unit: Literal["kg", "lb"] = self.unit or ("lb" if decimals == 2 else "kg")
         return WeightFrame(float(text), unit, net=bool(match.group(2)))
+
+
+# ---------------------------------------------------------------- probing (``devices probe``)
+def probe_request() -> bytes:
+    """Return the probe's query: ``E`` (echo mode on) and ``hello``, echoed back by an 8217 scale."""
+    codec = Toledo8217Codec(Role.HOST)
+    return codec.send(ECHO_ON) + codec.send(EchoText(b"hello"))
+
+
+def probe_after() -> bytes:
+    """Return what the probe sends after its query: ``F`` (echo mode off)."""
+    return Toledo8217Codec(Role.HOST).send(ECHO_OFF)
+
+
+def identify(data: bytes) -> dict[str, str] | None:
+    """Return probe details if ``data`` is the 8217 echo of ``Ehello`` (parity bit masked)."""
+    masked = bytes(b & 0x7F for b in data)
+    return {"echo": "ok"} if PROBE_REPLY in masked else None

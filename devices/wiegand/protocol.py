@@ -301,3 +301,12 @@ class PinEntry:
                 return [*events, PinAbandoned("too_long", count)]
             self._digits.append(key)
         return events
+
+
+# ---------------------------------------------------------------- probing (``devices probe``)
+def identify(data: bytes) -> dict[str, str] | None:
+    """Return probe details if ``data`` holds Wiegand converter lines with good parity."""
+    good = [e for e in WiegandCodec(Role.HOST).receive_data(data) if isinstance(e, (CardRead, KeyPressed))]
+    if not good:
+        return None
+    return {"format": "hex-frame", "last": str(good[-1])}

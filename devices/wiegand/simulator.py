@@ -58,3 +58,16 @@ class WiegandSimulator:
         with self._lock:
             out, self._out = bytes(self._out), bytearray()
         return out
+
+
+def demo(sim: WiegandSimulator, step: int) -> None:
+    """Play step ``step`` of the ``smartstore sim`` demo: a card, then a PIN, in turn."""
+    if step % 2:
+        sim.keys("1234#")
+    else:
+        sim.card(101, 4095 + step)
+
+
+def keypad_demo(sim: WiegandSimulator, step: int) -> None:
+    """Play step ``step`` of the keypad demo: two PINs in turn."""
+    sim.keys(("2468#", "13*5790#")[step % 2])

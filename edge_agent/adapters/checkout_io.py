@@ -17,7 +17,7 @@ from contracts.payments import PaymentReply, PaymentRequest, parse_payment_reply
 from contracts.sync import CatalogProduct
 from contracts.sync import Coupon as SyncedCoupon
 from contracts.sync import Promotion as SyncedPromotion
-from devices.escpos.driver import PoleDisplayDriver
+from devices.escpos.driver import EscposDriver
 from devices.nextion.driver import NextionDriver
 from devices.nextion.protocol import Touch
 from devices.scales.settle import WeightStable
@@ -112,7 +112,7 @@ class NextionScreen:
 class PoleScreen:
     """A 2x20 ESC/POS pole display (no touch: the shopper answers by scanning the item)."""
 
-    def __init__(self, driver: PoleDisplayDriver) -> None:
+    def __init__(self, driver: EscposDriver) -> None:
         """Render on ``driver``."""
         self.driver = driver
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from contracts.member_code import IssuerKey, PhoneKey
 from contracts.topics import Topics
-from devices.mtsics.driver import MtSicsScaleDriver
+from devices.mtsics.driver import MtSicsDriver
 from devices.mtsics.simulator import MtSicsSimulator
 from devices.pty import PtySimulatorHost
 from devices.scales.settle import WeightStable
@@ -128,7 +128,7 @@ def run_checkout_bench(data_dir: Path, *, items: int | None = None, seed: int = 
     latencies: list[float] = []
     baskets = paid = 0
     with PtySimulatorHost(sim, workdir / "tty-scale") as host:
-        scale = MtSicsScaleDriver(host.path, name="bench-scale", on_weight=on_weight)
+        scale = MtSicsDriver(host.path, name="bench-scale", on_weight=on_weight)
         scale.start()
         if not scale.wait_online(5):
             raise RuntimeError("the simulated scale did not come online")

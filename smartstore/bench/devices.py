@@ -40,16 +40,16 @@ def _summary(samples_s: list[float]) -> dict[str, float]:
 
 def _scale_driver(name: str, url: str) -> SettlingScaleDriver:
     if name == "mtsics":
-        from devices.mtsics.driver import MtSicsScaleDriver
+        from devices.mtsics.driver import MtSicsDriver
 
-        return MtSicsScaleDriver(url, max_backoff=0.2)
+        return MtSicsDriver(url, max_backoff=0.2)
     if name == "toledo8217":
-        from devices.toledo8217.driver import Toledo8217ScaleDriver
+        from devices.toledo8217.driver import Toledo8217Driver
 
-        return Toledo8217ScaleDriver(url, max_backoff=0.2)
-    from devices.cas.driver import CasScaleDriver
+        return Toledo8217Driver(url, max_backoff=0.2)
+    from devices.cas.driver import CasDriver
 
-    return CasScaleDriver(url, max_backoff=0.2)
+    return CasDriver(url, max_backoff=0.2)
 
 
 def bench_scale(name: str, trials: int = 20, idle_s: float = 2.0, trial_seed: int = 7) -> dict[str, Any]:
@@ -154,13 +154,13 @@ def _views(count: int) -> list[BasketView]:
 
 def bench_escpos(trials: int = 30) -> dict[str, Any]:
     """Measure the time to render a full 2×20 basket screen on the pole display."""
-    from devices.escpos.driver import PoleDisplayDriver
+    from devices.escpos.driver import EscposDriver
     from devices.escpos.protocol import encode_all, show_lines
 
     sim: Any = registry.build("escpos")
     samples: list[float] = []
     with PtySimulatorHost(sim) as host:
-        driver = PoleDisplayDriver(host.path, max_backoff=0.2)
+        driver = EscposDriver(host.path, max_backoff=0.2)
         driver.start()
         try:
             driver.wait_online(5)

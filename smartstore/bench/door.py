@@ -30,7 +30,7 @@ import numpy as np
 
 from contracts.member_code import IssuerKey, PhoneKey
 from contracts.topics import Topics
-from devices.lcus.driver import LcusRelayDriver
+from devices.lcus.driver import LcusDriver
 from devices.lcus.simulator import LcusSimulator
 from devices.pty import PtySimulatorHost
 from edge_agent.adapters.camera import CameraReader, decode_qr, place_on_frame, qr_image
@@ -152,7 +152,7 @@ class _RelayProcess:
         return None
 
 
-class _TimedRelayDriver(LcusRelayDriver):
+class _TimedRelayDriver(LcusDriver):
     """The LCUS driver, noting when each unlock frame was on the line (its write returned)."""
 
     def __init__(self, url: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 from devices import discovery
 from devices.discovery import UsbSpec, describe, parse_spec, resolve, resolve_url
 from devices.errors import DeviceDisconnected
-from devices.lcus.driver import LcusRelayDriver
+from devices.lcus.driver import LcusDriver
 from devices.lcus.simulator import LcusSimulator
 from devices.pty import PtySimulatorHost
 from tests.devices.helpers import Recorder, wait_until
@@ -84,7 +84,7 @@ def test_replugged_adapter_is_found_under_its_new_name(
     plugged = [FakePort(first.path, 0x1A86, 0x7523, None, "1-1.2")]
     monkeypatch.setattr(discovery, "_system_ports", lambda: list(plugged))
     status = Recorder()
-    driver = run_driver(LcusRelayDriver("usb:1a86:7523@1-1.2", on_status=status, max_backoff=0.1))
+    driver = run_driver(LcusDriver("usb:1a86:7523@1-1.2", on_status=status, max_backoff=0.1))
     driver.set_energised(True)
     assert wait_until(lambda: sim.states[1])
     first.unplug()

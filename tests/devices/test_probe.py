@@ -13,7 +13,7 @@ from devices.lcus.protocol import LcusCodec, SetRelay
 from devices.lcus.protocol import Role as LcusRole
 from devices.modbus.protocol import ModbusCodec, WriteCoil
 from devices.modbus.protocol import Role as ModbusRole
-from devices.mtsics.protocol import CommandLine, SicsCodec
+from devices.mtsics.protocol import CommandLine, MtSicsCodec
 from devices.mtsics.protocol import Role as SicsRole
 from devices.nextion.protocol import Instruction, NextionCodec
 from devices.nextion.protocol import Role as NextionRole
@@ -56,7 +56,7 @@ def test_no_probe_bytes_switch_a_relay_or_zero_a_scale(session: bytes) -> None:
         assert not [
             e for e in commands if isinstance(e, DigitalTare) or (isinstance(e, ScaleCommand) and e.char in "ZTC")
         ]
-        sics = [e.command.name for e in SicsCodec(SicsRole.DEVICE).receive_data(data) if isinstance(e, CommandLine)]
+        sics = [e.command.name for e in MtSicsCodec(SicsRole.DEVICE).receive_data(data) if isinstance(e, CommandLine)]
         assert not set(sics) & {"Z", "ZI", "T", "TI", "TA", "TAC"}
         nextion = [e.text for e in NextionCodec(NextionRole.DEVICE).receive_data(data) if isinstance(e, Instruction)]
         assert all(text == "sendme" or not text.isprintable() or "=" not in text for text in nextion)

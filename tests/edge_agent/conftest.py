@@ -14,7 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from contracts.member_code import encode_public_keys
 from devices.lcus.simulator import LcusSimulator
-from devices.modbus.simulator import ModbusIoSimulator
+from devices.modbus.simulator import ModbusSimulator
 from devices.pty import PtySimulatorHost
 from devices.scanner.simulator import ScannerSimulator
 from smartstore.testing.broker import MosquittoBroker
@@ -27,7 +27,7 @@ class Sims:
 
     lcus: LcusSimulator
     lcus_host: PtySimulatorHost
-    io: ModbusIoSimulator
+    io: ModbusSimulator
     io_host: PtySimulatorHost
     scanner: ScannerSimulator
     scanner_host: PtySimulatorHost
@@ -36,7 +36,7 @@ class Sims:
 @pytest.fixture
 def sims(tmp_path: Path) -> Iterator[Sims]:
     """Start LCUS, Modbus IO and scanner simulators on ptys with stable paths."""
-    lcus, io, scanner = LcusSimulator(), ModbusIoSimulator(), ScannerSimulator()
+    lcus, io, scanner = LcusSimulator(), ModbusSimulator(), ScannerSimulator()
     hosts = [
         PtySimulatorHost(lcus, tmp_path / "tty-lock").start(),
         PtySimulatorHost(io, tmp_path / "tty-io").start(),

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from devices.cas.driver import CasScaleDriver, frame_reading
+from devices.cas.driver import CasDriver, frame_reading
 from devices.cas.profiles import CAS_AND_18, CasProfile
 from devices.cas.protocol import CasFrame
 from devices.cas.simulator import CasSimulator
@@ -17,7 +17,7 @@ from tests.devices.helpers import Recorder, wait_until
 
 FAST = SettleRule(readings=3, min_time_s=0.1, division_g=5.0, motion_timeout_s=0.6)
 PROFILE = CasProfile(silence_timeout_s=0.5, command_timeout_s=1.0)
-Rig = tuple[CasSimulator, PtySimulatorHost, CasScaleDriver, Recorder, Recorder]
+Rig = tuple[CasSimulator, PtySimulatorHost, CasDriver, Recorder, Recorder]
 
 
 def weights(events: Recorder) -> list[float]:
@@ -32,7 +32,7 @@ def rig(serve: Callable[[Any], PtySimulatorHost], run_driver: Callable[[Any], An
     host = serve(sim)
     events, status = Recorder(), Recorder()
     driver = run_driver(
-        CasScaleDriver(host.path, profile=PROFILE, rule=FAST, on_event=events, on_status=status, max_backoff=0.1)
+        CasDriver(host.path, profile=PROFILE, rule=FAST, on_event=events, on_status=status, max_backoff=0.1)
     )
     return sim, host, driver, events, status
 
@@ -95,6 +95,6 @@ def test_and_format_profile(serve: Callable[[Any], PtySimulatorHost], run_driver
     sim = CasSimulator(frame_format="and18", rate_hz=50, decimals=2)
     host = serve(sim)
     events = Recorder()
-    run_driver(CasScaleDriver(host.path, profile=CAS_AND_18, rule=FAST, on_event=events, max_backoff=0.1))
+    run_driver(CasDriver(host.path, profile=CAS_AND_18, rule=FAST, on_event=events, max_backoff=0.1))
     sim.model.place(13500.0, settle_s=0.0)
     assert wait_until(lambda: 13500.0 in weights(events))

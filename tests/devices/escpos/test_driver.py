@@ -7,41 +7,41 @@ from typing import Any
 
 import pytest
 
-from devices.escpos.driver import PoleDisplayDriver
+from devices.escpos.driver import EscposDriver
 from devices.escpos.profiles import CD5220, EPSON_DAISY_CHAINED
 from devices.escpos.protocol import encode_all, show_lines
-from devices.escpos.simulator import PoleDisplaySimulator
+from devices.escpos.simulator import EscposSimulator
 from devices.pty import PtySimulatorHost
 from devices.screen import BasketLine, BasketView, basket_lines
 from tests.devices.helpers import Recorder, wait_until
 
 
 def test_simulator_grid_follows_the_golden_total_screen() -> None:
-    sim = PoleDisplaySimulator()
+    sim = EscposSimulator()
     sim.receive_data(bytes.fromhex("0C 1F 24 01 01 54 4F 54 41 4C 1F 24 10 02 31 32 2E 35 30"))
     assert sim.lines == ("TOTAL".ljust(20), "12.50".rjust(20))
 
 
 def test_overwrite_mode_wraps_to_the_next_line_and_back_to_the_top() -> None:
-    sim = PoleDisplaySimulator()
+    sim = EscposSimulator()
     sim.receive_data(b"A" * 20 + b"B" * 20 + b"C")
     assert sim.lines == ("C" + "A" * 19, "B" * 20)
 
 
 def test_vertical_scroll_mode_scrolls_the_lower_line_up() -> None:
-    sim = PoleDisplaySimulator()
+    sim = EscposSimulator()
     sim.receive_data(b"\x1f\x02" + b"A" * 20 + b"B" * 20 + b"C")
     assert sim.lines == ("B" * 20, "C".ljust(20))
 
 
 def test_clear_line_and_cursor_moves() -> None:
-    sim = PoleDisplaySimulator()
+    sim = EscposSimulator()
     sim.receive_data(encode_all(show_lines("hello", "world")) + b"\x1f\x24\x01\x01\x18" + b"\x0bX\x0dY")
     assert sim.lines == ("Y".ljust(20), "world".ljust(20))
 
 
 def test_garbage_is_counted_and_does_not_move_the_cursor() -> None:
-    sim = PoleDisplaySimulator()
+    sim = EscposSimulator()
     sim.receive_data(b"\x01\x02\x1b\x07AB")
     assert sim.lines[0].startswith("AB")
     assert sim.garbage == 1
@@ -50,16 +50,16 @@ def test_garbage_is_counted_and_does_not_move_the_cursor() -> None:
 @pytest.fixture
 def rig(
     serve: Callable[[Any], PtySimulatorHost], run_driver: Callable[[Any], Any]
-) -> tuple[PoleDisplaySimulator, PtySimulatorHost, PoleDisplayDriver, Recorder]:
+) -> tuple[EscposSimulator, PtySimulatorHost, EscposDriver, Recorder]:
     """Return a simulated display on a pty and a running driver."""
-    sim = PoleDisplaySimulator()
+    sim = EscposSimulator()
     host = serve(sim)
     status = Recorder()
-    driver = run_driver(PoleDisplayDriver(host.path, on_status=status, max_backoff=0.1))
+    driver = run_driver(EscposDriver(host.path, on_status=status, max_backoff=0.1))
     return sim, host, driver, status
 
 
-def test_show_lines_and_basket(rig: tuple[PoleDisplaySimulator, PtySimulatorHost, PoleDisplayDriver, Recorder]) -> None:
+def test_show_lines_and_basket(rig: tuple[EscposSimulator, PtySimulatorHost, EscposDriver, Recorder]) -> None:
     sim, host, driver, _ = rig
     driver.show_lines("Welcome", "Scan items")
     assert sim.wait_for_lines(("Welcome", "Scan items"))
@@ -73,7 +73,7 @@ def test_show_lines_and_basket(rig: tuple[PoleDisplaySimulator, PtySimulatorHost
 
 
 def test_a_burst_of_updates_ends_on_the_latest_screen(
-    rig: tuple[PoleDisplaySimulator, PtySimulatorHost, PoleDisplayDriver, Recorder],
+    rig: tuple[EscposSimulator, PtySimulatorHost, EscposDriver, Recorder],
 ) -> None:
     sim, _, driver, _ = rig
     for i in range(50):
@@ -83,7 +83,7 @@ def test_a_burst_of_updates_ends_on_the_latest_screen(
 
 
 def test_unplug_then_replug_redraws_the_screen(
-    rig: tuple[PoleDisplaySimulator, PtySimulatorHost, PoleDisplayDriver, Recorder],
+    rig: tuple[EscposSimulator, PtySimulatorHost, EscposDriver, Recorder],
 ) -> None:
     sim, host, driver, status = rig
     driver.show_lines("Before", "unplug")
@@ -100,14 +100,14 @@ def test_unplug_then_replug_redraws_the_screen(
 def test_cd5220_and_daisy_chained_profiles(
     serve: Callable[[Any], PtySimulatorHost], run_driver: Callable[[Any], Any]
 ) -> None:
-    sim = PoleDisplaySimulator()
+    sim = EscposSimulator()
     host = serve(sim)
-    driver = run_driver(PoleDisplayDriver(host.path, profile=CD5220, max_backoff=0.1))
+    driver = run_driver(EscposDriver(host.path, profile=CD5220, max_backoff=0.1))
     driver.show_lines("cd", "5220")
     assert sim.wait_for_lines(("cd", "5220"))
     assert b"\x1bQA" in host.received
-    chained_sim = PoleDisplaySimulator()
+    chained_sim = EscposSimulator()
     chained = serve(chained_sim)
-    run_driver(PoleDisplayDriver(chained.path, profile=EPSON_DAISY_CHAINED, max_backoff=0.1)).show_lines("x")
+    run_driver(EscposDriver(chained.path, profile=EPSON_DAISY_CHAINED, max_backoff=0.1)).show_lines("x")
     assert chained_sim.wait_for_lines(("x", ""))
     assert chained.received.startswith(b"\x1b=\x02")

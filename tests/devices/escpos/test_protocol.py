@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from devices.escpos.protocol import (
     CLEAR,
     INIT,
-    DisplayCodec,
+    EscposCodec,
     Garbage,
     MoveCursor,
     Op,
@@ -61,7 +61,7 @@ def test_total_golden_vector() -> None:
 )
 def test_command_table(command: object, wire: str) -> None:
     assert encode(command) == bytes.fromhex(wire)  # type: ignore[arg-type]
-    assert DisplayCodec(Role.DEVICE).receive_data(bytes.fromhex(wire)) == [command]
+    assert EscposCodec(Role.DEVICE).receive_data(bytes.fromhex(wire)) == [command]
 
 
 def test_show_lines_pads_both_lines_without_a_clear() -> None:
@@ -84,17 +84,17 @@ def test_text_encoding_replaces_what_the_code_page_lacks() -> None:
 
 
 def test_host_side_treats_received_bytes_as_garbage() -> None:
-    assert DisplayCodec(Role.HOST).receive_data(b"\x00\x01") == [Garbage(b"\x00\x01", "a display sent bytes")]
+    assert EscposCodec(Role.HOST).receive_data(b"\x00\x01") == [Garbage(b"\x00\x01", "a display sent bytes")]
 
 
 def test_partial_sequence_waits() -> None:
-    codec = DisplayCodec(Role.DEVICE)
+    codec = EscposCodec(Role.DEVICE)
     assert codec.receive_data(b"\x1f\x24\x05") == []
     assert codec.receive_data(b"\x02") == [MoveCursor(5, 2)]
 
 
 def test_unknown_escape_and_control_bytes_are_garbage() -> None:
-    events = DisplayCodec(Role.DEVICE).receive_data(b"\x1b\x07\x00A")
+    events = EscposCodec(Role.DEVICE).receive_data(b"\x1b\x07\x00A")
     assert [type(e) for e in events] == [Garbage, Text]
     assert events[-1] == Text(b"A")
 
@@ -115,14 +115,14 @@ commands = st.one_of(
 @given(st.lists(commands, max_size=10), st.data())
 def test_commands_round_trip_in_any_chunking(sent: list[object], data: st.DataObject) -> None:
     wire = encode_all(sent)  # type: ignore[arg-type]
-    assert merge_runs(feed(DisplayCodec(Role.DEVICE), data.draw(chunkings(wire)))) == merge_runs(sent)
+    assert merge_runs(feed(EscposCodec(Role.DEVICE), data.draw(chunkings(wire)))) == merge_runs(sent)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=400), st.data(), st.sampled_from([Role.HOST, Role.DEVICE]))
 def test_arbitrary_bytes_never_crash(noise: bytes, data: st.DataObject, role: Role) -> None:
-    codec = DisplayCodec(role)
+    codec = EscposCodec(role)
     events = feed(codec, data.draw(chunkings(noise)))
     assert all(isinstance(e, EVENT_TYPES) for e in events)
-    assert merge_runs(events) == merge_runs(DisplayCodec(role).receive_data(noise))
+    assert merge_runs(events) == merge_runs(EscposCodec(role).receive_data(noise))
     assert len(codec._buf) <= 64 + 4

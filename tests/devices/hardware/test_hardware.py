@@ -30,16 +30,16 @@ PROTOCOL = {
 def scale_driver(kind: str, port: str, **kwargs: Any) -> Any:
     """Build the driver of scale ``kind``."""
     if kind == "mtsics":
-        from devices.mtsics.driver import MtSicsScaleDriver
+        from devices.mtsics.driver import MtSicsDriver
 
-        return MtSicsScaleDriver(port, **kwargs)
+        return MtSicsDriver(port, **kwargs)
     if kind == "toledo8217":
-        from devices.toledo8217.driver import Toledo8217ScaleDriver
+        from devices.toledo8217.driver import Toledo8217Driver
 
-        return Toledo8217ScaleDriver(port, **kwargs)
-    from devices.cas.driver import CasScaleDriver
+        return Toledo8217Driver(port, **kwargs)
+    from devices.cas.driver import CasDriver
 
-    return CasScaleDriver(port, **kwargs)
+    return CasDriver(port, **kwargs)
 
 
 def test_probe_identifies_the_device(port: str, hw: dict[str, object]) -> None:
@@ -93,9 +93,9 @@ def test_scale_tare_and_clear_with_a_container(port: str, hw: dict[str, object])
 
 def test_pole_display_shows_text(port: str, hw: dict[str, object]) -> None:
     needs(hw, "escpos", write=True)
-    from devices.escpos.driver import PoleDisplayDriver
+    from devices.escpos.driver import EscposDriver
 
-    driver = PoleDisplayDriver(port)
+    driver = EscposDriver(port)
     driver.start()
     try:
         assert driver.wait_online(5)
@@ -143,11 +143,11 @@ def test_a_person_presents_a_card(port: str, hw: dict[str, object]) -> None:
 
         driver = WiegandDriver(port, on_card=cards)
     else:
-        from devices.osdp.driver import OsdpReaderDriver
+        from devices.osdp.driver import OsdpDriver
         from devices.osdp.profiles import OsdpProfile
 
         scbk = bytes.fromhex(str(hw["scbk"])) if hw["scbk"] else None
-        driver = OsdpReaderDriver(port, profile=OsdpProfile(scbk=scbk), on_card=cards)
+        driver = OsdpDriver(port, profile=OsdpProfile(scbk=scbk), on_card=cards)
     driver.start()
     try:
         print(f"present a card within {hw['wait']} s")
@@ -158,10 +158,10 @@ def test_a_person_presents_a_card(port: str, hw: dict[str, object]) -> None:
 
 def test_modbus_inputs_are_read(port: str, hw: dict[str, object]) -> None:
     needs(hw, "modbus")
-    from devices.modbus.driver import ModbusIoDriver
+    from devices.modbus.driver import ModbusDriver
 
     inputs = Recorder()
-    driver = ModbusIoDriver(port, on_inputs=inputs)
+    driver = ModbusDriver(port, on_inputs=inputs)
     driver.start()
     try:
         assert driver.wait_online(5)
@@ -172,10 +172,10 @@ def test_modbus_inputs_are_read(port: str, hw: dict[str, object]) -> None:
 
 def test_relay_pulse(port: str, hw: dict[str, object]) -> None:
     needs(hw, "lcus", "modbus", write=True)
-    from devices.lcus.driver import LcusRelayDriver
-    from devices.modbus.driver import ModbusIoDriver
+    from devices.lcus.driver import LcusDriver
+    from devices.modbus.driver import ModbusDriver
 
-    driver: Any = LcusRelayDriver(port) if hw["device"] == "lcus" else ModbusIoDriver(port)
+    driver: Any = LcusDriver(port) if hw["device"] == "lcus" else ModbusDriver(port)
     driver.start()
     try:
         assert driver.wait_online(5)

@@ -5,19 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from devices.modbus.driver import ModbusIoDriver
-from devices.modbus.simulator import ModbusIoSimulator
+from devices.modbus.driver import ModbusDriver
+from devices.modbus.simulator import ModbusSimulator
 from devices.pty import PtySimulatorHost
 from tests.devices.helpers import Recorder, wait_until
 
 
 def start(
-    serve: Callable[[Any], PtySimulatorHost], run_driver: Callable[[Any], Any], sim: ModbusIoSimulator, **kwargs: Any
-) -> tuple[PtySimulatorHost, ModbusIoDriver, dict[str, Recorder]]:
+    serve: Callable[[Any], PtySimulatorHost], run_driver: Callable[[Any], Any], sim: ModbusSimulator, **kwargs: Any
+) -> tuple[PtySimulatorHost, ModbusDriver, dict[str, Recorder]]:
     """Serve ``sim`` and run a driver recording inputs, faults and statuses."""
     host = serve(sim)
     rec = {name: Recorder() for name in ("inputs", "fault", "status")}
-    driver = ModbusIoDriver(
+    driver = ModbusDriver(
         host.path,
         poll_interval=0.02,
         reply_timeout=0.1,
@@ -34,7 +34,7 @@ def start(
 def test_door_contact_and_exit_button_inputs(
     serve: Callable[[Any], PtySimulatorHost], run_driver: Callable[[Any], Any]
 ) -> None:
-    sim = ModbusIoSimulator()
+    sim = ModbusSimulator()
     _, driver, rec = start(serve, run_driver, sim)
     assert wait_until(lambda: rec["inputs"].items[-1:] == [(False, False)])
     sim.set_input(0, True)  # door opened
@@ -46,7 +46,7 @@ def test_door_contact_and_exit_button_inputs(
 def test_lock_coil_starts_off_pulses_and_is_read_back(
     serve: Callable[[Any], PtySimulatorHost], run_driver: Callable[[Any], Any]
 ) -> None:
-    sim = ModbusIoSimulator()
+    sim = ModbusSimulator()
     host, driver, rec = start(serve, run_driver, sim)
     assert host.wait_for(bytes.fromhex("01 05 00 00 00 00 CD CA")) > 0  # OFF first
     driver.pulse(0.2)
@@ -57,7 +57,7 @@ def test_lock_coil_starts_off_pulses_and_is_read_back(
 
 
 def test_stuck_relay_is_reported(serve: Callable[[Any], PtySimulatorHost], run_driver: Callable[[Any], Any]) -> None:
-    sim = ModbusIoSimulator(stuck=True)
+    sim = ModbusSimulator(stuck=True)
     _, driver, rec = start(serve, run_driver, sim)
     driver.set_energised(True)
     assert wait_until(lambda: any("reads OFF after writing ON" in m for m in rec["fault"].items))
@@ -66,7 +66,7 @@ def test_stuck_relay_is_reported(serve: Callable[[Any], PtySimulatorHost], run_d
 def test_exception_replies_are_counted_not_fatal(
     serve: Callable[[Any], PtySimulatorHost], run_driver: Callable[[Any], Any]
 ) -> None:
-    sim = ModbusIoSimulator()
+    sim = ModbusSimulator()
     sim.exception_code = 0x04
     _, driver, rec = start(serve, run_driver, sim)
     assert wait_until(lambda: driver.exceptions >= 3)
@@ -76,7 +76,7 @@ def test_exception_replies_are_counted_not_fatal(
 def test_silent_module_is_reported_disconnected_and_recovers(
     serve: Callable[[Any], PtySimulatorHost], run_driver: Callable[[Any], Any]
 ) -> None:
-    sim = ModbusIoSimulator()
+    sim = ModbusSimulator()
     _, _, rec = start(serve, run_driver, sim)
     sim.silent = True
     assert wait_until(lambda: "disconnected" in rec["status"].statuses())
@@ -86,7 +86,7 @@ def test_silent_module_is_reported_disconnected_and_recovers(
 
 
 def test_unplug_then_replug(serve: Callable[[Any], PtySimulatorHost], run_driver: Callable[[Any], Any]) -> None:
-    sim = ModbusIoSimulator()
+    sim = ModbusSimulator()
     host, driver, rec = start(serve, run_driver, sim)
     driver.set_energised(True)
     assert wait_until(lambda: sim.coils[0])

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from devices.faults import FaultPlan, FaultySimulator
-from devices.mtsics.driver import MtSicsScaleDriver
+from devices.mtsics.driver import MtSicsDriver
 from devices.mtsics.profiles import MtSicsProfile
 from devices.mtsics.simulator import MtSicsSimulator
 from devices.pty import PtySimulatorHost
@@ -28,22 +28,20 @@ def weights(events: Recorder) -> list[float]:
 @pytest.fixture
 def scale(
     serve: Callable[[Any], PtySimulatorHost], run_driver: Callable[[Any], Any]
-) -> tuple[MtSicsSimulator, PtySimulatorHost, MtSicsScaleDriver, Recorder]:
+) -> tuple[MtSicsSimulator, PtySimulatorHost, MtSicsDriver, Recorder]:
     """Return a simulated balance on a pty and a running driver recording every event."""
     sim = MtSicsSimulator(stable_timeout_s=0.5)
     host = serve(sim)
     events = Recorder()
     status = Recorder()
-    driver = MtSicsScaleDriver(
-        host.path, profile=PROFILE, rule=FAST, on_event=events, on_status=status, max_backoff=0.1
-    )
+    driver = MtSicsDriver(host.path, profile=PROFILE, rule=FAST, on_event=events, on_status=status, max_backoff=0.1)
     driver.status_log = status  # type: ignore[attr-defined]
     run_driver(driver)
     return sim, host, driver, events
 
 
 def test_settled_weight_reaches_on_weight_in_grams(
-    scale: tuple[MtSicsSimulator, PtySimulatorHost, MtSicsScaleDriver, Recorder],
+    scale: tuple[MtSicsSimulator, PtySimulatorHost, MtSicsDriver, Recorder],
 ) -> None:
     sim, _, driver, events = scale
     sim.model.place(123.45, settle_s=0.1)
@@ -54,7 +52,7 @@ def test_settled_weight_reaches_on_weight_in_grams(
 
 
 def test_weight_in_motion_is_not_accepted_until_settled(
-    scale: tuple[MtSicsSimulator, PtySimulatorHost, MtSicsScaleDriver, Recorder],
+    scale: tuple[MtSicsSimulator, PtySimulatorHost, MtSicsDriver, Recorder],
 ) -> None:
     sim, _, _, events = scale
     wait_until(lambda: bool(weights(events)))  # the empty platter settles first
@@ -66,7 +64,7 @@ def test_weight_in_motion_is_not_accepted_until_settled(
 
 
 def test_tare_then_net_weight_then_clear_and_zero(
-    scale: tuple[MtSicsSimulator, PtySimulatorHost, MtSicsScaleDriver, Recorder],
+    scale: tuple[MtSicsSimulator, PtySimulatorHost, MtSicsDriver, Recorder],
 ) -> None:
     sim, _, driver, events = scale
     sim.model.place(50.0, settle_s=0.0)
@@ -83,7 +81,7 @@ def test_tare_then_net_weight_then_clear_and_zero(
 
 
 def test_zero_out_of_range_is_refused(
-    scale: tuple[MtSicsSimulator, PtySimulatorHost, MtSicsScaleDriver, Recorder],
+    scale: tuple[MtSicsSimulator, PtySimulatorHost, MtSicsDriver, Recorder],
 ) -> None:
     sim, _, driver, _ = scale
     sim.model.place(3000.0, settle_s=0.0)  # far above 2 % of capacity
@@ -91,7 +89,7 @@ def test_zero_out_of_range_is_refused(
 
 
 def test_unstable_fault_gives_no_weight_and_a_motion_timeout(
-    scale: tuple[MtSicsSimulator, PtySimulatorHost, MtSicsScaleDriver, Recorder],
+    scale: tuple[MtSicsSimulator, PtySimulatorHost, MtSicsDriver, Recorder],
 ) -> None:
     sim, _, driver, events = scale
     sim.unstable = True
@@ -102,7 +100,7 @@ def test_unstable_fault_gives_no_weight_and_a_motion_timeout(
 
 
 def test_overload_is_an_error_event(
-    scale: tuple[MtSicsSimulator, PtySimulatorHost, MtSicsScaleDriver, Recorder],
+    scale: tuple[MtSicsSimulator, PtySimulatorHost, MtSicsDriver, Recorder],
 ) -> None:
     sim, _, _, events = scale
     sim.overload = True
@@ -110,7 +108,7 @@ def test_overload_is_an_error_event(
 
 
 def test_unsolicited_lines_do_not_stop_weighing(
-    scale: tuple[MtSicsSimulator, PtySimulatorHost, MtSicsScaleDriver, Recorder],
+    scale: tuple[MtSicsSimulator, PtySimulatorHost, MtSicsDriver, Recorder],
 ) -> None:
     sim, host, _, events = scale
     for _ in range(5):
@@ -126,14 +124,14 @@ def test_weighs_through_a_line_full_of_garbage(
     sim = FaultySimulator(MtSicsSimulator(), FaultPlan(garbage_every_s=0.01, garbage_bytes=3))
     host = serve(sim)
     events = Recorder()
-    run_driver(MtSicsScaleDriver(host.path, profile=PROFILE, rule=FAST, on_event=events, max_backoff=0.1))
+    run_driver(MtSicsDriver(host.path, profile=PROFILE, rule=FAST, on_event=events, max_backoff=0.1))
     sim.inner.model.place(66.6, settle_s=0.0)  # type: ignore[attr-defined]
     assert wait_until(lambda: 66.6 in weights(events), 5)
     assert sim.garbage_sent > 0
 
 
 def test_unplug_reports_offline_and_replug_weighs_again(
-    scale: tuple[MtSicsSimulator, PtySimulatorHost, MtSicsScaleDriver, Recorder],
+    scale: tuple[MtSicsSimulator, PtySimulatorHost, MtSicsDriver, Recorder],
 ) -> None:
     sim, host, driver, events = scale
     status: Recorder = driver.status_log  # type: ignore[attr-defined]
@@ -153,7 +151,7 @@ def test_silent_balance_is_reported_disconnected(
 ) -> None:
     host = serve(FaultySimulator(MtSicsSimulator(), FaultPlan(drop_ratio=1.0)))
     status = Recorder()
-    run_driver(MtSicsScaleDriver(host.path, profile=PROFILE, rule=FAST, on_status=status, max_backoff=0.1))
+    run_driver(MtSicsDriver(host.path, profile=PROFILE, rule=FAST, on_status=status, max_backoff=0.1))
     assert wait_until(lambda: "disconnected" in status.statuses(), 5)
 
 
@@ -164,7 +162,7 @@ def test_stable_weigh_command_profile(
     host = serve(sim)
     events = Recorder()
     profile = MtSicsProfile(weigh_command="S", poll_interval_s=0.02, reply_timeout_s=0.3, command_timeout_s=2.0)
-    run_driver(MtSicsScaleDriver(host.path, profile=profile, rule=FAST, on_event=events, max_backoff=0.1))
+    run_driver(MtSicsDriver(host.path, profile=profile, rule=FAST, on_event=events, max_backoff=0.1))
     sim.model.place(42.0, settle_s=0.2)
     assert wait_until(lambda: 42.0 in weights(events))
     assert b"SI\r\n" not in host.received

@@ -15,8 +15,8 @@ from devices.mtsics.protocol import (
     Command,
     CommandLine,
     Garbage,
+    MtSicsCodec,
     Role,
-    SicsCodec,
     SicsError,
     StatusReply,
     TextReply,
@@ -29,14 +29,14 @@ from tests.devices.helpers import chunkings, feed, merge_runs
 EVENT_TYPES = (WeightReply, StatusReply, TextReply, SicsError, CommandLine, Garbage)
 
 
-def host() -> SicsCodec:
+def host() -> MtSicsCodec:
     """Return a host-side codec."""
-    return SicsCodec(Role.HOST)
+    return MtSicsCodec(Role.HOST)
 
 
-def device() -> SicsCodec:
+def device() -> MtSicsCodec:
     """Return a device-side codec."""
-    return SicsCodec(Role.DEVICE)
+    return MtSicsCodec(Role.DEVICE)
 
 
 # ---------------------------------------------------------------- golden vectors (device-protocols.md §1.1)
@@ -190,7 +190,7 @@ def test_commands_round_trip_in_any_chunking(sent: list[Command], data: st.DataO
 def test_arbitrary_bytes_never_crash_and_never_buffer_without_bound(
     noise: bytes, data: st.DataObject, role: Role
 ) -> None:
-    codec = SicsCodec(role)
+    codec = MtSicsCodec(role)
     events = feed(codec, data.draw(chunkings(noise)))
     assert all(isinstance(e, EVENT_TYPES) for e in events)
     assert merge_runs(events) == merge_runs(codec_whole(role, noise))
@@ -198,7 +198,7 @@ def test_arbitrary_bytes_never_crash_and_never_buffer_without_bound(
 
 def codec_whole(role: Role, data: bytes) -> list[object]:
     """Decode ``data`` in one piece."""
-    return SicsCodec(role).receive_data(data)  # type: ignore[return-value]
+    return MtSicsCodec(role).receive_data(data)  # type: ignore[return-value]
 
 
 @settings(max_examples=200, deadline=None)

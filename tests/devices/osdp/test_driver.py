@@ -7,24 +7,24 @@ from typing import Any
 
 import pytest
 
-from devices.osdp.driver import OsdpReaderDriver, PdStatus
+from devices.osdp.driver import OsdpDriver, PdStatus
 from devices.osdp.profiles import TEST_SCBK, OsdpProfile
-from devices.osdp.simulator import OsdpPdSimulator
+from devices.osdp.simulator import OsdpSimulator
 from devices.pty import PtySimulatorHost
 from devices.wiegand.protocol import CardRead
 from tests.devices.helpers import Recorder, wait_until
 
-Rig = tuple[OsdpPdSimulator, PtySimulatorHost, OsdpReaderDriver, dict[str, Recorder]]
+Rig = tuple[OsdpSimulator, PtySimulatorHost, OsdpDriver, dict[str, Recorder]]
 
 
 @pytest.fixture
 def rig(serve: Callable[[Any], PtySimulatorHost], run_driver: Callable[[Any], Any]) -> Rig:
     """Return a secure-channel reader simulator and a running control panel."""
-    sim = OsdpPdSimulator(1, TEST_SCBK)
+    sim = OsdpSimulator(1, TEST_SCBK)
     host = serve(sim)
     rec = {name: Recorder() for name in ("card", "pin", "keys", "pd_status", "status")}
     callbacks: dict[str, Any] = {f"on_{n}": r for n, r in rec.items()}
-    driver = run_driver(OsdpReaderDriver(host.path, profile=OsdpProfile(scbk=TEST_SCBK), max_backoff=0.1, **callbacks))
+    driver = run_driver(OsdpDriver(host.path, profile=OsdpProfile(scbk=TEST_SCBK), max_backoff=0.1, **callbacks))
     assert wait_until(lambda: driver.pd_status == PdStatus(online=True, secure=True), 5)
     return sim, host, driver, rec
 
@@ -75,12 +75,10 @@ def test_unplug_then_replug_redoes_the_handshake(rig: Rig) -> None:
 def test_wrong_key_never_goes_secure(
     serve: Callable[[Any], PtySimulatorHost], run_driver: Callable[[Any], Any]
 ) -> None:
-    sim = OsdpPdSimulator(1, TEST_SCBK)
+    sim = OsdpSimulator(1, TEST_SCBK)
     host = serve(sim)
     cards = Recorder()
-    driver = run_driver(
-        OsdpReaderDriver(host.path, profile=OsdpProfile(scbk=bytes(16)), on_card=cards, max_backoff=0.1)
-    )
+    driver = run_driver(OsdpDriver(host.path, profile=OsdpProfile(scbk=bytes(16)), on_card=cards, max_backoff=0.1))
     assert not wait_until(lambda: driver.pd_status.secure, 1.0)
     sim.card(101, 4095)
     assert not wait_until(lambda: bool(cards.items), 0.5)

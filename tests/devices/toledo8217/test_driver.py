@@ -10,14 +10,14 @@ import pytest
 from devices.faults import FaultPlan, FaultySimulator
 from devices.pty import PtySimulatorHost
 from devices.scales.settle import ScaleError, SettleRule, WeightStable
-from devices.toledo8217.driver import Toledo8217ScaleDriver
+from devices.toledo8217.driver import Toledo8217Driver
 from devices.toledo8217.profiles import Toledo8217Profile
 from devices.toledo8217.simulator import Toledo8217Simulator
 from tests.devices.helpers import Recorder, wait_until
 
 FAST = SettleRule(readings=3, min_time_s=0.1, division_g=5.0, motion_timeout_s=0.6)
 PROFILE = Toledo8217Profile(poll_interval_s=0.02, reply_timeout_s=0.3, command_timeout_s=1.0)
-Rig = tuple[Toledo8217Simulator, PtySimulatorHost, Toledo8217ScaleDriver, Recorder, Recorder]
+Rig = tuple[Toledo8217Simulator, PtySimulatorHost, Toledo8217Driver, Recorder, Recorder]
 
 
 def weights(events: Recorder) -> list[float]:
@@ -32,7 +32,7 @@ def rig(serve: Callable[[Any], PtySimulatorHost], run_driver: Callable[[Any], An
     host = serve(sim)
     events, status = Recorder(), Recorder()
     driver = run_driver(
-        Toledo8217ScaleDriver(host.path, profile=PROFILE, rule=FAST, on_event=events, on_status=status, max_backoff=0.1)
+        Toledo8217Driver(host.path, profile=PROFILE, rule=FAST, on_event=events, on_status=status, max_backoff=0.1)
     )
     return sim, host, driver, events, status
 
@@ -101,7 +101,7 @@ def test_delayed_replies_within_the_timeout_still_work(
     sim = Toledo8217Simulator(command_delay_s=0.05)
     host = serve(FaultySimulator(sim, FaultPlan(delay_s=0.1)))
     events = Recorder()
-    run_driver(Toledo8217ScaleDriver(host.path, profile=PROFILE, rule=FAST, on_event=events, max_backoff=0.1))
+    run_driver(Toledo8217Driver(host.path, profile=PROFILE, rule=FAST, on_event=events, max_backoff=0.1))
     sim.model.place(100.0, settle_s=0.0)
     assert wait_until(lambda: 100.0 in weights(events), 5)
 
@@ -111,6 +111,6 @@ def test_silent_scale_is_reported_disconnected(
 ) -> None:
     host = serve(FaultySimulator(Toledo8217Simulator(), FaultPlan(drop_ratio=1.0)))
     status = Recorder()
-    driver = run_driver(Toledo8217ScaleDriver(host.path, profile=PROFILE, rule=FAST, on_status=status, max_backoff=0.1))
+    driver = run_driver(Toledo8217Driver(host.path, profile=PROFILE, rule=FAST, on_status=status, max_backoff=0.1))
     assert wait_until(lambda: "disconnected" in status.statuses(), 5)
     assert driver.echo_ok is False

@@ -1,0 +1,138 @@
+"""Build the store's device drivers from the settings (the device half of the composition root).
+
+Every configured device names its catalog entry (``type``); the driver class, its line
+settings and what it can do (``traits``) come from ``devices.catalog``, and the device's own
+options from its config model (``driver_options``). Nothing here starts a driver: the
+bootstraps wire the callbacks (``submit``, ``status``) and start them in order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from devices import catalog
+from devices.config import DeviceConfig
+from devices.driver import DriverThread
+from devices.scanner.profiles import GENERIC_CRLF, ScannerConfig
+from devices.scanner.protocol import CodeScanned, Garbage
+from edge_agent.adapters.checkout_io import NextionScreen, PoleScreen, Screen
+from edge_agent.config import InputsConfig
+from edge_agent.domain.door import DoorSensor, ExitPressed
+
+log = logging.getLogger(__name__)
+
+OnStatus = Callable[[str, str, str], None]
+StatusFactory = Callable[[str, str], OnStatus]
+"""``status(role, kind)`` returns the ``on_status(name, state, detail)`` callback of one driver."""
+
+
+class InputMapper:
+    """Turn Modbus input bits into door-contact changes and exit-button presses."""
+
+    def __init__(self, submit: Callable[[Any], None], door_input: int, exit_input: int, door_open_level: bool) -> None:
+        """Map bit ``door_input`` (open when ``door_open_level``) and bit ``exit_input`` (rising edge)."""
+        self.submit = submit
+        self.door_input = door_input
+        self.exit_input = exit_input
+        self.door_open_level = door_open_level
+        self._last: tuple[bool, ...] | None = None
+
+    def __call__(self, bits: tuple[bool, ...]) -> None:
+        """Handle a new input reading."""
+        previous, self._last = self._last, bits
+        is_open = bits[self.door_input] == self.door_open_level
+        if previous is None or previous[self.door_input] != bits[self.door_input]:
+            self.submit(DoorSensor(is_open))
+        if previous is not None and bits[self.exit_input] and not previous[self.exit_input]:
+            self.submit(ExitPressed())
+
+
+def driver_for(config: DeviceConfig, **kwargs: Any) -> Any:
+    """Return the (not started) driver of the catalog device ``config.type`` at ``config.url``.
+
+    ``kwargs`` are the driver's name and callbacks; the config adds the device's own options.
+    """
+    spec = catalog.get(config.type)
+    return spec.driver_class()(config.url, **config.driver_options(), **kwargs)
+
+
+def is_lock_driver(driver: DriverThread) -> bool:
+    """Return whether ``driver`` drives a lock output (they are stopped last, after "locked")."""
+    return isinstance(driver, tuple(spec.driver_class() for spec in catalog.of_kind("lock")))
+
+
+def door_lock(lock: DeviceConfig, inputs: InputsConfig | None, status: StatusFactory) -> tuple[Any, Any | None]:
+    """Return the lock driver, and the same driver again when it can also read the door inputs.
+
+    A lock whose catalog entry has the ``inputs`` trait (a Modbus IO module) on the inputs' port
+    is one driver named ``io`` that reports as the inputs.
+    """
+    reads_inputs = "inputs" in catalog.get(lock.type).traits
+    same_port = reads_inputs and inputs is not None and inputs.url == lock.url
+    driver = driver_for(
+        lock,
+        name="io" if same_port else "lock",
+        on_status=status("inputs" if same_port else "lock", lock.type),
+    )
+    return driver, (driver if reads_inputs else None)
+
+
+def door_inputs(
+    inputs: InputsConfig, io_driver: Any | None, submit: Callable[[Any], None], status: StatusFactory
+) -> Any | None:
+    """Map the door contact and exit button; return a new inputs driver, or None if ``io_driver`` serves them."""
+    mapper = InputMapper(submit, inputs.door_input, inputs.exit_input, inputs.door_open_level)
+    count = max(inputs.door_input, inputs.exit_input) + 1
+    if io_driver is not None and inputs.url == io_driver.link.url:
+        io_driver.on_inputs = mapper
+        io_driver.input_count = count
+        return None
+    spec = catalog.get(inputs.type)
+    return spec.driver_class()(
+        inputs.url,
+        unit=inputs.unit,
+        inputs=count,
+        name="io",
+        on_inputs=mapper,
+        on_status=status("inputs", inputs.type),
+    )
+
+
+def door_scanner(scanner: ScannerConfig, on_code: Callable[[str], None], status: StatusFactory) -> Any:
+    """Return the door's code scanner driver; ``on_code`` gets the text of every scan."""
+
+    def on_scan(scan: CodeScanned) -> None:
+        on_code(scan.text)
+
+    def on_garbage(garbage: Garbage) -> None:
+        log.warning("scanner sent a line that is not a code (%s): %r", garbage.reason, garbage.data[:40])
+
+    return driver_for(
+        scanner, name="scanner", on_scan=on_scan, on_garbage=on_garbage, on_status=status("reader", scanner.type)
+    )
+
+
+def station_scanner(
+    scanner: ScannerConfig, name: str, on_scan: Callable[[CodeScanned], None], status: StatusFactory
+) -> Any:
+    """Return a checkout scanner driver.
+
+    Checkout scanners have always used the generic CR LF framing whatever ``profile`` says;
+    kept as it is (a behaviour change belongs in its own commit).
+    """
+    spec = catalog.get(scanner.type)
+    return spec.driver_class()(
+        scanner.url, profile=GENERIC_CRLF, name=name, on_scan=on_scan, on_status=status("reader", scanner.type)
+    )
+
+
+def station_screen(
+    screen: DeviceConfig, name: str, submit: Callable[[Any], None], status: StatusFactory
+) -> tuple[DriverThread, Screen]:
+    """Return a checkout screen's driver and the adapter that renders on it (touch or text)."""
+    driver = driver_for(screen, name=name, on_status=status("other", screen.type))
+    if "touch" in catalog.get(screen.type).traits:
+        return driver, NextionScreen(driver, submit)
+    return driver, PoleScreen(driver)

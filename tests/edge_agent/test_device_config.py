@@ -1,0 +1,74 @@
+"""Devices in the agent's TOML are selected by catalog name; the shapes written before still load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from devices.cas.profiles import CasConfig
+from devices.escpos.profiles import EscposConfig
+from devices.lcus.profiles import LcusConfig
+from devices.modbus.profiles import ModbusConfig
+from devices.mtsics.profiles import MtSicsConfig
+from devices.nextion.profiles import NextionConfig
+from devices.scanner.profiles import AIM_CRLF, ScannerConfig
+from devices.toledo8217.profiles import Toledo8217Config
+from edge_agent.config import AgentSettings, StationSettings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_example_config_loads() -> None:
+    settings = AgentSettings.from_toml(REPO / "deploy" / "agent.example.toml")
+    assert isinstance(settings.lock, LcusConfig)
+    assert settings.lock.driver_options() == {"channel": 1}
+    assert settings.inputs is not None and settings.inputs.type == "modbus"
+    assert isinstance(settings.scanner, ScannerConfig) and settings.scanner.type == "scanner"
+
+
+def test_locks_by_catalog_name() -> None:
+    lcus = AgentSettings.model_validate({"store_id": "s1", "lock": {"type": "lcus", "url": "loop://", "channel": 2}})
+    assert isinstance(lcus.lock, LcusConfig) and lcus.lock.channel == 2
+    modbus = AgentSettings.model_validate(
+        {"store_id": "s1", "lock": {"type": "modbus", "url": "loop://", "unit": 3, "coil": 1}}
+    )
+    assert isinstance(modbus.lock, ModbusConfig)
+    assert modbus.lock.driver_options() == {"unit": 3, "lock_coil": 1}
+    for bad in ({"url": "loop://"}, {"type": "teleporter", "url": "loop://"}, {"type": "lcus", "url": "x", "coil": 1}):
+        with pytest.raises(ValidationError):
+            AgentSettings.model_validate({"store_id": "s1", "lock": bad})
+
+
+@pytest.mark.parametrize(
+    ("scale", "model"),
+    [
+        ({}, MtSicsConfig),
+        ({"type": "mtsics"}, MtSicsConfig),
+        ({"type": "toledo8217"}, Toledo8217Config),
+        ({"type": "cas"}, CasConfig),
+    ],
+)
+def test_scales_by_catalog_name_and_the_old_default(scale: dict[str, str], model: type) -> None:
+    station = StationSettings.model_validate({"station_id": "co1", "scale": {"url": "loop://", **scale}})
+    assert type(station.scale) is model
+
+
+def test_screens_scanners_and_unknown_names() -> None:
+    station = StationSettings.model_validate(
+        {
+            "station_id": "co1",
+            "scale": {"url": "loop://"},
+            "screen": {"url": "loop://"},
+            "scanner": {"url": "loop://", "profile": "aim"},
+        }
+    )
+    assert isinstance(station.screen, NextionConfig)
+    assert station.scanner is not None and station.scanner.driver_options() == {"profile": AIM_CRLF}
+    pole = StationSettings.model_validate(
+        {"station_id": "co1", "scale": {"url": "loop://"}, "screen": {"type": "escpos", "url": "loop://"}}
+    )
+    assert isinstance(pole.screen, EscposConfig)
+    with pytest.raises(ValidationError):
+        StationSettings.model_validate({"station_id": "co1", "scale": {"type": "nextion", "url": "loop://"}})
