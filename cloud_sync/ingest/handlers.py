@@ -9,7 +9,6 @@ authorisations and dead letters. The caller acknowledges the messages only after
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -61,10 +60,20 @@ from contracts.messages import (
     SaleCompleted,
     SyncApplied,
     dump,
-    parse_event,
 )
-from contracts.payments import PaymentRequest, parse_payment_request, pay_reply_topic
-from contracts.topics import OFFLINE, ONLINE, parse_topic
+from contracts.payments import PaymentRequest
+from contracts.topics import (
+    AVAILABILITY,
+    DEVICE_STATE,
+    DOOR_STATE,
+    EVENT,
+    ONLINE,
+    PAY_REQUEST,
+    STATE,
+    Topics,
+    UnknownTopic,
+    route,
+)
 
 log = logging.getLogger(__name__)
 MAX_DEAD_PAYLOAD = 64 * 1024
@@ -122,51 +131,28 @@ def classify(messages: Sequence[Incoming]) -> _Classified:
     out = _Classified()
     for msg in messages:
         try:
-            store, kind, rest = parse_topic(msg.topic)
-        except ContractError as err:
-            out.dead.append((msg, f"unknown topic: {err}", None))
-            continue
-        try:
-            if kind == "events" and "/" not in rest:
-                event = parse_event(msg.payload)
-                if event.type != rest:
-                    raise ContractError(f"topic is events/{rest} but payload type is {event.type!r}")
-                if event.store_id != store:
-                    raise ContractError(f"topic store {store!r} but payload store_id {event.store_id!r}")
-                out.events.append((msg, event))
-            elif kind == "agent" and rest == "availability":
-                text = msg.payload.decode("utf-8", errors="replace").strip()
-                if text not in (ONLINE, OFFLINE):
-                    raise ContractError(f"availability must be {ONLINE!r} or {OFFLINE!r}, got {text[:40]!r}")
-                out.availability.append((store, text == ONLINE, msg))
-            elif kind == "state" and "/" not in rest:
-                out.states.append((store, rest, _parse_state(rest, msg.payload), msg))
-            elif kind == "pay" and rest == "request":
-                req = parse_payment_request(msg.payload)
-                if req.store_id != store:
-                    raise ContractError(f"topic store {store!r} but request store_id {req.store_id!r}")
-                out.payments.append((req, msg))
+            r = route(msg.topic)
+        except UnknownTopic as err:
+            if err.store_id is None:
+                out.dead.append((msg, str(err), None))
             else:
-                raise ContractError(f"unknown topic {kind}/{rest}")
+                out.dead.append((msg, str(err)[:500], err.store_id))
+            continue
+        store = r.store_id
+        try:
+            if r.spec is EVENT:
+                out.events.append((msg, EVENT.parse(r, msg.payload)))
+            elif r.spec is AVAILABILITY:
+                out.availability.append((store, AVAILABILITY.parse(r, msg.payload) == ONLINE, msg))
+            elif r.spec in (DOOR_STATE, DEVICE_STATE, STATE):
+                out.states.append((store, r.rest, r.spec.parse(r, msg.payload), msg))
+            elif r.spec is PAY_REQUEST:
+                out.payments.append((PAY_REQUEST.parse(r, msg.payload), msg))
+            else:
+                raise ContractError(f"unknown topic {r.kind}/{r.rest}")
         except (ContractError, ValidationError, ValueError) as err:
             out.dead.append((msg, str(err)[:500], store))
     return out
-
-
-def _parse_state(name: str, payload: bytes) -> Any:
-    if not payload:
-        return None  # a cleared retained message
-    if name == "door":
-        return DoorState.model_validate_json(payload)
-    if name.startswith("device-"):
-        return DeviceStatus.model_validate_json(payload)
-    try:
-        data = json.loads(payload)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ContractError(f"state/{name} is not JSON: {err}") from err
-    if not isinstance(data, dict):
-        raise ContractError(f"state/{name} must be a JSON object")
-    return data
 
 
 def _is_transient(err: DBAPIError) -> bool:
@@ -287,7 +273,7 @@ class BatchProcessor:
             offline_sales = self._apply_effects(session, new_events, now)
             for req, _msg in cls.payments:
                 reply = authorize(session, req, now)
-                result.replies.append((pay_reply_topic(req.store_id), dump(reply)))
+                result.replies.append((Topics(req.store_id).pay_reply, dump(reply)))
                 result.payments += 1
             if cls.dead:
                 insert_ignore_rows(

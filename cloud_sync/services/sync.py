@@ -36,6 +36,7 @@ from contracts.sync import (
     Promotion,
     RevocationList,
     ScheduledPrice,
+    Snapshot,
     SyncManifest,
 )
 
@@ -174,7 +175,7 @@ def active_issuer_keys(session: Session) -> dict[str, str]:
     return {r.kid: r.public_b64 for r in rows}
 
 
-def build_snapshot(session: Session, channel: str, now: datetime | None = None) -> BaseModel:
+def build_snapshot(session: Session, channel: str, now: datetime | None = None) -> Snapshot:
     """Return the full state of ``channel``, labelled with its version read first.
 
     The version is read before the data so a concurrent change can only make the snapshot newer
