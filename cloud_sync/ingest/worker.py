@@ -33,7 +33,8 @@ from sqlalchemy import Engine
 
 from cloud_sync.config import CloudSettings
 from cloud_sync.db.session import make_engine
-from cloud_sync.ingest.handlers import BatchProcessor, BatchResult, Incoming
+from cloud_sync.ingest.batch import BatchProcessor, BatchResult
+from cloud_sync.ingest.classify import Incoming
 from contracts.errors import ContractError
 from contracts.topics import AVAILABILITY, EVENT, PAY_REPLY, PAY_REQUEST, STATE, route, shared
 

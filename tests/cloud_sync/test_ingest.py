@@ -20,7 +20,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
 
-from cloud_sync.ingest.handlers import BatchProcessor, Incoming, classify
+from cloud_sync.ingest.batch import BatchProcessor
+from cloud_sync.ingest.classify import Incoming, classify
 from contracts.messages import (
     AccessGranted,
     AlarmCleared,
