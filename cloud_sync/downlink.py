@@ -27,14 +27,8 @@ from cloud_sync.config import CloudSettings
 from cloud_sync.db.models import Store
 from cloud_sync.services.sync import build_snapshot, changes_since, current_versions
 from contracts.errors import ContractError
-from contracts.sync import (
-    CHANNELS,
-    SyncManifest,
-    delta_topic_name,
-    manifest_topic_name,
-    snapshot_topic_name,
-)
-from contracts.topics import Topics
+from contracts.sync import CHANNELS, SyncManifest
+from contracts.topics import SYNC_DELTA, SYNC_MANIFEST, SYNC_SNAPSHOT, Topics
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +103,7 @@ class DownlinkPublisher:
                 if not behind:
                     continue
                 snapshot = build_snapshot(session, channel)
-                snap_version = int(snapshot.version)  # type: ignore[attr-defined]
+                snap_version = int(snapshot.version)
                 snap_bytes = snapshot.model_dump_json().encode()
                 delta_cache: dict[int, list[bytes]] = {}
                 for store in behind:
@@ -123,10 +117,14 @@ class DownlinkPublisher:
                                 if d.get("version", 0) <= snap_version
                             ]
                         for payload in delta_cache[prev]:
-                            self.client.publish(topics.sync(delta_topic_name(channel)), payload, qos=1)
+                            self.client.publish(
+                                topics.sync_delta(channel), payload, qos=SYNC_DELTA.qos, retain=SYNC_DELTA.retain
+                            )
                             sent += 1
                             self.messages.labels("delta").inc()
-                    self.client.publish(topics.sync(snapshot_topic_name(channel)), snap_bytes, qos=1, retain=True)
+                    self.client.publish(
+                        topics.sync_snapshot(channel), snap_bytes, qos=SYNC_SNAPSHOT.qos, retain=SYNC_SNAPSHOT.retain
+                    )
                     sent += 1
                     self.messages.labels("snapshot").inc()
                     self._published.setdefault(store, {})[channel] = snap_version
@@ -134,7 +132,10 @@ class DownlinkPublisher:
             for store in sorted(changed_stores):
                 manifest = SyncManifest(versions={ch: self._published[store].get(ch, 0) for ch in CHANNELS})
                 self.client.publish(
-                    Topics(store).sync(manifest_topic_name()), manifest.model_dump_json().encode(), qos=1, retain=True
+                    Topics(store).sync_manifest,
+                    manifest.model_dump_json().encode(),
+                    qos=SYNC_MANIFEST.qos,
+                    retain=SYNC_MANIFEST.retain,
                 )
                 sent += 1
                 self.messages.labels("manifest").inc()

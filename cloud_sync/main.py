@@ -115,6 +115,18 @@ def create_app(
     app.state.downlink = None
     app.state.registry = registry
 
+    _add_request_metrics(app, registry)
+    _add_error_handlers(app)
+    for module in (tokens, stores, members, catalog, orders, activity, sync):
+        app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(dashboard.router)
+    app.mount("/static", StaticFiles(directory=Path(dashboard.__file__).parent / "static"), name="static")
+    _add_ops_routes(app, engine, registry)
+    return app
+
+
+def _add_request_metrics(app: FastAPI, registry: CollectorRegistry) -> None:
+    """Count and time every HTTP request by route, and expose the database gauges."""
     requests = Counter("smartstore_http_requests", "HTTP requests", ["method", "route", "status"], registry=registry)
     latency = Histogram("smartstore_http_request_seconds", "HTTP request latency", ["route"], registry=registry)
     registry.register(_DbCollector(app))
@@ -132,6 +144,10 @@ def create_app(
         requests.labels(request.method, name, str(response.status_code)).inc()
         latency.labels(name).observe(time.perf_counter() - start)
         return response
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Map service and database errors to JSON answers with the right HTTP status."""
 
     @app.exception_handler(ServiceError)
     async def service_error(_r: Request, err: ServiceError) -> JSONResponse:
@@ -163,10 +179,9 @@ def create_app(
         ]
         return JSONResponse({"detail": errors}, status_code=422)
 
-    for module in (tokens, stores, members, catalog, orders, activity, sync):
-        app.include_router(module.router, prefix=API_PREFIX)
-    app.include_router(dashboard.router)
-    app.mount("/static", StaticFiles(directory=Path(dashboard.__file__).parent / "static"), name="static")
+
+def _add_ops_routes(app: FastAPI, engine: Engine, registry: CollectorRegistry) -> None:
+    """Add ``/healthz`` and ``/metrics``."""
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> JSONResponse:
@@ -187,5 +202,3 @@ def create_app(
     def metrics() -> Response:
         """Prometheus metrics."""
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
-    return app

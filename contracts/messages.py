@@ -278,7 +278,6 @@ Command = Annotated[
     Field(discriminator="name"),
 ]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)
-COMMAND_NAMES = ("unlock", "set_mode", "lockdown", "reset_occupancy")
 
 
 class CommandReply(_Model):

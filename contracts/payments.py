@@ -22,22 +22,23 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contracts.errors import ContractError
 from contracts.messages import describe_error, utcnow
-from contracts.topics import PREFIX, check_store_id
 
 PAYMENT_SCHEMA_VERSION: Final = 1
-ALL_PAY_REQUESTS = f"{PREFIX}/+/pay/request"
-ALL_PAY_REPLIES = f"{PREFIX}/+/pay/reply"
 Cents = Annotated[int, Field(ge=0, le=100_000_000)]
 
 
 def pay_request_topic(store_id: str) -> str:
-    """Return ``smartstore/v1/{store}/pay/request``."""
-    return f"{PREFIX}/{check_store_id(store_id)}/pay/request"
+    """Return ``smartstore/v1/{store}/pay/request`` (``Topics(store_id).pay_request``)."""
+    from contracts.topics import Topics  # the topic map imports this module's models
+
+    return Topics(store_id).pay_request
 
 
 def pay_reply_topic(store_id: str) -> str:
-    """Return ``smartstore/v1/{store}/pay/reply``."""
-    return f"{PREFIX}/{check_store_id(store_id)}/pay/reply"
+    """Return ``smartstore/v1/{store}/pay/reply`` (``Topics(store_id).pay_reply``)."""
+    from contracts.topics import Topics  # the topic map imports this module's models
+
+    return Topics(store_id).pay_reply
 
 
 class _Model(BaseModel):

@@ -7,7 +7,7 @@ The cloud keeps one monotonically increasing ``version`` per *channel*:
 - ``coupons``: coupons bound to members that are still redeemable.
 - ``keys``: the issuer public keys that sign member passes.
 
-Topics, all under ``smartstore/v1/{store_id}/sync/`` (QoS 1):
+Topics, all under ``smartstore/v1/{store_id}/sync/`` (QoS 1; entries ``sync.*`` of ``contracts.topics.TOPIC_MAP``):
 
 - ``manifest`` (retained): :class:`SyncManifest`, the current version of every channel.
 - ``{channel}/snapshot`` (retained): the full state of the channel at ``version``
@@ -46,23 +46,6 @@ Id = Annotated[str, Field(min_length=1, max_length=64)]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def manifest_topic_name() -> str:
-    """Return the ``sync/{name}`` name of the retained manifest."""
-    return "manifest"
-
-
-def snapshot_topic_name(channel: str) -> str:
-    """Return the ``sync/{name}`` name of a channel's retained snapshot."""
-    _check_channel(channel)
-    return f"{channel}/snapshot"
-
-
-def delta_topic_name(channel: str) -> str:
-    """Return the ``sync/{name}`` name of a channel's deltas."""
-    _check_channel(channel)
-    return f"{channel}/delta"
 
 
 def _check_channel(channel: str) -> None:
@@ -256,13 +239,13 @@ class IssuerKeys(_Model):
 Snapshot = CatalogSnapshot | RevocationList | CouponList | IssuerKeys
 Delta = CatalogDelta | RevocationDelta | CouponDelta | IssuerKeys
 
-SNAPSHOT_MODELS: dict[str, type[BaseModel]] = {
+SNAPSHOT_MODELS: dict[str, type[Snapshot]] = {
     "catalog": CatalogSnapshot,
     "revocations": RevocationList,
     "coupons": CouponList,
     "keys": IssuerKeys,
 }
-DELTA_MODELS: dict[str, type[BaseModel]] = {
+DELTA_MODELS: dict[str, type[Delta]] = {
     "catalog": CatalogDelta,
     "revocations": RevocationDelta,
     "coupons": CouponDelta,
@@ -270,7 +253,7 @@ DELTA_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
-def parse_snapshot(channel: str, payload: bytes | str) -> BaseModel:
+def parse_snapshot(channel: str, payload: bytes | str) -> Snapshot:
     """Parse the retained snapshot of ``channel``.
 
     Raises:
@@ -283,7 +266,7 @@ def parse_snapshot(channel: str, payload: bytes | str) -> BaseModel:
         raise ContractError(f"invalid {channel} snapshot: {err}") from err
 
 
-def parse_delta(channel: str, payload: bytes | str) -> BaseModel:
+def parse_delta(channel: str, payload: bytes | str) -> Delta:
     """Parse a delta of ``channel``.
 
     Raises:

@@ -25,7 +25,19 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from contracts.member_code import IssuerKey, PhoneKey, encode_public_keys
 from contracts.messages import LockdownCommand, UnlockCommand, dump
-from contracts.payments import PaymentReply, parse_payment_request
+from contracts.payments import PaymentReply
+from contracts.topics import (
+    COMMAND,
+    COMMAND_REPLY,
+    EVENT,
+    PAY_REPLY,
+    PAY_REQUEST,
+    SYNC_SNAPSHOT,
+    Route,
+    Topics,
+    UnknownTopic,
+    route,
+)
 from devices.lcus.simulator import LcusSimulator
 from devices.modbus.simulator import ModbusSimulator
 from devices.pty import PtySimulatorHost
@@ -40,6 +52,7 @@ from smartstore.demo_checkout import CheckoutSims as _CheckoutSims
 from smartstore.testing.broker import MosquittoBroker
 
 STORE = "store-001"
+TOPICS = Topics(STORE)
 
 
 class Cloud:
@@ -54,24 +67,27 @@ class Cloud:
         self.declined = 0
         self.cond = threading.Condition()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="demo-cloud", clean_session=False)
-        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(f"smartstore/v1/{STORE}/#", qos=1)
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(TOPICS.everything, qos=1)
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(1, 2)
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        try:
+            r: Route | None = route(msg.topic)
+        except UnknownTopic:
+            r = None
+        spec = r.spec if r is not None else None
         with self.cond:
-            if "/events/" in msg.topic:
+            if spec is EVENT:
                 event = json.loads(msg.payload)
                 self.events.append(event)
                 extra = event.get("reason") or event.get("cause") or event.get("alarm") or event.get("member_id") or ""
                 self.say(f"  cloud <- {event['type']:<15} {extra}")
-            elif msg.topic.endswith("/pay/request"):
-                self._pay(client, parse_payment_request(bytes(msg.payload)))
-            elif msg.topic.endswith("/pay/reply"):
-                pass
-            elif msg.topic.endswith("/reply"):
+            elif r is not None and spec is PAY_REQUEST:
+                self._pay(client, PAY_REQUEST.parse(r, bytes(msg.payload)))
+            elif spec is COMMAND_REPLY:
                 reply = json.loads(msg.payload)
                 self.replies.append(reply)
                 self.say(f"  cloud <- reply {reply['name']} {reply['status']}")
@@ -92,12 +108,14 @@ class Cloud:
             reason="" if ok else "insufficient_funds",
         )
         self.say(f"  cloud: payment of {request.amount_cents / 100:.2f} for {request.member_id}: {reply.status}")
-        client.publish(f"smartstore/v1/{STORE}/pay/reply", dump(reply), qos=1)
+        client.publish(TOPICS.pay_reply, dump(reply), qos=PAY_REPLY.qos, retain=PAY_REPLY.retain)
 
     def publish_catalog(self, snapshot: Any) -> None:
         """Publish the retained catalog snapshot."""
-        topic = f"smartstore/v1/{STORE}/sync/catalog/snapshot"
-        self.client.publish(topic, dump(snapshot), qos=1, retain=True).wait_for_publish(5)
+        topic = TOPICS.sync_snapshot("catalog")
+        self.client.publish(topic, dump(snapshot), qos=SYNC_SNAPSHOT.qos, retain=SYNC_SNAPSHOT.retain).wait_for_publish(
+            5
+        )
 
     def wait_events(self, count: int, timeout: float = 20.0) -> bool:
         """Wait until at least ``count`` distinct events have arrived."""
@@ -105,8 +123,8 @@ class Cloud:
             return self.cond.wait_for(lambda: len({e["event_id"] for e in self.events}) >= count, timeout)
 
     def command(self, name: str, payload: bytes, *, retain: bool = False) -> None:
-        """Publish an operator command."""
-        self.client.publish(f"smartstore/v1/{STORE}/cmd/{name}", payload, qos=1, retain=retain).wait_for_publish(5)
+        """Publish an operator command (``retain`` only to show that the agent refuses it)."""
+        self.client.publish(TOPICS.command(name), payload, qos=COMMAND.qos, retain=retain).wait_for_publish(5)
 
     def close(self) -> None:
         """Disconnect."""

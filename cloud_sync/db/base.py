@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import DateTime, MetaData
+from sqlalchemy import DateTime, MetaData, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -55,3 +55,17 @@ class Base(DeclarativeBase):
 def utcnow() -> datetime:
     """Return the current aware UTC time."""
     return datetime.now(UTC)
+
+
+def aware(ts: datetime) -> datetime:
+    """Return ``ts`` as an aware datetime (a naive one is taken as UTC)."""
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
+
+
+def table_of(target: type[DeclarativeBase] | Table) -> Table:
+    """Return the ``Table`` of an ORM model (or ``target`` itself if it is one)."""
+    if isinstance(target, Table):
+        return target
+    table = target.__table__
+    assert isinstance(table, Table)
+    return table

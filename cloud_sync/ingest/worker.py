@@ -33,25 +33,33 @@ from sqlalchemy import Engine
 
 from cloud_sync.config import CloudSettings
 from cloud_sync.db.session import make_engine
-from cloud_sync.ingest.handlers import BatchProcessor, BatchResult, Incoming
-from contracts.payments import ALL_PAY_REQUESTS
-from contracts.topics import ALL_AVAILABILITY, ALL_STATE, PREFIX
+from cloud_sync.ingest.batch import BatchProcessor, BatchResult
+from cloud_sync.ingest.classify import Incoming
+from contracts.errors import ContractError
+from contracts.topics import AVAILABILITY, EVENT, PAY_REPLY, PAY_REQUEST, STATE, route, shared
 
 log = logging.getLogger(__name__)
-EVENTS_FILTER = f"{PREFIX}/+/events/#"
 AckHook = Callable[[Sequence[Incoming], BatchResult, float], None]
 
 
 def subscriptions(settings: CloudSettings) -> list[tuple[str, int]]:
     """Return the (filter, qos) list: shared for events/payments, plain for retained state."""
     group = settings.ingest_group
-    subs = [(f"$share/{group}/{EVENTS_FILTER}", 1)]
+    subs = [(shared(group, EVENT.filter()), EVENT.qos)]
     if settings.ingest_payments:
-        subs.append((f"$share/{group}/{ALL_PAY_REQUESTS}", 1))
+        subs.append((shared(group, PAY_REQUEST.filter()), PAY_REQUEST.qos))
     if settings.ingest_state:
         # Retained messages are never delivered on shared subscriptions (MQTT 5, 4.8.2).
-        subs += [(ALL_AVAILABILITY, 1), (ALL_STATE, 1)]
+        subs += [(AVAILABILITY.filter(), AVAILABILITY.qos), (STATE.filter(), STATE.qos)]
     return subs
+
+
+def _is_retained_topic(topic: str) -> bool:
+    """Return whether ``topic`` carries retained state (written by one thread, in arrival order)."""
+    try:
+        return route(topic).spec.retain
+    except ContractError:
+        return False  # unknown topics go to the dead letters from any writer
 
 
 class _BufferedClient(mqtt.Client):
@@ -229,7 +237,7 @@ class IngestWorker:
         self._enqueue(msg.topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.retain))
 
     def _enqueue(self, topic: str, payload: bytes, mid: int, qos: int, retain: bool) -> None:
-        kind = "state" if "/agent/" in topic or "/state/" in topic else "events"
+        kind = "state" if _is_retained_topic(topic) else "events"
         self._queues[kind].append(Incoming(topic, payload, mid, qos, retain))
         has_data = self._has_data[kind]
         if not has_data.is_set():
@@ -280,7 +288,7 @@ class IngestWorker:
         self.metrics.batch_seconds.observe(time.perf_counter() - t0)
         self.metrics.batch_size.observe(len(batch))
         for topic, payload in result.replies:
-            self.client.publish(topic, payload, qos=1)
+            self.client.publish(topic, payload, qos=PAY_REPLY.qos, retain=PAY_REPLY.retain)
         self.client.ack_batch([msg.mid for msg in batch if msg.qos == 1])
         acked = time.time()
         m = self.metrics.messages

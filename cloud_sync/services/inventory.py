@@ -26,8 +26,9 @@ from cloud_sync.db.models import (
     Store,
 )
 from cloud_sync.services.errors import Conflict, Invalid, NotFound, PaymentRequired
-from cloud_sync.services.members import charge, get_member, wallet_move
+from cloud_sync.services.members import get_member
 from cloud_sync.services.sync import effective_price
+from cloud_sync.services.wallet import charge, wallet_move
 
 
 def get_store(session: Session, store_id: str, *, lock: bool = False) -> Store:

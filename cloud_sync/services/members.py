@@ -1,4 +1,4 @@
-"""Members, issuer keys, passes, revocation and the wallet."""
+"""Members, issuer keys, passes and revocation (the wallet is ``cloud_sync.services.wallet``)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud_sync.db.base import utcnow
-from cloud_sync.db.models import IssuerKeyRow, Member, MemberPhoneKey, WalletEntry
+from cloud_sync.db.models import IssuerKeyRow, Member, MemberPhoneKey
 from cloud_sync.services.errors import Conflict, NotFound, Unavailable
 from cloud_sync.services.sync import record_change
 from contracts.errors import ContractError
@@ -168,53 +168,3 @@ def reinstate(session: Session, member_id: str) -> Member:
         record_change(session, "revocations", remove_member_ids=[member_id])
         mark_sync_changed(session)
     return member
-
-
-# ------------------------------------------------------------------------------ wallet
-
-
-def wallet_move(
-    session: Session, member_id: str, amount_cents: int, *, kind: str, reference: str, store_id: str | None = None
-) -> tuple[WalletEntry, bool]:
-    """Add ``amount_cents`` (negative to charge) once per (kind, reference); return (entry, new)."""
-    existing = session.scalar(
-        select(WalletEntry).where(
-            WalletEntry.member_id == member_id, WalletEntry.kind == kind, WalletEntry.reference == reference
-        )
-    )
-    if existing is not None:
-        if existing.amount_cents != amount_cents:
-            raise Conflict(f"reference {reference!r} was already used for {existing.amount_cents} cents")
-        return existing, False
-    member = get_member(session, member_id, lock=True)
-    balance = session.execute(
-        update(Member)
-        .where(Member.id == member_id)
-        .values(balance_cents=Member.balance_cents + amount_cents)
-        .returning(Member.balance_cents)
-        .execution_options(synchronize_session=False)
-    ).scalar_one()
-    session.expire(member, ["balance_cents"])
-    entry = WalletEntry(
-        member_id=member_id,
-        amount_cents=amount_cents,
-        kind=kind,
-        reference=reference,
-        balance_after=int(balance),
-        store_id=store_id,
-        created_at=utcnow(),
-    )
-    session.add(entry)
-    session.flush()
-    return entry, True
-
-
-def charge(
-    session: Session, member_id: str, amount_cents: int, *, kind: str, reference: str, store_id: str | None = None
-) -> WalletEntry | None:
-    """Charge the wallet if the balance covers it; return the entry or ``None`` if it does not."""
-    member = get_member(session, member_id, lock=True)
-    if member.balance_cents < amount_cents:
-        return None
-    entry, _ = wallet_move(session, member_id, -amount_cents, kind=kind, reference=reference, store_id=store_id)
-    return entry

@@ -9,8 +9,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from cloud_sync.db.base import utcnow
-from cloud_sync.db.models import CouponRow, Member, Payment, WalletEntry
+from cloud_sync.db.models import CouponRow, Member, Payment
 from cloud_sync.services.sync import record_change
+from cloud_sync.services.wallet import add_entry
 from contracts.payments import PaymentReply, PaymentRequest
 
 
@@ -90,16 +91,15 @@ def authorize(session: Session, req: PaymentRequest, now: datetime | None = None
                 row.status = "approved"
                 row.authorization_id = "auth_" + uuid.uuid4().hex
                 row.balance_cents = int(new_balance)
-                session.add(
-                    WalletEntry(
-                        member_id=member.id,
-                        amount_cents=-req.amount_cents,
-                        kind="charge",
-                        reference=str(req.request_id),
-                        balance_after=int(new_balance),
-                        store_id=req.store_id,
-                        created_at=now,
-                    )
+                add_entry(
+                    session,
+                    member_id=member.id,
+                    amount_cents=-req.amount_cents,
+                    kind="charge",
+                    reference=str(req.request_id),
+                    balance_after=int(new_balance),
+                    store_id=req.store_id,
+                    created_at=now,
                 )
                 redeemed = []
                 for cid in req.coupon_ids:

@@ -7,7 +7,6 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -32,10 +31,12 @@ from contracts.sync import (
     CatalogSnapshot,
     Coupon,
     CouponList,
+    Delta,
     IssuerKeys,
     Promotion,
     RevocationList,
     ScheduledPrice,
+    Snapshot,
     SyncManifest,
 )
 
@@ -48,7 +49,7 @@ def record_change(session: Session, channel: str, **fields: Any) -> int:
     row.version += 1
     version = row.version
     if channel == "keys":
-        model: BaseModel = IssuerKeys(version=version, from_version=version - 1, keys=active_issuer_keys(session))
+        model: Delta = IssuerKeys(version=version, from_version=version - 1, keys=active_issuer_keys(session))
     else:
         model = DELTA_MODELS[channel](from_version=version - 1, version=version, **fields)
     session.add(SyncChange(channel=channel, version=version, payload=model.model_dump(mode="json")))
@@ -174,7 +175,7 @@ def active_issuer_keys(session: Session) -> dict[str, str]:
     return {r.kid: r.public_b64 for r in rows}
 
 
-def build_snapshot(session: Session, channel: str, now: datetime | None = None) -> BaseModel:
+def build_snapshot(session: Session, channel: str, now: datetime | None = None) -> Snapshot:
     """Return the full state of ``channel``, labelled with its version read first.
 
     The version is read before the data so a concurrent change can only make the snapshot newer

@@ -19,7 +19,22 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from contracts.topics import OFFLINE, ONLINE, Topics
+from contracts.topics import (
+    AVAILABILITY,
+    COMMAND_REPLY,
+    EVENT,
+    OFFLINE,
+    ONLINE,
+    PAY_REPLY,
+    STATE,
+    SYNC_DELTA,
+    SYNC_MANIFEST,
+    SYNC_SNAPSHOT,
+    Topics,
+    UnknownTopic,
+    route,
+    subscriptions,
+)
 from edge_agent.adapters.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -65,7 +80,7 @@ class MqttLink:
         self.client.max_inflight_messages_set(window)
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(min_delay=1, max_delay=5)
-        self.client.will_set(topics.availability, OFFLINE, qos=1, retain=True)
+        self.client.will_set(topics.availability, OFFLINE, qos=AVAILABILITY.qos, retain=AVAILABILITY.retain)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
@@ -104,7 +119,9 @@ class MqttLink:
             self._pump.join(timeout)
         self._flush_acks()
         if self._connected:
-            info = self.client.publish(self.topics.availability, OFFLINE, qos=1, retain=True)
+            info = self.client.publish(
+                self.topics.availability, OFFLINE, qos=AVAILABILITY.qos, retain=AVAILABILITY.retain
+            )
             try:
                 info.wait_for_publish(timeout)
             except (RuntimeError, ValueError):
@@ -128,11 +145,11 @@ class MqttLink:
         topic = self.topics.state(name)
         self._states[topic] = payload
         if self._connected:
-            self.client.publish(topic, payload, qos=1, retain=True)
+            self.client.publish(topic, payload, qos=STATE.qos, retain=STATE.retain)
 
     def publish_reply(self, topic: str, payload: bytes) -> None:
         """Publish a command reply (QoS 1, never retained)."""
-        self.client.publish(topic, payload, qos=1, retain=False)
+        self.client.publish(topic, payload, qos=COMMAND_REPLY.qos, retain=COMMAND_REPLY.retain)
 
     def publish_message(self, topic: str, payload: bytes) -> None:
         """Publish a QoS 1, non-retained message that needs no outbox (it is retried by its owner)."""
@@ -149,12 +166,10 @@ class MqttLink:
         if rc.is_failure:
             log.warning("broker refused connection: %s", rc)
             return
-        client.publish(self.topics.availability, ONLINE, qos=1, retain=True)
-        client.subscribe(
-            [(self.topics.commands_filter, 1), (self.topics.sync("#"), 1)] + [(f, 1) for f, _ in self._handlers]
-        )
+        client.publish(self.topics.availability, ONLINE, qos=AVAILABILITY.qos, retain=AVAILABILITY.retain)
+        client.subscribe(subscriptions("agent", self.topics.store_id) + [(f, 1) for f, _ in self._handlers])
         for topic, payload in self._states.items():
-            client.publish(topic, payload, qos=1, retain=True)
+            client.publish(topic, payload, qos=STATE.qos, retain=STATE.retain)
         with self._cond:
             self._connected = True
             self._cond.notify_all()
@@ -186,13 +201,30 @@ class MqttLink:
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         handler = next((h for f, h in self._handlers if mqtt.topic_matches_sub(f, msg.topic)), None)
         if handler is None:
-            if msg.topic.endswith("/reply"):
+            handler = self._handler_for(msg.topic)
+            if handler is None:
                 return  # our own command replies
-            handler = self.on_sync if msg.topic.startswith(self.topics.sync("")) else self.on_command
         try:
             handler(msg.topic, bytes(msg.payload), bool(msg.retain))
         except Exception:  # a bad command must never kill paho's network thread
             log.exception("command handler failed for %s", msg.topic)
+
+    def _handler_for(self, topic: str) -> CommandHandler | None:
+        """Return the callback for ``topic`` from the topic map (``None``: ignore it).
+
+        Downlink topics go to ``on_sync`` (which also counts malformed ones), replies nobody
+        routed are ignored, and everything else goes to ``on_command``, which answers what is
+        not a command.
+        """
+        try:
+            spec = route(topic).spec
+        except UnknownTopic as err:
+            return self.on_sync if err.kind == "sync" else self.on_command
+        if spec in (SYNC_MANIFEST, SYNC_SNAPSHOT, SYNC_DELTA):
+            return self.on_sync
+        if spec in (COMMAND_REPLY, PAY_REPLY):
+            return None
+        return self.on_command
 
     # ------------------------------------------------------------------ pump
     def _flush_acks(self) -> None:
@@ -224,7 +256,7 @@ class MqttLink:
                 # Never hold our lock while calling paho: its thread holds its own lock when it
                 # calls _on_publish, which takes ours. A PUBACK that beats the bookkeeping
                 # below is parked in _early_acks.
-                info = self.client.publish(row.topic, row.payload, qos=1)
+                info = self.client.publish(row.topic, row.payload, qos=EVENT.qos, retain=EVENT.retain)
                 if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
                     log.warning("publish of row %d failed: %s", row.id, mqtt.error_string(info.rc))
                     break

@@ -20,7 +20,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
 
-from cloud_sync.ingest.handlers import BatchProcessor, Incoming, classify
+from cloud_sync.ingest.batch import BatchProcessor
+from cloud_sync.ingest.classify import Incoming, classify
 from contracts.messages import (
     AccessGranted,
     AlarmCleared,
@@ -71,6 +72,12 @@ def _sale(
 
 def _pub_event(pub: Publisher, ev: Any) -> None:
     pub.publish(Topics(ev.store_id).event(ev.type), dump(ev))
+
+
+def _applied(worker: Any) -> int:
+    """Return how many new events ``worker`` has written completely (both transactions committed)."""
+    value = worker.metrics.registry.get_sample_value("smartstore_ingest_messages_total", {"outcome": "new"})
+    return int(value or 0)
 
 
 def test_duplicated_event_ids_are_stored_and_applied_once(
@@ -235,10 +242,12 @@ def test_alarm_rows_are_written_in_one_key_order_and_a_clear_keeps_the_raise(eng
 def test_sync_applied_keeps_the_highest_version(
     worker_factory: Callable[..., Any], publisher: Publisher, engine: Engine
 ) -> None:
-    worker_factory()
+    worker = worker_factory()
     for version in (4, 7, 5):
         _pub_event(publisher, SyncApplied(store_id="s1", channel="catalog", version=version))
-    assert wait_until(lambda: count(engine, "SELECT count(*) FROM events") == 3)
+    # Applied versions are written in a second transaction after the events row commits, and the
+    # worker counts a message only once both are done: wait for all three to be fully applied.
+    assert wait_until(lambda: _applied(worker) == 3)
     assert count(engine, "SELECT version FROM store_sync WHERE store_id = 's1' AND channel = 'catalog'") == 7
 
 

@@ -27,6 +27,7 @@ from cloud_sync.api.schemas import (
 from cloud_sync.db.models import CouponRow, IssuerKeyRow, Member, WalletEntry
 from cloud_sync.services import catalog, members
 from cloud_sync.services.sync import build_snapshot
+from cloud_sync.services.wallet import wallet_move
 from contracts.sync import IssuerKeys
 
 router = APIRouter(tags=["members"])
@@ -93,7 +94,7 @@ def reinstate_member(member_id: IdPath, session: SessionDep, _p: Operator) -> Me
 @router.post("/members/{member_id}/wallet/topups", status_code=status.HTTP_201_CREATED, response_model=WalletEntryOut)
 def top_up(member_id: IdPath, body: TopUpIn, session: SessionDep, _p: Operator) -> WalletEntryOut:
     """Add money to the wallet; repeating the same ``reference`` does not add it twice."""
-    entry, _new = members.wallet_move(session, member_id, body.amount_cents, kind="topup", reference=body.reference)
+    entry, _new = wallet_move(session, member_id, body.amount_cents, kind="topup", reference=body.reference)
     return WalletEntryOut.model_validate(entry)
 
 

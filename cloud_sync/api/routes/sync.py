@@ -41,7 +41,7 @@ def pull(
     if contiguous and deltas[-1].get("version") == version:
         return SyncOut(channel=channel, version=version, since=since, deltas=deltas)
     snap = sync.build_snapshot(session, channel)
-    return SyncOut(channel=channel, version=snap.version, since=since, snapshot=snap.model_dump(mode="json"))  # type: ignore[attr-defined]
+    return SyncOut(channel=channel, version=snap.version, since=since, snapshot=snap.model_dump(mode="json"))
 
 
 @router.post("/payments/authorize", response_model=PaymentReply, tags=["payments"])

@@ -20,6 +20,16 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     """Apply this revision."""
+    _create_operations_tables()
+    _create_member_and_catalog_tables()
+    _create_sales_tables()
+    _create_store_and_sync_tables()
+    _create_member_dependent_tables()
+    _create_product_and_wallet_tables()
+
+
+def _create_operations_tables() -> None:
+    """Create the operations tables: alarms, alerts, tokens, dead letters, entries, events."""
     op.create_table(
         "alarms",
         sa.Column("store_id", sa.String(length=64), nullable=False),
@@ -112,6 +122,9 @@ def upgrade() -> None:
         batch_op.create_index("ix_events_store_ts", ["store_id", "ts"], unique=False)
         batch_op.create_index("ix_events_type_ts", ["type", "ts"], unique=False)
 
+
+def _create_member_and_catalog_tables() -> None:
+    """Create issuer keys, members, payments, products and promotions."""
     op.create_table(
         "issuer_keys",
         sa.Column("kid", sa.String(length=16), nullable=False),
@@ -181,6 +194,10 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_promotions")),
     )
+
+
+def _create_sales_tables() -> None:
+    """Create sales and stock movements."""
     op.create_table(
         "sales",
         sa.Column("sale_id", sa.Uuid(), nullable=False),
@@ -218,6 +235,9 @@ def upgrade() -> None:
     with op.batch_alter_table("stock_movements", schema=None) as batch_op:
         batch_op.create_index("ix_stock_movements_store_product", ["store_id", "product_id"], unique=False)
 
+
+def _create_store_and_sync_tables() -> None:
+    """Create the per-store state tables and the downlink sync tables."""
     op.create_table(
         "store_devices",
         sa.Column("store_id", sa.String(length=64), nullable=False),
@@ -281,6 +301,10 @@ def upgrade() -> None:
         sa.Column("version", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("channel", name=op.f("pk_sync_channels")),
     )
+
+
+def _create_member_dependent_tables() -> None:
+    """Create coupons, member passes and orders (they reference members)."""
     op.create_table(
         "coupons",
         sa.Column("id", sa.String(length=64), nullable=False),
@@ -337,6 +361,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_orders_status"), ["status"], unique=False)
         batch_op.create_index(batch_op.f("ix_orders_store_id"), ["store_id"], unique=False)
 
+
+def _create_product_and_wallet_tables() -> None:
+    """Create price changes, barcodes, images, wallet entries and order lines."""
     op.create_table(
         "price_changes",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
