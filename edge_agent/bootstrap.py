@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from contracts.member_code import decode_public_keys
-from contracts.payments import pay_reply_topic
 from contracts.topics import Topics
 from devices.driver import DriverThread
 from edge_agent import hardware
@@ -213,7 +212,7 @@ def _build_checkout(
         status=status,
     )
     if link is not None and parts.io is not None:
-        link.route(pay_reply_topic(settings.store_id), parts.io.payments.on_reply)
+        link.route(Topics(settings.store_id).pay_reply, parts.io.payments.on_reply)
     return CheckoutService(
         parts.stations,
         emitter,

@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from contracts.messages import DROPPABLE_EVENT_TYPES, EventBase
+from contracts.messages import DROPPABLE_EVENT_TYPES, Event
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -55,12 +55,12 @@ class Outbox:
         self._count = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
         self.overflowing = self._count > self.max_rows
 
-    def append(self, event: EventBase, topic: str) -> EventBase:
+    def append(self, event: Event, topic: str) -> Event:
         """Store ``event`` with the next sequence number and return it as stored.
 
         The row id (AUTOINCREMENT, never reused) is the per-agent ``seq``.
         """
-        droppable = int(getattr(event, "type", "") in DROPPABLE_EVENT_TYPES)
+        droppable = int(event.type in DROPPABLE_EVENT_TYPES)
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-from contracts.messages import EventBase
+from contracts.messages import Event
 
 
 class Clock(Protocol):
@@ -43,7 +43,7 @@ class LockOutput(Protocol):
 class EventSink(Protocol):
     """Where events go: the durable outbox."""
 
-    def append(self, event: EventBase, topic: str) -> EventBase:
+    def append(self, event: Event, topic: str) -> Event:
         """Store an event durably and return it as stored."""
         ...
 

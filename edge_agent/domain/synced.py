@@ -12,8 +12,6 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
-
 from contracts.member_code import decode_public_keys
 from contracts.sync import (
     CHANNELS,
@@ -23,10 +21,12 @@ from contracts.sync import (
     Coupon,
     CouponDelta,
     CouponList,
+    Delta,
     IssuerKeys,
     Promotion,
     RevocationDelta,
     RevocationList,
+    Snapshot,
 )
 
 
@@ -51,17 +51,16 @@ class SyncedData:
     revoked_phone_keys: set[bytes] = field(default_factory=set)
     issuer_keys: dict[bytes, bytes] = field(default_factory=dict)
 
-    def apply(self, message: BaseModel, *, snapshot: bool) -> Applied | None:
+    def apply(self, message: Snapshot | Delta, *, snapshot: bool) -> Applied | None:
         """Apply a snapshot or delta; return what to acknowledge, or None if it was not applied."""
-        channel = str(getattr(message, "channel", ""))
-        version = int(getattr(message, "version", 0))
+        channel, version = message.channel, message.version
         current = self.versions.get(channel, 0)
-        if snapshot or isinstance(message, IssuerKeys):
+        if snapshot or not isinstance(message, CatalogDelta | RevocationDelta | CouponDelta):  # keys: always whole
             if version <= current and channel not in self.stale:
                 return None
             self._replace(message)
         else:
-            from_version = int(getattr(message, "from_version", -1))
+            from_version = message.from_version
             if version <= current:
                 return None  # already have it (QoS 1 redelivery)
             if from_version != current:
@@ -72,7 +71,7 @@ class SyncedData:
         self.stale.discard(channel)
         return Applied(channel, version)
 
-    def _replace(self, m: BaseModel) -> None:
+    def _replace(self, m: Snapshot | Delta) -> None:
         if isinstance(m, CatalogSnapshot):
             self.products = {p.id: p for p in m.products}
             self.promotions = {p.id: p for p in m.promotions}
@@ -84,7 +83,7 @@ class SyncedData:
         elif isinstance(m, IssuerKeys):
             self.issuer_keys = decode_public_keys(m.keys)
 
-    def _patch(self, m: BaseModel) -> None:
+    def _patch(self, m: Delta) -> None:
         if isinstance(m, CatalogDelta):
             for pid in m.remove_product_ids:
                 self.products.pop(pid, None)

@@ -12,9 +12,8 @@ import logging
 from collections.abc import Callable, Sequence
 
 from contracts.errors import ContractError
-from contracts.messages import CommandReply, parse_command
-from contracts.sync import parse_delta, parse_snapshot
-from contracts.topics import Topics, parse_topic
+from contracts.messages import CommandReply
+from contracts.topics import COMMAND, SYNC_DELTA, SYNC_MANIFEST, SYNC_SNAPSHOT, Topics, route
 from edge_agent.domain.checkout import ConnectivityChanged
 from edge_agent.services.checkout import StationInput
 from edge_agent.services.door import CommandArrived, CommandRefused
@@ -54,12 +53,10 @@ class Downlink:
             return  # an empty payload clears a retained message; it is not a command
         self.stats.commands += 1
         try:
-            store, kind, name = parse_topic(topic)
-            if store != self.topics.store_id or kind != "cmd":
+            found = route(topic)
+            if found.spec is not COMMAND or found.store_id != self.topics.store_id:
                 raise ContractError(f"topic {topic!r} is not a command for this store")
-            command = parse_command(payload)
-            if command.name != name:
-                raise ContractError(f"payload is a {command.name!r} command on the {name!r} topic")
+            command = COMMAND.parse(found, payload)
         except ContractError as err:
             self.stats.bad_commands += 1
             name = topic.rsplit("/", 1)[-1]
@@ -71,19 +68,17 @@ class Downlink:
     def on_sync(self, topic: str, payload: bytes, retained: bool) -> None:
         """Parse a downlink message and queue it; bad payloads are counted and logged."""
         try:
-            _, _, rest = parse_topic(topic)  # rest: "manifest" or "{channel}/{snapshot|delta}"
-            parts = rest.split("/")
-            if parts == ["manifest"] or not payload:
+            found = route(topic)
+            if found.spec is SYNC_MANIFEST or not payload:
                 return
-            if len(parts) != 2 or parts[1] not in ("snapshot", "delta"):
+            if found.spec not in (SYNC_SNAPSHOT, SYNC_DELTA):
                 raise ContractError(f"unknown sync topic {topic!r}")
-            channel, kind = parts
-            message = parse_snapshot(channel, payload) if kind == "snapshot" else parse_delta(channel, payload)
+            message = found.spec.parse(found, payload)
         except ContractError as err:
             self.stats.bad_sync += 1
             log.warning("ignored downlink message on %s: %s", topic, err)
             return
-        self.submit(SyncReceived(message, kind == "snapshot"))
+        self.submit(SyncReceived(message, found.spec is SYNC_SNAPSHOT))
 
 
 def _correlation_of(payload: bytes) -> str:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from pydantic import BaseModel
-
 from contracts.messages import SyncApplied
+from contracts.sync import Delta, Snapshot
 from edge_agent.domain.access import AccessVerifier
 from edge_agent.domain.synced import SyncedData
 from edge_agent.services.events import EventEmitter
@@ -17,7 +16,7 @@ from edge_agent.services.events import EventEmitter
 class SyncReceived:
     """A downlink snapshot or delta arrived from the cloud."""
 
-    message: BaseModel
+    message: Snapshot | Delta
     snapshot: bool
 
 
