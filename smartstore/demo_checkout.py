@@ -24,10 +24,10 @@ from edge_agent.adapters.vision import EvidenceProvider
 from edge_agent.bootstrap import RunningAgent
 from edge_agent.domain.catalog import Product
 from edge_agent.domain.checkout import Abandon
-from smartstore.grocery import build_catalog
+from smartstore.grocery import build_catalog, grocery_data_dir
 
 log = logging.getLogger(__name__)
-DATA = Path("../shared/data/grocery-store")
+DATA = grocery_data_dir()
 STATION = "co1"
 # What the demo shoppers buy: a kind of item -> the dataset class whose photo the camera sees.
 ITEMS = {"milk": "Arla-Standard-Milk", "apples": "Granny-Smith", "juice": "Bravo-Apple-Juice"}
