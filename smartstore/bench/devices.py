@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from devices import registry
+from devices import catalog, registry
 from devices.pty import PtySimulatorHost
 from devices.scales.base import SettlingScaleDriver
 from devices.scales.settle import Reading, WeightStable
@@ -39,17 +39,8 @@ def _summary(samples_s: list[float]) -> dict[str, float]:
 
 
 def _scale_driver(name: str, url: str) -> SettlingScaleDriver:
-    if name == "mtsics":
-        from devices.mtsics.driver import MtSicsDriver
-
-        return MtSicsDriver(url, max_backoff=0.2)
-    if name == "toledo8217":
-        from devices.toledo8217.driver import Toledo8217Driver
-
-        return Toledo8217Driver(url, max_backoff=0.2)
-    from devices.cas.driver import CasDriver
-
-    return CasDriver(url, max_backoff=0.2)
+    driver: SettlingScaleDriver = catalog.get(name).driver_class()(url, max_backoff=0.2)
+    return driver
 
 
 def bench_scale(name: str, trials: int = 20, idle_s: float = 2.0, trial_seed: int = 7) -> dict[str, Any]:
@@ -212,7 +203,7 @@ def run(trials: int = 20, progress: Callable[[str], None] | None = None) -> dict
     """Run every device benchmark and return the JSON document."""
     say = progress or (lambda message: None)
     scales = []
-    for name in ("mtsics", "toledo8217", "cas"):
+    for name in [spec.name for spec in catalog.of_kind("scale")]:
         say(f"scale {name}")
         scales.append(bench_scale(name, trials))
     say("display escpos")
