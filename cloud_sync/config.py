@@ -41,6 +41,8 @@ class CloudSettings(BaseModel):
     ingest_state: bool = True
     ingest_payments: bool = True
     ingest_metrics_port: int | None = None
+    # A gap in a store's event sequence open this long raises a delivery_gap alert.
+    ingest_gap_alert_s: float = Field(default=300.0, gt=0, le=7 * 24 * 3600)
     # Downlink publisher (started by ``serve`` unless disabled).
     downlink_enabled: bool = True
     downlink_interval_s: float = Field(default=0.5, gt=0, le=60)

@@ -292,6 +292,25 @@ class CommandReply(_Model):
     ts: datetime = Field(default_factory=utcnow)
 
 
+MAX_ACK_EVENT_IDS: Final = 10_000
+
+
+class DeliveryAck(_Model):
+    """The cloud has durably committed these events of ``store_id``: the store may forget them.
+
+    ``event_ids`` names every event the cloud committed (new or already known) or kept as a dead
+    letter in one transaction; ``committed_through`` is the highest sequence number up to which
+    the cloud holds every event of the store (for the store's state and for operators; the store
+    forgets events by id only, so a restarted sequence can never drop an event by mistake).
+    """
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    store_id: ShortText
+    event_ids: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_ACK_EVENT_IDS)
+    committed_through: int = Field(default=0, ge=0, le=2**62)
+    ts: datetime = Field(default_factory=utcnow)
+
+
 # ------------------------------------------------------------------------------ state
 
 

@@ -35,6 +35,7 @@ from contracts.errors import ContractError
 from contracts.messages import (
     Command,
     CommandReply,
+    DeliveryAck,
     DeviceStatus,
     DoorState,
     Event,
@@ -284,6 +285,13 @@ def _parse_pay_request(route: Route, payload: bytes) -> PaymentRequest:
     return request
 
 
+def _parse_ack(route: Route, payload: bytes) -> DeliveryAck:
+    ack = _model(DeliveryAck, payload, "delivery acknowledgement")
+    if ack.store_id != route.store_id:
+        raise ContractError(f"topic store {route.store_id!r} but payload store_id {ack.store_id!r}")
+    return ack
+
+
 def _parse_pay_reply(_route: Route, payload: bytes) -> PaymentReply:
     return parse_payment_reply(payload)
 
@@ -407,6 +415,16 @@ PAY_REPLY = TopicSpec[PaymentReply](
     parse=_parse_pay_reply,
 )
 
+DELIVERY_ACK = TopicSpec[DeliveryAck](
+    name="ack",
+    pattern="{store}/delivery/ack",
+    model=DeliveryAck,
+    publisher="cloud",
+    subscriber="agent",
+    retain=False,
+    parse=_parse_ack,
+)
+
 TOPIC_MAP: Mapping[str, TopicSpec[Any]] = {
     spec.name: spec
     for spec in (
@@ -422,6 +440,7 @@ TOPIC_MAP: Mapping[str, TopicSpec[Any]] = {
         SYNC_DELTA,
         PAY_REQUEST,
         PAY_REPLY,
+        DELIVERY_ACK,
     )
 }
 
@@ -528,6 +547,11 @@ class Topics:
     def pay_request(self) -> str:
         """Return the checkout's payment request topic."""
         return PAY_REQUEST.topic(self.store_id)
+
+    @property
+    def ack(self) -> str:
+        """Return ``delivery/ack``: the cloud's delivery acknowledgements for this store."""
+        return DELIVERY_ACK.topic(self.store_id)
 
     @property
     def pay_reply(self) -> str:

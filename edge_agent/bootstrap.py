@@ -189,6 +189,9 @@ def _build_link(settings: AgentSettings, topics: Topics, outbox: Outbox, downlin
         on_command=downlink.on_command,
         on_sync=downlink.on_sync,
         on_connection=downlink.on_connection,
+        delivery=m.delivery,
+        ack_timeout_s=m.ack_timeout_s,
+        max_unacked=m.max_unacked,
     )
 
 

@@ -117,6 +117,11 @@ class MqttSettings(_Cfg):
     username: str | None = None
     password: str | None = None
     keepalive: int = 15
+    # "cloud": keep each event until the cloud acknowledges that it committed it (end to end);
+    # "broker": forget it at the broker's PUBACK (only for a consumer that sends no acknowledgements).
+    delivery: Literal["cloud", "broker"] = "cloud"
+    ack_timeout_s: float = Field(default=10.0, ge=0.2, le=3600)
+    max_unacked: int = Field(default=10_000, ge=1, le=1_000_000)
 
 
 class AgentSettings(_Cfg):

@@ -199,7 +199,8 @@ def run_demo(*, quiet: bool = False, workdir: str | None = None) -> dict[str, An
             "lock": {"type": "lcus", "url": hosts[0].path},
             "inputs": {"url": hosts[1].path},
             "scanner": {"url": hosts[2].path},
-            "mqtt": {"host": broker.host, "port": broker.port, "keepalive": 5},
+            # The demo's cloud is a recorder that sends no delivery acknowledgements (yet).
+            "mqtt": {"host": broker.host, "port": broker.port, "keepalive": 5, "delivery": "broker"},
             "checkout": checkout.settings(),
         }
     )

@@ -108,6 +108,7 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_store_ts", "store_id", "ts"),
         Index("ix_events_type_ts", "type", "ts"),
+        Index("ix_events_store_seq", "store_id", "seq"),
     )
 
     event_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
@@ -117,6 +118,22 @@ class Event(Base):
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     payload: Mapped[str] = mapped_column(Text)
     ingested_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StoreDelivery(Base):
+    """How far the cloud holds every event of a store: the base of its delivery acknowledgements.
+
+    ``committed_through`` is the highest sequence number up to which every event of the store is
+    committed; ``max_seq`` the highest seen; ``gap_since`` when a gap between the two opened.
+    """
+
+    __tablename__ = "store_delivery"
+
+    store_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    committed_through: Mapped[int] = mapped_column(BigInteger, default=0)
+    max_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    gap_since: Mapped[datetime | None] = mapped_column(default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class DeadLetter(Base):

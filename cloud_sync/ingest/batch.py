@@ -11,12 +11,14 @@ caller acknowledges the messages only after ``process`` returns.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -24,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from cloud_sync.db.base import utcnow
 from cloud_sync.ingest.classify import Classified, Incoming, classify
+from cloud_sync.services.delivery import advance
 from cloud_sync.services.events import (
     DeadLetterIn,
     apply_new_events,
@@ -35,7 +38,7 @@ from cloud_sync.services.payments import authorize
 from cloud_sync.services.sales import DEFAULT_LOW_STOCK, LowStock
 from cloud_sync.services.store_state import apply_availability, apply_shared_events, apply_states
 from cloud_sync.services.wallet import charge_offline_sales
-from contracts.messages import dump
+from contracts.messages import Event, dump
 from contracts.topics import Topics
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,10 @@ class BatchResult:
     payments: int = 0
     replies: list[tuple[str, bytes]] = field(default_factory=list)
     event_ids: list[uuid.UUID] = field(default_factory=list)
+    # Per store: the event ids now durably held (new, known before, or kept as dead letters),
+    # and how far the store's events are committed without a gap.
+    committed: dict[str, list[uuid.UUID]] = field(default_factory=dict)
+    committed_through: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: BatchResult) -> None:
         """Add the counts, replies and event ids of ``other`` to this result."""
@@ -64,6 +71,10 @@ class BatchResult:
         self.payments += other.payments
         self.replies.extend(other.replies)
         self.event_ids.extend(other.event_ids)
+        for store, ids in other.committed.items():
+            self.committed.setdefault(store, []).extend(ids)
+        for store, through in other.committed_through.items():
+            self.committed_through[store] = max(through, self.committed_through.get(store, 0))
 
 
 def is_transient(err: DBAPIError) -> bool:
@@ -79,9 +90,12 @@ def is_transient(err: DBAPIError) -> bool:
 class BatchProcessor:
     """Writes batches of classified messages to the database."""
 
-    def __init__(self, engine: Engine, *, low_stock_default: int = DEFAULT_LOW_STOCK) -> None:
-        """Bind to ``engine`` (SQLite or PostgreSQL)."""
+    def __init__(
+        self, engine: Engine, *, low_stock_default: int = DEFAULT_LOW_STOCK, gap_alert_s: float = 300.0
+    ) -> None:
+        """Bind to ``engine`` (SQLite or PostgreSQL); a delivery gap open ``gap_alert_s`` raises an alert."""
         self.engine = engine
+        self.gap_alert_after = timedelta(seconds=gap_alert_s)
         self.low_stock = LowStock(low_stock_default)
         self._known_stores: set[str] = set()
 
@@ -165,5 +179,37 @@ class BatchProcessor:
                 apply_shared_events(session, unique)
                 apply_availability(session, [(s, online) for s, online, _ in cls.availability], now)
                 apply_states(session, [(s, name, value) for s, name, value, _ in cls.states], now)
+                progress = advance(session, _seqs_by_store(unique), now, gap_alert_after=self.gap_alert_after)
+            result.committed_through = {s: p.committed_through for s, p in progress.items()}
         result.states = len(cls.availability) + len(cls.states)
+        result.committed = _committed_by_store(cls)
         return result
+
+
+def _seqs_by_store(events: Sequence[Event]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for ev in events:
+        if ev.seq > 0:
+            out.setdefault(ev.store_id, []).append(ev.seq)
+    return out
+
+
+def _committed_by_store(cls: Classified) -> dict[str, list[uuid.UUID]]:
+    """The event ids of each store this batch holds durably: its events, and its dead letters that name one."""
+    out: dict[str, dict[uuid.UUID, None]] = {}
+    for _msg, ev in cls.events:
+        out.setdefault(ev.store_id, {})[ev.event_id] = None
+    for msg, _reason, store in cls.dead:
+        event_id = _event_id_of(msg.payload)
+        if store is not None and event_id is not None:
+            out.setdefault(store, {})[event_id] = None
+    return {store: list(ids) for store, ids in out.items()}
+
+
+def _event_id_of(payload: bytes) -> uuid.UUID | None:
+    """Best-effort ``event_id`` of a payload the contract refused (so the store stops resending it)."""
+    try:
+        value = json.loads(payload).get("event_id")
+        return uuid.UUID(value) if isinstance(value, str) else None
+    except (ValueError, AttributeError, TypeError):
+        return None

@@ -36,7 +36,8 @@ from cloud_sync.db.session import make_engine
 from cloud_sync.ingest.batch import BatchProcessor, BatchResult
 from cloud_sync.ingest.classify import Incoming
 from contracts.errors import ContractError
-from contracts.topics import AVAILABILITY, EVENT, PAY_REPLY, PAY_REQUEST, STATE, route, shared
+from contracts.messages import MAX_ACK_EVENT_IDS, DeliveryAck, dump
+from contracts.topics import AVAILABILITY, DELIVERY_ACK, EVENT, PAY_REPLY, PAY_REQUEST, STATE, route, shared
 
 log = logging.getLogger(__name__)
 AckHook = Callable[[Sequence[Incoming], BatchResult, float], None]
@@ -170,7 +171,9 @@ class IngestWorker:
         self.settings = settings
         self._own_engine = engine is None
         self.engine = engine or make_engine(settings.database_url, pool_size=settings.ingest_writers + 2)
-        self.processor = BatchProcessor(self.engine, low_stock_default=settings.low_stock_default)
+        self.processor = BatchProcessor(
+            self.engine, low_stock_default=settings.low_stock_default, gap_alert_s=settings.ingest_gap_alert_s
+        )
         self.on_ack = on_ack
         self.metrics = metrics or WorkerMetrics()
         self.client_id = settings.ingest_client_id or (
@@ -289,6 +292,7 @@ class IngestWorker:
         self.metrics.batch_size.observe(len(batch))
         for topic, payload in result.replies:
             self.client.publish(topic, payload, qos=PAY_REPLY.qos, retain=PAY_REPLY.retain)
+        self._acknowledge_to_stores(result)
         self.client.ack_batch([msg.mid for msg in batch if msg.qos == 1])
         acked = time.time()
         m = self.metrics.messages
@@ -300,6 +304,18 @@ class IngestWorker:
         if self.on_ack is not None:
             self.on_ack(batch, result, acked)
         return result
+
+    def _acknowledge_to_stores(self, result: BatchResult) -> None:
+        """Tell each store which of its events are now committed (it keeps them until told)."""
+        for store, ids in result.committed.items():
+            through = result.committed_through.get(store, 0)
+            for start in range(0, len(ids), MAX_ACK_EVENT_IDS):
+                ack = DeliveryAck(
+                    store_id=store, event_ids=ids[start : start + MAX_ACK_EVENT_IDS], committed_through=through
+                )
+                self.client.publish(
+                    DELIVERY_ACK.topic(store), dump(ack), qos=DELIVERY_ACK.qos, retain=DELIVERY_ACK.retain
+                )
 
     # ------------------------------------------------------------------- lifecycle
 

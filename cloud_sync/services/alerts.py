@@ -21,6 +21,7 @@ ALERT_KINDS = (
     "low_stock",
     "revoked_member_sale",
     "checkout_abandoned",
+    "delivery_gap",
 )
 
 

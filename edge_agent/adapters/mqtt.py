@@ -1,27 +1,37 @@
 """MQTT adapter (paho-mqtt, v2 callback API): outbox pump, retained state, commands and replies.
 
 Events go broker-ward only from the outbox: the pump hands rows to paho in id order while the
-client is connected (at most ``window`` unacknowledged), and deletes a row when its PUBACK
-arrives. paho re-sends unacknowledged QoS 1 messages itself after a reconnect; after an agent
-restart the pump starts again from the oldest row. So every event is delivered at least once
-and in order; the cloud drops duplicates by ``event_id``.
+client is connected (at most ``window`` without PUBACK). With ``delivery="cloud"`` (the default)
+a row stays in the outbox after its PUBACK until the cloud acknowledges that it committed the
+event (``delivery/ack``); a row not acknowledged in time is published again, oldest first and
+with backoff, sharing the window with new rows (``AckTracker``), and at most ``max_unacked``
+rows are out at once. With ``delivery="broker"`` a row is deleted at its PUBACK (for a consumer
+that sends no acknowledgements). paho re-sends QoS 1 messages without PUBACK itself after a
+reconnect; after an agent restart the pump starts again from the oldest row. So every event
+reaches the cloud's database at least once and in order; the cloud drops duplicates by
+``event_id``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
+from typing import Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from contracts.errors import ContractError
 from contracts.topics import (
     AVAILABILITY,
     COMMAND_REPLY,
+    DELIVERY_ACK,
     EVENT,
     OFFLINE,
     ONLINE,
@@ -35,11 +45,13 @@ from contracts.topics import (
     route,
     subscriptions,
 )
-from edge_agent.adapters.outbox import Outbox
+from edge_agent.adapters.delivery import AckTracker
+from edge_agent.adapters.outbox import Outbox, OutboxRow
 
 log = logging.getLogger(__name__)
 
 CommandHandler = Callable[[str, bytes, bool], None]
+STATE_EVERY_S = 5.0  # how often the retained delivery state is refreshed
 
 
 class MqttLink:
@@ -60,9 +72,17 @@ class MqttLink:
         on_connection: Callable[[bool], None] | None = None,
         username: str | None = None,
         password: str | None = None,
+        delivery: Literal["cloud", "broker"] = "cloud",
+        ack_timeout_s: float = 10.0,
+        max_unacked: int = 10_000,
     ) -> None:
         """Prepare the client; ``start`` connects (and keeps reconnecting)."""
         self.topics = topics
+        self.delivery = delivery
+        self.max_unacked = max(window, max_unacked)
+        self.tracker = AckTracker(ack_timeout_s)
+        self.committed_through = 0
+        self._next_report = 0.0
         self.outbox = outbox
         self.host, self.port = host, port
         self.window = window
@@ -96,6 +116,18 @@ class MqttLink:
         self._states: dict[str, bytes] = {}
         self._pump: threading.Thread | None = None
         self._handlers: list[tuple[str, CommandHandler]] = []
+
+    def delivery_state(self) -> dict[str, object]:
+        """Return what the outbox holds for the cloud: depth, oldest age, resends (``state/delivery``)."""
+        oldest = self.outbox.oldest_created()
+        return {
+            "delivery": self.delivery,
+            "pending": len(self.outbox),
+            "awaiting_ack": len(self.tracker),
+            "oldest_unacked_age_s": None if oldest is None else round(max(0.0, time.time() - oldest), 3),
+            "committed_through": self.committed_through,
+            "resends": self.tracker.resends,
+        }
 
     def route(self, topic_filter: str, handler: CommandHandler) -> None:
         """Subscribe ``handler`` to ``topic_filter`` (call before ``start``)."""
@@ -222,33 +254,86 @@ class MqttLink:
             return self.on_sync if err.kind == "sync" else self.on_command
         if spec in (SYNC_MANIFEST, SYNC_SNAPSHOT, SYNC_DELTA):
             return self.on_sync
+        if spec is DELIVERY_ACK:
+            return self._on_delivery_ack
         if spec in (COMMAND_REPLY, PAY_REPLY):
             return None
         return self.on_command
 
     # ------------------------------------------------------------------ pump
+    def _on_delivery_ack(self, topic: str, payload: bytes, retained: bool) -> None:
+        """Forget the events the cloud committed (paho thread)."""
+        try:
+            ack = DELIVERY_ACK.parse(route(topic), payload)
+        except ContractError as err:
+            log.warning("ignored delivery acknowledgement on %s: %s", topic, err)
+            return
+        forgotten = self.outbox.acknowledge([str(event_id) for event_id in ack.event_ids])
+        with self._cond:
+            self.tracker.forget(forgotten)
+            self.committed_through = max(self.committed_through, ack.committed_through)
+            self._cond.notify_all()
+
     def _flush_acks(self) -> None:
         with self._cond:
             acked, self._acked = self._acked, []
+            if self.delivery == "cloud":
+                for row_id in acked:
+                    self.tracker.sent(row_id)  # the broker has it; the cloud has yet to commit it
+                return
         if acked:
             self.outbox.delete_many(acked)
+
+    def _room(self) -> int:
+        """How many rows the pump may hand to paho now (caller holds ``_cond``)."""
+        room = self.window - len(self._inflight)
+        if self.delivery == "cloud":
+            room = min(room, self.max_unacked - len(self._inflight) - len(self.tracker))
+        return room
+
+    def _next_rows(self, room: int, after: int) -> list[OutboxRow]:
+        """Rows to publish now: overdue ones again (at most half the room), then new ones in order."""
+        again: list[OutboxRow] = []
+        if self.delivery == "cloud":
+            with self._cond:
+                due = self.tracker.due(max(1, room // 2))
+            again = self.outbox.rows(due)
+            if len(again) < len(due):
+                with self._cond:
+                    self.tracker.forget(set(due) - {r.id for r in again})  # acknowledged meanwhile
+        fresh = self.outbox.pending(after_id=after, limit=room - len(again)) if room > len(again) else []
+        return again + fresh
+
+    def _idle_wait(self) -> float:
+        """How long the pump may sleep with nothing to send (caller holds ``_cond``)."""
+        deadline = self.tracker.next_deadline() if self.delivery == "cloud" else None
+        return 0.5 if deadline is None else min(0.5, max(0.01, deadline - time.monotonic()))
+
+    def _report_delivery(self) -> None:
+        """Publish ``state/delivery`` every ``STATE_EVERY_S`` while connected (pump thread)."""
+        now = time.monotonic()
+        if not self._connected or now < self._next_report:
+            return
+        self._next_report = now + STATE_EVERY_S
+        self.publish_state("delivery", json.dumps(self.delivery_state()).encode())
 
     def _pump_loop(self) -> None:
         while True:
             self._flush_acks()
+            self._report_delivery()
             with self._cond:
                 if not self._running:
                     return
-                room = self.window - len(self._inflight)
+                room = self._room()
                 if not self._connected or room <= 0:
                     self._cond.wait(0.5)
                     continue
                 after = self._last_handed
-            rows = self.outbox.pending(after_id=after, limit=room)
+            rows = self._next_rows(room, after)
             if not rows:
                 with self._cond:
                     if not self._acked and self._running:
-                        self._cond.wait(0.5)
+                        self._cond.wait(self._idle_wait())
                 continue
             for row in rows:
                 if not self._connected:
@@ -262,7 +347,7 @@ class MqttLink:
                     break
                 # MQTT_ERR_NO_CONN: paho keeps the message and sends it after reconnecting.
                 with self._cond:
-                    self._last_handed = row.id
+                    self._last_handed = max(self._last_handed, row.id)
                     if info.mid in self._early_acks:
                         self._early_acks.discard(info.mid)
                         self._acked.append(row.id)

@@ -109,6 +109,18 @@ class Outbox:
             ).fetchall()
         return [OutboxRow(int(r[0]), str(r[1]), bytes(r[2])) for r in rows]
 
+    def rows(self, row_ids: list[int]) -> list[OutboxRow]:
+        """Return the rows among ``row_ids`` still waiting, oldest first (for resending)."""
+        if not row_ids:
+            return []
+        marks = ",".join("?" * len(row_ids))
+        with self._lock:
+            found = self._db.execute(
+                f"SELECT id, topic, payload FROM outbox WHERE id IN ({marks}) ORDER BY id",  # noqa: S608 - placeholders only
+                row_ids,
+            ).fetchall()
+        return [OutboxRow(int(r[0]), str(r[1]), bytes(r[2])) for r in found]
+
     def delete_many(self, row_ids: list[int]) -> None:
         """Forget rows the broker acknowledged, in one transaction."""
         with self._lock:

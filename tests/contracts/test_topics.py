@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from contracts import ContractError, Topics, UnknownTopic, route
-from contracts.messages import AccessGranted, dump
+from contracts.messages import AccessGranted, DeliveryAck, dump
 from contracts.topics import (
     AVAILABILITY,
     COMMAND,
     COMMAND_REPLY,
+    DELIVERY_ACK,
     DEVICE_STATE,
     DOOR_STATE,
     EVENT,
@@ -42,6 +45,7 @@ T = Topics("store-1")
         (T.sync_delta("coupons"), SYNC_DELTA, {"channel": "coupons"}),
         (T.pay_request, PAY_REQUEST, {}),
         (T.pay_reply, PAY_REPLY, {}),
+        (T.ack, DELIVERY_ACK, {}),
     ],
 )
 def test_every_built_topic_routes_to_its_entry(topic: str, spec: TopicSpec[object], params: dict[str, str]) -> None:
@@ -60,8 +64,12 @@ def test_flags_and_filters_are_those_of_the_contract() -> None:
     assert EVENT.filter() == "smartstore/v1/+/events/#"
     assert STATE.filter() == DOOR_STATE.filter() == "smartstore/v1/+/state/+"
     base = "smartstore/v1/store-1"
-    assert subscriptions("agent", "store-1") == [(f"{base}/cmd/+", 1), (f"{base}/sync/#", 1)]
-    assert {spec.direction for spec in (COMMAND, SYNC_DELTA, PAY_REPLY)} == {"down"}
+    assert subscriptions("agent", "store-1") == [
+        (f"{base}/cmd/+", 1),
+        (f"{base}/sync/#", 1),
+        (f"{base}/delivery/ack", 1),
+    ]
+    assert {spec.direction for spec in (COMMAND, SYNC_DELTA, PAY_REPLY, DELIVERY_ACK)} == {"down"}
     assert {spec.direction for spec in (EVENT, PAY_REQUEST, COMMAND_REPLY)} == {"up"}
 
 
@@ -85,3 +93,14 @@ def test_parse_checks_what_the_topic_says() -> None:
         EVENT.parse(route(Topics("s2").event("access_granted")), dump(event))
     assert AVAILABILITY.parse(route(T.availability), b" online\n") == "online"
     assert DOOR_STATE.parse(route(T.state("door")), b"") is None
+
+
+def test_a_delivery_ack_names_its_store() -> None:
+    ack = DeliveryAck(store_id="store-1", event_ids=[uuid.uuid4()], committed_through=7)
+    found = route(Topics("store-1").ack)
+    assert found.spec is DELIVERY_ACK
+    assert DELIVERY_ACK.parse(found, dump(ack)) == ack
+    with pytest.raises(ContractError, match="payload store_id"):
+        DELIVERY_ACK.parse(route(Topics("store-2").ack), dump(ack))
+    with pytest.raises(ContractError):
+        DELIVERY_ACK.parse(found, b'{"store_id": "store-1", "event_ids": ["not-a-uuid"]}')

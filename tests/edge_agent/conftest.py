@@ -117,7 +117,8 @@ def agent_settings(
         "lock": {"type": "lcus", "url": sims.lcus_host.path},
         "inputs": {"url": sims.io_host.path},
         "scanner": {"url": sims.scanner_host.path},
-        "mqtt": {"host": "127.0.0.1", "port": broker.port, "keepalive": 5} if broker else None,
+        # These tests' "cloud" is a plain subscriber that sends no delivery acknowledgements.
+        "mqtt": {"host": "127.0.0.1", "port": broker.port, "keepalive": 5, "delivery": "broker"} if broker else None,
     }
     return settings
 
