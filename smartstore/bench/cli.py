@@ -129,7 +129,8 @@ def _bench_chaos(args: argparse.Namespace) -> int:
     else:
         for key, value in result.items():
             print(f"{key:>20}: {value}")
-    return 0 if result["lost"] == 0 and not any(result["duplicated_effects"].values()) else 1
+    ok = result["drained"] and result["lost"] == 0 and not any(result["duplicated_effects"].values())
+    return 0 if ok else 1
 
 
 def _bench_devices(args: argparse.Namespace) -> int:

@@ -15,10 +15,8 @@ from __future__ import annotations
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -27,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from smartstore.testing.broker import MosquittoBroker
+from smartstore.testing.chaos_check import OutboxWatch, committed_seqs, effects
 from smartstore.testing.chaos_traffic import (
     SHOPPERS,
     STORE,
@@ -253,6 +252,18 @@ class Cluster:
             self.start_worker(cid, wait=False)
         self.agent.start()
 
+    def starts(self) -> dict[str, int]:
+        """Return how often each service was started."""
+        return {svc.name: svc.starts for svc in (self.agent, *self.workers.values())}
+
+    def log_tails(self, lines: int = 15) -> dict[str, list[str]]:
+        """Return the last lines of each service's log (for a run that did not come out right)."""
+        tails = {}
+        for svc in (self.agent, *self.workers.values()):
+            text = svc.log.read_text(errors="replace") if svc.log.exists() else ""
+            tails[svc.name] = text.splitlines()[-lines:]
+        return tails
+
     def close(self) -> None:
         """Kill every process and stop the simulators."""
         for svc in (self.agent, *self.workers.values()):
@@ -294,106 +305,6 @@ def inject(cluster: Cluster, kind: str, rng: random.Random, session_expiry_s: in
         cluster.publish_catalog()
     else:
         raise ValueError(f"unknown fault kind {kind!r}")
-
-
-class OutboxWatch(threading.Thread):
-    """Samples the agent's outbox: the age of its oldest row (not yet delivered) over the run."""
-
-    def __init__(self, path: Path) -> None:
-        """Prepare (not start) the sampler."""
-        super().__init__(name="chaos-outbox", daemon=True)
-        self.path = path
-        self.max_age_s = 0.0
-        self.stop_event = threading.Event()
-
-    def read(self) -> tuple[int, int, float | None]:
-        """Return (written, rows still in the outbox, created time of the oldest row)."""
-        if not self.path.exists():
-            return 0, 0, None
-        db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5)
-        try:
-            counters = dict(db.execute("SELECT name, value FROM counters").fetchall())
-            pending, oldest = db.execute("SELECT COUNT(*), MIN(created) FROM outbox").fetchone()
-        finally:
-            db.close()
-        return int(counters.get("written", 0)), int(pending), oldest
-
-    def sample(self) -> tuple[int, int]:
-        """Read the outbox once, note the oldest row's age, return (written, pending)."""
-        try:
-            written, pending, oldest = self.read()
-        except sqlite3.Error:
-            return -1, -1
-        if oldest is not None:
-            self.max_age_s = max(self.max_age_s, time.time() - float(oldest))
-        return written, pending
-
-    def run(self) -> None:
-        """Sample every half second until stopped."""
-        while not self.stop_event.wait(0.5):
-            self.sample()
-
-    def stop(self) -> None:
-        """Stop sampling."""
-        self.stop_event.set()
-        self.join(timeout=5)
-
-
-def committed_seqs(url: str) -> set[int]:
-    """Return the sequence numbers of the chaos store's events in the cloud database."""
-    from sqlalchemy import text
-
-    from cloud_sync.db.session import make_engine
-
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return {int(s) for (s,) in conn.execute(text("SELECT seq FROM events WHERE store_id = :s"), {"s": STORE})}
-    finally:
-        engine.dispose()
-
-
-# Each effect's rows minus the distinct events (or sales) they come from: anything above 0 was applied twice.
-_DUPLICATE_SQL = {
-    "entries": "SELECT COUNT(*) - COUNT(DISTINCT event_id) FROM entries WHERE store_id = :s",
-    "sales": "SELECT COUNT(*) - COUNT(DISTINCT sale_id) FROM sales WHERE store_id = :s",
-    # an online charge references its payment request, an offline one its sale: one charge per sale
-    "wallet_charges": (
-        "SELECT COUNT(*) - COUNT(DISTINCT COALESCE(CAST(p.sale_id AS VARCHAR(64)), w.reference))"
-        " FROM wallet_entries w LEFT JOIN payments p"
-        " ON w.kind = 'charge' AND CAST(p.request_id AS VARCHAR(64)) = w.reference"
-        " WHERE w.store_id = :s AND w.kind IN ('charge', 'offline_charge')"
-    ),
-    "stock_movements": (
-        "SELECT COUNT(*) - COUNT(DISTINCT reference) FROM stock_movements WHERE store_id = :s AND reason = 'sale'"
-    ),
-}
-_TOTALS_SQL = {
-    "events": "SELECT COUNT(*) FROM events WHERE store_id = :s",
-    "entries": "SELECT COUNT(*) FROM entries WHERE store_id = :s",
-    "sales": "SELECT COUNT(*) FROM sales WHERE store_id = :s",
-    "wallet_charges": (
-        "SELECT COUNT(*) FROM wallet_entries WHERE store_id = :s AND kind IN ('charge', 'offline_charge')"
-    ),
-    "stock_movements": "SELECT COUNT(*) FROM stock_movements WHERE store_id = :s AND reason = 'sale'",
-    "dead_letters": "SELECT COUNT(*) FROM dead_letters",
-}
-
-
-def effects(url: str) -> tuple[dict[str, int], dict[str, int]]:
-    """Return (duplicated effects, row totals) of the chaos store."""
-    from sqlalchemy import text
-
-    from cloud_sync.db.session import make_engine
-
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            dup = {k: int(conn.execute(text(q), {"s": STORE}).scalar() or 0) for k, q in _DUPLICATE_SQL.items()}
-            totals = {k: int(conn.execute(text(q), {"s": STORE}).scalar() or 0) for k, q in _TOTALS_SQL.items()}
-    finally:
-        engine.dispose()
-    return dup, totals
 
 
 def drain(cluster: Cluster, watch: OutboxWatch, timeout_s: float) -> tuple[int, bool]:
@@ -477,11 +388,15 @@ def run_chaos(
             "door_scans": door.scans,
             "checkout": shoppers.outcomes,
             "session_expiry_s": session_expiry_s,
+            "starts": cluster.starts(),
+            "log_tails": {} if drained and written > 0 else cluster.log_tails(),
             "elapsed_s": round(time.monotonic() - t0, 1),
         }
     finally:
         for t in threads:
-            getattr(t, "stop_event", threading.Event()).set()
-        if cluster is not None:
-            cluster.close()
-        db.drop()
+            t.stop()
+        try:
+            if cluster is not None:
+                cluster.close()
+        finally:
+            db.drop()
