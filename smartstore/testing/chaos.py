@@ -331,7 +331,7 @@ def run_chaos(
     workdir: Path,
     session_expiry_s: int = 3,
     progress: Progress | None = None,
-    gap_s: tuple[float, float] = (0.8, 3.5),
+    gap_s: tuple[float, float] = (0.6, 3.0),
     drain_timeout_s: float = 90.0,
 ) -> dict[str, Any]:
     """Run the chaos set test and return its figures (see the module docstring).

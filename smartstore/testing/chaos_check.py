@@ -140,6 +140,8 @@ def effects(url: str) -> tuple[dict[str, int], dict[str, Any]]:
         "entries": len(entries),
         "sales": len(sales),
         "wallet_charges": len(charges),
+        # charged online, but the sale never reached the database (its event lost, or the basket dropped)
+        "wallet_charges_without_sale": len(set(charged_sales) - {str(r.sale_id) for r in sales}),
         "stock_movements": len(moves),
         "dead_letters": dead,
     }
