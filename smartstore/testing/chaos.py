@@ -307,6 +307,15 @@ def inject(cluster: Cluster, kind: str, rng: random.Random, session_expiry_s: in
         raise ValueError(f"unknown fault kind {kind!r}")
 
 
+def lost_by_fault(lost: list[int], marks: list[tuple[int, str]]) -> dict[str, int]:
+    """Count lost events by the kind of the last fault that struck before the agent wrote them."""
+    out: dict[str, int] = {}
+    for seq in lost:
+        kind = next((k for written, k in reversed(marks) if 0 <= written < seq), "before_any_fault")
+        out[kind] = out.get(kind, 0) + 1
+    return dict(sorted(out.items()))
+
+
 def drain(cluster: Cluster, watch: OutboxWatch, timeout_s: float) -> tuple[int, bool]:
     """Wait until the outbox holds nothing to deliver and the database count is steady; return (written, ok)."""
     deadline = time.monotonic() + timeout_s
@@ -356,8 +365,10 @@ def run_chaos(
         for t in threads:
             t.start()
         done: dict[str, int] = dict.fromkeys(FAULT_KINDS, 0)
+        marks: list[tuple[int, str]] = []  # (events written when the fault struck, its kind)
         for i, kind in enumerate(fault_schedule(faults, rng)):
             time.sleep(rng.uniform(*gap_s))
+            marks.append((watch.sample()[0], kind))
             inject(cluster, kind, rng, session_expiry_s)
             done[kind] += 1
             say(f"fault {i + 1}/{faults}: {kind} (written {watch.sample()[0]})")
@@ -380,6 +391,7 @@ def run_chaos(
             "events_committed": len(seqs & set(range(1, written + 1))),
             "lost": len(lost),
             "lost_seqs_sample": lost[:20],
+            "lost_after_fault": lost_by_fault(lost, marks),
             "duplicated_effects": dup,
             "max_unacked_age_s": round(watch.max_age_s, 2),
             "drained": drained,

@@ -57,3 +57,14 @@ def test_outbox_watch_reads_written_pending_and_oldest_age(tmp_path: Path) -> No
     watch = OutboxWatch(path)
     assert watch.sample() == (7, 1)
     assert 3.5 < watch.max_age_s < 10
+
+
+def test_lost_events_are_counted_by_the_fault_before_them() -> None:
+    from smartstore.testing.chaos import lost_by_fault
+
+    marks = [(10, "restart_broker"), (20, "kill9_agent"), (30, "restart_broker")]
+    assert lost_by_fault([3, 12, 13, 25, 31], marks) == {
+        "before_any_fault": 1,
+        "kill9_agent": 1,
+        "restart_broker": 3,
+    }
