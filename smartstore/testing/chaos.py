@@ -93,19 +93,6 @@ class Service:
         except subprocess.TimeoutExpired:
             self.kill9()
 
-    def wait_log(self, needle: str, since: int, timeout: float) -> bool:
-        """Wait until ``needle`` appears in the log after byte ``since``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.log.open("rb") as fh:
-                fh.seek(since)
-                if needle.encode() in fh.read():
-                    return True
-            if not self.running:
-                return False
-            time.sleep(0.1)
-        return False
-
 
 class Database:
     """A fresh cloud database for one run: a new PostgreSQL database, or a SQLite file."""
@@ -147,10 +134,17 @@ class Cluster:
         self.workdir, self.db, self.say = workdir, db, progress
         self.broker = MosquittoBroker(workdir=workdir / "mosquitto")
         self.hw = Hardware(workdir)
+        try:
+            self._prepare(workdir, session_expiry_s)
+        except BaseException:
+            self.hw.stop()
+            raise
+
+    def _prepare(self, workdir: Path, session_expiry_s: int) -> None:
         self.members = Members()
         env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUD_")}
         env.update(
-            CLOUD_DATABASE_URL=db.url,
+            CLOUD_DATABASE_URL=self.db.url,
             CLOUD_MQTT_HOST="127.0.0.1",
             CLOUD_MQTT_PORT=str(self.broker.port),
             CLOUD_MQTT_KEEPALIVE_S="5",
@@ -207,10 +201,19 @@ class Cluster:
     def start_worker(self, cid: str, *, wait: bool) -> None:
         """Start worker ``cid``; with ``wait``, until it is connected (bounded)."""
         svc = self.workers[cid]
-        since = svc.log.stat().st_size if svc.log.exists() else 0
+        broker_log = self.broker.log_path
+        since = broker_log.stat().st_size if broker_log.exists() else 0
         svc.start()
-        if wait and not svc.wait_log("connected", since, 60):
-            raise RuntimeError(f"ingest worker {cid} did not connect: see {svc.log}")
+        if not wait:
+            return
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and svc.running:  # the broker logs each client it accepts
+            with broker_log.open("rb") as fh:
+                fh.seek(since)
+                if f" as {cid} (".encode() in fh.read():
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"ingest worker {cid} did not connect: see {svc.log}")
 
     def publish_catalog(self) -> None:
         """Publish the catalog snapshot, retained (again after broker restarts: a kill -9 may lose it)."""
