@@ -1,13 +1,14 @@
 # smartstore: the two commands of the README, plus helpers.
 #   make demo   set up, then run a simulated night at the store on embedded defaults
 #   make test   set up, then lint, type-check and run the whole test suite
+#   make chaos  the set test of issue 11: 200 random faults, every event committed once (needs PostgreSQL)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := mosquitto python3-venv python3-dev build-essential chromium chromium-driver
 
-.PHONY: setup demo test check soak lint bench clean
+.PHONY: setup demo test check soak chaos lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -42,6 +43,11 @@ check: setup
 
 soak: setup
 	$(BIN)/pytest -m soak -p no:cacheprovider
+
+# Real agent, broker, two ingest workers and PostgreSQL under kill -9 and restarts; non-zero exit on loss.
+CHAOS_FAULTS ?= 200
+chaos: setup
+	$(BIN)/smartstore bench chaos --faults $(CHAOS_FAULTS) --json
 
 lint: check
 

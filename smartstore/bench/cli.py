@@ -1,4 +1,4 @@
-"""``smartstore bench door|checkout|ingest|devices|model`` (and the ``model bench`` alias).
+"""``smartstore bench door|checkout|ingest|devices|model|chaos`` (and the ``model bench`` alias).
 
 Each handler imports its benchmark when it runs, so ``smartstore --help`` stays fast.
 """
@@ -41,6 +41,18 @@ def register(bench: argparse._SubParsersAction[Any], model: argparse._SubParsers
     devices.add_argument("--trials", type=int, default=20, help="weight changes / screens per device")
     devices.add_argument("--json", action="store_true", help="print JSON (the default output is JSON too)")
     devices.set_defaults(func=_bench_devices)
+
+    chaos = bench.add_parser("chaos", help="Set test: random kills and restarts; every event committed once (JSON).")
+    chaos.add_argument("--faults", type=int, default=200, help="how many faults to inject (default 200)")
+    chaos.add_argument("--seed", type=int, default=None, help="random seed of the fault schedule (default: random)")
+    chaos.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
+    chaos.add_argument(
+        "--database-url", help="PostgreSQL server URL; a fresh chaos_* database is created on it and dropped"
+    )
+    chaos.add_argument("--session-expiry-s", type=int, default=3, help="ingest workers' session expiry (default 3)")
+    chaos.add_argument("--workdir", help="keep processes' logs here (default: a temporary directory, removed)")
+    chaos.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
+    chaos.set_defaults(func=_bench_chaos)
 
     for parser, name in ((bench, "model"), *(((model, "bench"),) if model is not None else ())):
         p = parser.add_parser(name, help="Latency p50/p99 at 1 and 2 threads and RSS, as JSON.")
@@ -88,6 +100,37 @@ def _bench_ingest(args: argparse.Namespace) -> int:
         for key, value in result.items():
             print(f"{key:>28}: {value}")
     return 0 if result["lost"] == 0 and result["duplicates"] == 0 and not result["worker_errors"] else 1
+
+
+def _bench_chaos(args: argparse.Namespace) -> int:
+    import random
+    import shutil
+    import tempfile
+
+    from smartstore.testing.chaos import DEFAULT_PG_URL, run_chaos
+
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
+    url = None if args.db == "sqlite" else (args.database_url or DEFAULT_PG_URL)
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="smartstore-chaos-"))
+    try:
+        result = run_chaos(
+            faults=args.faults,
+            seed=seed,
+            database_url=url,
+            workdir=workdir,
+            session_expiry_s=args.session_expiry_s,
+            progress=lambda message: print(f"chaos: {message}", file=sys.stderr, flush=True),
+        )
+    finally:
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>20}: {value}")
+    ok = result["drained"] and result["lost"] == 0 and not any(result["duplicated_effects"].values())
+    return 0 if ok else 1
 
 
 def _bench_devices(args: argparse.Namespace) -> int:
