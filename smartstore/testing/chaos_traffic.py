@@ -19,7 +19,7 @@ from typing import Any
 from contracts.member_code import IssuerKey, PhoneKey, encode_public_keys
 from contracts.sync import CatalogProduct, CatalogSnapshot
 from devices.lcus.simulator import LcusSimulator
-from devices.modbus.simulator import ModbusIoSimulator
+from devices.modbus.simulator import ModbusSimulator
 from devices.mtsics.simulator import MtSicsSimulator
 from devices.nextion.simulator import NextionSimulator
 from devices.pty import PtySimulatorHost
@@ -93,7 +93,7 @@ class Hardware:
 
     def __init__(self, root: Path) -> None:
         """Start the door (relay, IO, scanner) and checkout (scale, screen, scanner) simulators."""
-        self.lcus, self.io, self.door_scanner = LcusSimulator(), ModbusIoSimulator(), ScannerSimulator()
+        self.lcus, self.io, self.door_scanner = LcusSimulator(), ModbusSimulator(), ScannerSimulator()
         self.scale, self.screen, self.co_scanner = MtSicsSimulator(), NextionSimulator(), ScannerSimulator()
         self.hosts: dict[str, PtySimulatorHost] = {}
         for name, sim in (

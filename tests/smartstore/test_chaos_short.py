@@ -72,7 +72,6 @@ def test_no_effect_is_applied_twice(chaos: dict[str, Any]) -> None:
 
 
 @pytest.mark.timeout(480)
-@pytest.mark.xfail(reason="end-to-end acknowledgement not yet in place (issue 11)", strict=False)
 def test_every_event_the_agent_wrote_is_committed(chaos: dict[str, Any]) -> None:
     assert chaos["lost"] == 0, f"lost {chaos['lost']} of {chaos['events_written']}: {chaos['lost_seqs_sample']}"
     assert chaos["events_committed"] == chaos["events_written"]
