@@ -243,7 +243,10 @@ class Shoppers(threading.Thread):
         hw.co_scanner.scan(product.barcodes[0])
         if not self._wait(lambda: product.name in str(hw.screen.value("t0", page="basket") or ""), 5):
             return "item_not_confirmed"
-        hw.screen.touch("t4")  # Pay
+        try:
+            hw.screen.touch("t4")  # Pay
+        except KeyError:  # the basket page went away (the agent restarted): no Pay button to press
+            return "basket_gone_before_pay"
         if not self._wait(lambda: any(w in self._home().lower() for w in ("paid", "declined", "limit", "refused")), 8):
             return "no_payment_outcome"
         return "paid" if "paid" in self._home().lower() else "declined"
