@@ -175,7 +175,8 @@ class MqttLink:
     def publish_state(self, name: str, payload: bytes) -> None:
         """Publish a retained state snapshot now, and again after every reconnect."""
         topic = self.topics.state(name)
-        self._states[topic] = payload
+        with self._cond:  # _on_connect republishes them from paho's thread
+            self._states[topic] = payload
         if self._connected:
             self.client.publish(topic, payload, qos=STATE.qos, retain=STATE.retain)
 
@@ -200,7 +201,9 @@ class MqttLink:
             return
         client.publish(self.topics.availability, ONLINE, qos=AVAILABILITY.qos, retain=AVAILABILITY.retain)
         client.subscribe(subscriptions("agent", self.topics.store_id) + [(f, 1) for f, _ in self._handlers])
-        for topic, payload in self._states.items():
+        with self._cond:
+            states = list(self._states.items())
+        for topic, payload in states:
             client.publish(topic, payload, qos=STATE.qos, retain=STATE.retain)
         with self._cond:
             self._connected = True
