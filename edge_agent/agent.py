@@ -18,10 +18,12 @@ from edge_agent.domain.checkout import CheckoutInput, CheckoutStation
 from edge_agent.domain.door import DoorController, DoorInput, DoorTick
 from edge_agent.services.checkout import CheckoutService, StationInput
 from edge_agent.services.door import CommandArrived, CommandRefused, DeviceReport, DoorService
+from edge_agent.services.events import EventEmitter
 from edge_agent.services.stats import AgentStats
 from edge_agent.services.sync import SyncReceived, SyncService
 
 log = logging.getLogger(__name__)
+GROUP_MAX = 64  # inputs whose events may share one outbox transaction
 
 AgentInput = DoorInput | DeviceReport | CommandArrived | CommandRefused | SyncReceived | StationInput
 
@@ -75,9 +77,15 @@ class StoreAgent:
         sync: SyncService | None = None,
         stats: AgentStats | None = None,
         tick_s: float = 0.1,
+        emitter: EventEmitter | None = None,
     ) -> None:
-        """Take inputs from ``inbox`` and hand them to the services given."""
+        """Take inputs from ``inbox`` and hand them to the services given.
+
+        With ``emitter`` (the services' one), the events of inputs that arrive back to back (up to
+        ``GROUP_MAX``) share one durable transaction, written before the loop waits again.
+        """
         self.inbox = inbox
+        self.emitter = emitter
         self.door = door
         self.checkout = checkout
         self.sync = sync
@@ -138,16 +146,33 @@ class StoreAgent:
         return self.inbox.idle.wait(timeout)
 
     def _run(self) -> None:
+        grouped = 0
         while True:
             item = self.inbox.get(self.tick_s)
             if item is None:
+                self._commit()
                 return
+            if self.emitter is not None:
+                self.emitter.deferred = True
             try:
                 self._dispatch(item)
             except Exception:  # keep the door loop alive whatever one input does
                 log.exception("handling %r failed", item)
+            grouped += 1
+            if self.inbox.empty() or grouped >= GROUP_MAX:
+                self._commit()
+                grouped = 0
             if self.inbox.empty():
                 self.inbox.idle.set()
+
+    def _commit(self) -> None:
+        """Write the events of the inputs handled since the last commit (one transaction)."""
+        if self.emitter is None:
+            return
+        try:
+            self.emitter.commit()
+        except Exception:  # the outbox failed: log it, keep the door loop alive
+            log.exception("writing events to the outbox failed")
 
     def _dispatch(self, item: AgentInput) -> None:
         if isinstance(item, SyncReceived):

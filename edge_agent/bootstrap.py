@@ -279,7 +279,7 @@ def build_agent(
         on_synced=lambda data: save_synced(synced_path, data),
         on_catalog=checkout.apply_synced if checkout else None,
     )
-    agent = StoreAgent(inbox, door=door, checkout=checkout, sync=sync, stats=stats)
+    agent = StoreAgent(inbox, door=door, checkout=checkout, sync=sync, stats=stats, emitter=emitter)
 
     running = RunningAgent(agent, outbox, link, drivers, camera, parts)
     if start:

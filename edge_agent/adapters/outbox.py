@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,33 +57,48 @@ class Outbox:
         self.overflowing = self._count > self.max_rows
 
     def append(self, event: Event, topic: str) -> Event:
-        """Store ``event`` with the next sequence number and return it as stored.
+        """Store ``event`` with the next sequence number and return it as stored."""
+        return self.append_many([(event, topic)])[0]
 
-        The row id (AUTOINCREMENT, never reused) is the per-agent ``seq``.
+    def append_many(self, items: Sequence[tuple[Event, str]]) -> list[Event]:
+        """Store (event, topic) pairs in one durable transaction (group commit); return them as stored.
+
+        Each row id (AUTOINCREMENT, never reused) is that event's per-agent ``seq``, in order.
         """
-        droppable = int(event.type in DROPPABLE_EVENT_TYPES)
+        if not items:
+            return []
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                if self._count >= self.max_rows:
-                    self._make_room()
-                cur = self._db.execute(
-                    "INSERT INTO outbox (event_id, topic, payload, droppable, created) VALUES (?, ?, x'', ?, ?)",
-                    (str(event.event_id), topic, droppable, event.ts.timestamp()),
+                if self._count + len(items) > self.max_rows:
+                    self._make_room(len(items))
+                row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+                last = int(row[0]) if row else 0
+                stored = [event.model_copy(update={"seq": last + n}) for n, (event, _) in enumerate(items, 1)]
+                self._db.executemany(
+                    "INSERT INTO outbox (id, event_id, topic, payload, droppable, created) VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            ev.seq,
+                            str(ev.event_id),
+                            topic,
+                            ev.model_dump_json().encode(),
+                            int(ev.type in DROPPABLE_EVENT_TYPES),
+                            ev.ts.timestamp(),
+                        )
+                        for ev, (_, topic) in zip(stored, items, strict=True)
+                    ],
                 )
-                seq = int(cur.lastrowid or 0)
-                stored = event.model_copy(update={"seq": seq})
-                self._db.execute("UPDATE outbox SET payload = ? WHERE id = ?", (stored.model_dump_json().encode(), seq))
-                self._bump("written", 1)
+                self._bump("written", len(items))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._count += 1
+            self._count += len(items)
         return stored
 
-    def _make_room(self) -> None:
-        excess = self._count - self.max_rows + 1
+    def _make_room(self, incoming: int) -> None:
+        excess = self._count + incoming - self.max_rows
         cur = self._db.execute(
             "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE droppable = 1 ORDER BY id LIMIT ?)",
             (excess,),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Protocol
 
 from contracts.messages import Event
@@ -45,6 +46,10 @@ class EventSink(Protocol):
 
     def append(self, event: Event, topic: str) -> Event:
         """Store an event durably and return it as stored."""
+        ...
+
+    def append_many(self, items: Sequence[tuple[Event, str]]) -> list[Event]:
+        """Store several (event, topic) pairs in one durable transaction."""
         ...
 
     @property

@@ -10,8 +10,10 @@ from edge_agent.domain.ports import EventSink, Publisher
 class EventEmitter:
     """Append events to the outbox; after each batch check its bound and wake the publisher.
 
-    Every service emits through one instance, so the overflow alarm is raised (and cleared) once
-    for the whole agent, whichever service wrote the event that crossed the bound.
+    The events of one batch (the actions one input produced) share one durable transaction, written
+    at ``flush``: the lock and the screens have already been driven by then, so group commit costs
+    the door no latency. Every service emits through one instance, so the overflow alarm is raised
+    (and cleared) once for the whole agent, whichever service wrote the event that crossed the bound.
     """
 
     def __init__(self, sink: EventSink, topics: Topics, publisher: Publisher | None = None) -> None:
@@ -19,19 +21,28 @@ class EventEmitter:
         self.sink = sink
         self.topics = topics
         self.publisher = publisher
-        self._pending = False
+        self._batch: list[tuple[Event, str]] = []
         self._overflow_alarmed = False
+        self.deferred = False  # while True, ``flush`` keeps collecting (the agent loop groups a burst)
 
     def append(self, event: Event) -> None:
-        """Store one event of the current batch."""
-        self.sink.append(event, self.topics.event(event.type))
-        self._pending = True
+        """Add one event to the current batch (written durably at ``flush``)."""
+        self._batch.append((event, self.topics.event(event.type)))
+
+    def commit(self) -> bool:
+        """End a deferred group: write everything collected since, whatever ``deferred`` said."""
+        self.deferred = False
+        return self.flush()
 
     def flush(self) -> bool:
-        """End a batch: raise or clear the overflow alarm, wake the publisher; return whether it held events."""
-        if not self._pending:
+        """End a batch: write its events in one transaction, raise or clear the overflow alarm, wake the publisher.
+
+        Returns whether the batch held events.
+        """
+        if not self._batch or self.deferred:
             return False
-        self._pending = False
+        batch, self._batch = self._batch, []
+        self.sink.append_many(batch)
         self._check_overflow()
         if self.publisher is not None:
             self.publisher.notify()

@@ -29,9 +29,9 @@ class RecordingOutbox(Outbox):
 
     written: list[bytes]
 
-    def append(self, event, topic):  # type: ignore[no-untyped-def,override]
-        stored = super().append(event, topic)
-        self.written.append(stored.model_dump_json().encode())
+    def append_many(self, items):  # type: ignore[no-untyped-def,override]
+        stored = super().append_many(items)
+        self.written.extend(ev.model_dump_json().encode() for ev in stored)
         return stored
 
 

@@ -29,6 +29,9 @@ class FullSink:
         self.rows.append((event, topic))
         return event
 
+    def append_many(self, items: list[tuple[EventBase, str]]) -> list[EventBase]:
+        return [self.append(event, topic) for event, topic in items]
+
 
 class EmittingStation:
     """A station stand-in that emits one event per input."""
@@ -37,7 +40,10 @@ class EmittingStation:
         self.verifier = None
 
     def handle(self, item: object) -> list[object]:
-        return [Emit(ExitRequested(store_id=STORE, door_id="main"))]
+        return [Emit(ExitRequested(store_id=STORE, door_id="main"))] if isinstance(item, Pay) else []
+
+    def start(self) -> list[object]:
+        return []
 
     def snapshot(self) -> object:  # pragma: no cover - no publisher in these tests
         raise AssertionError
@@ -71,3 +77,33 @@ def test_an_illegal_lock_transition_raises(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.delitem(door_module.LOCK_TRANSITIONS, (LockState.LOCKED, LockTrigger.GRANT))
     with pytest.raises(RuntimeError, match="illegal lock transition"):
         next_lock_state(LockState.LOCKED, LockTrigger.GRANT)
+
+
+class CountingSink(FullSink):
+    """A sink that records each durable transaction (one call of ``append_many``)."""
+
+    overflowing = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.transactions: list[int] = []
+
+    def append_many(self, items: list[tuple[EventBase, str]]) -> list[EventBase]:
+        self.transactions.append(len(items))
+        return super().append_many(items)
+
+
+def test_events_of_inputs_that_arrive_together_share_one_transaction() -> None:
+    sink = CountingSink()
+    emitter = EventEmitter(sink, Topics(STORE))
+    inbox = Inbox()
+    agent = StoreAgent(inbox, checkout=CheckoutService({"co1": EmittingStation()}, emitter), emitter=emitter)  # type: ignore[dict-item]
+    for _ in range(5):
+        inbox.submit_station("co1", Pay())  # queued before the loop runs: one burst
+    agent.start()
+    assert agent.wait_idle(5)
+    inbox.submit_station("co1", Pay())  # on its own: its own transaction
+    assert agent.wait_idle(5)
+    agent.stop()
+    assert sink.transactions == [5, 1]
+    assert len(sink.rows) == 6
