@@ -63,7 +63,7 @@ def _is_retained_topic(topic: str) -> bool:
         return False  # unknown topics go to the dead letters from any writer
 
 
-class _BufferedClient(mqtt.Client):
+class BufferedClient(mqtt.Client):
     """Paho client that reads the socket in 64 KiB chunks and acknowledges in batches.
 
     Stock paho handles one packet per ``select()`` wake-up and issues several ``recv`` calls per
@@ -194,9 +194,9 @@ class IngestWorker:
 
     # ----------------------------------------------------------------------- MQTT
 
-    def _make_client(self) -> _BufferedClient:
+    def _make_client(self) -> BufferedClient:
         s = self.settings
-        client = _BufferedClient(
+        client = BufferedClient(
             CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5, manual_ack=True
         )
         if s.mqtt_username:

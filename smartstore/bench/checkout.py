@@ -116,7 +116,7 @@ def run_checkout_bench(data_dir: Path, *, items: int | None = None, seed: int = 
         evidence,
     )
     checkout = CheckoutService({STATION: station}, EventEmitter(outbox, Topics(STORE)), effects=io, ledger=ledger)
-    agent = StoreAgent(inbox, checkout=checkout, tick_s=0.05)  # a checkout-only store: no door
+    agent = StoreAgent(inbox, checkout=checkout, tick_s=0.05, emitter=checkout.emitter)  # a checkout-only store
     tracker = WeightTracker(lambda inp: agent.submit_station(STATION, inp))
 
     def on_weight(weight: WeightStable) -> None:

@@ -37,6 +37,11 @@ def register(bench: argparse._SubParsersAction[Any], model: argparse._SubParsers
     b.add_argument("--dup-ratio", type=float, default=0.02, help="share of events re-sent as duplicates (default 0.02)")
     b.set_defaults(func=_bench_ingest)
 
+    outbox = bench.add_parser("outbox", help="The agent's outbox and pump against raw paho; replay; end-to-end acks.")
+    outbox.add_argument("--events", type=int, default=20_000)
+    outbox.add_argument("--json", action="store_true", help="print JSON (the default output)")
+    outbox.set_defaults(func=_bench_outbox)
+
     devices = bench.add_parser("devices", help="Weight latency, line overhead and screen render time.")
     devices.add_argument("--trials", type=int, default=20, help="weight changes / screens per device")
     devices.add_argument("--json", action="store_true", help="print JSON (the default output is JSON too)")
@@ -131,6 +136,13 @@ def _bench_chaos(args: argparse.Namespace) -> int:
             print(f"{key:>20}: {value}")
     ok = result["drained"] and result["lost"] == 0 and not any(result["duplicated_effects"].values())
     return 0 if ok else 1
+
+
+def _bench_outbox(args: argparse.Namespace) -> int:
+    from smartstore.bench.outbox import run_outbox_bench
+
+    print(json.dumps(run_outbox_bench(events=args.events), indent=2))
+    return 0
 
 
 def _bench_devices(args: argparse.Namespace) -> int:

@@ -191,7 +191,7 @@ def run_door_bench(samples: int = 300) -> dict[str, object]:
         outbox = Outbox(workdir / "outbox.db")
         feedback: list[Feedback] = []
         door = DoorService(controller, lock, EventEmitter(outbox, Topics(STORE)), on_feedback=feedback.append)
-        agent = StoreAgent(Inbox(), door=door, tick_s=0.1)  # as in production
+        agent = StoreAgent(Inbox(), door=door, tick_s=0.1, emitter=door.emitter)  # as in production
         agent.start()
         reader = CameraReader(
             "0", on_code=lambda text: agent.submit(CodePresented(text, reader="camera")), debounce_s=0
