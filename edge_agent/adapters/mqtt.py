@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 import time
 import uuid
@@ -28,6 +29,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from contracts.errors import ContractError
+from contracts.messages import DeliveryAck
 from contracts.topics import (
     AVAILABILITY,
     COMMAND_REPLY,
@@ -83,6 +85,8 @@ class MqttLink:
         self.tracker = AckTracker(ack_timeout_s)
         self.committed_through = 0
         self._next_report = 0.0
+        self._forget: queue.Queue[list[int] | DeliveryAck | None] = queue.Queue()
+        self._forgetter: threading.Thread | None = None
         self.outbox = outbox
         self.host, self.port = host, port
         self.window = window
@@ -141,6 +145,8 @@ class MqttLink:
         self.client.loop_start()
         self._pump = threading.Thread(target=self._pump_loop, name="outbox-pump", daemon=True)
         self._pump.start()
+        self._forgetter = threading.Thread(target=self._forget_loop, name="outbox-forget", daemon=True)
+        self._forgetter.start()
 
     def stop(self, timeout: float = 2.0) -> None:
         """Publish ``offline``, wait briefly for pending acks, and disconnect."""
@@ -150,6 +156,9 @@ class MqttLink:
         if self._pump is not None:
             self._pump.join(timeout)
         self._flush_acks()
+        self._forget.put(None)
+        if self._forgetter is not None:
+            self._forgetter.join(timeout)
         if self._connected:
             info = self.client.publish(
                 self.topics.availability, OFFLINE, qos=AVAILABILITY.qos, retain=AVAILABILITY.retain
@@ -271,11 +280,30 @@ class MqttLink:
         except ContractError as err:
             log.warning("ignored delivery acknowledgement on %s: %s", topic, err)
             return
-        forgotten = self.outbox.acknowledge([str(event_id) for event_id in ack.event_ids])
-        with self._cond:
-            self.tracker.forget(forgotten)
-            self.committed_through = max(self.committed_through, ack.committed_through)
-            self._cond.notify_all()
+        self._forget.put(ack)
+
+    def _forget_loop(self) -> None:
+        """Delete what the broker (PUBACK) or the cloud (``DeliveryAck``) acknowledged, in batches.
+
+        It runs on its own thread, so neither publishing nor paho's network thread ever waits for
+        the outbox's write lock (held through an append's fsync).
+        """
+        while True:
+            jobs = [self._forget.get()]
+            while not self._forget.empty():
+                jobs.append(self._forget.get_nowait())
+            rows = [row_id for job in jobs if isinstance(job, list) for row_id in job]
+            acks = [job for job in jobs if isinstance(job, DeliveryAck)]
+            if rows:
+                self.outbox.delete_many(rows)
+            if acks:
+                forgotten = self.outbox.acknowledge([str(e) for ack in acks for e in ack.event_ids])
+                with self._cond:
+                    self.tracker.forget(forgotten)
+                    self.committed_through = max(self.committed_through, *(a.committed_through for a in acks))
+                    self._cond.notify_all()
+            if any(job is None for job in jobs):
+                return
 
     def _flush_acks(self) -> None:
         with self._cond:
@@ -285,7 +313,7 @@ class MqttLink:
                     self.tracker.sent(row_id)  # the broker has it; the cloud has yet to commit it
                 return
         if acked:
-            self.outbox.delete_many(acked)
+            self._forget.put(acked)
 
     def _room(self) -> int:
         """How many rows the pump may hand to paho now (caller holds ``_cond``)."""

@@ -57,6 +57,10 @@ class Outbox:
         self._db.executescript(SCHEMA)
         self._count = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
         self.overflowing = self._count > self.max_rows
+        # The publisher reads on its own connection: in WAL mode a reader never waits for a
+        # writer, so an append's fsync does not stall publishing.
+        self._read_lock = threading.Lock()
+        self._reader = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
 
     def append(self, event: Event, topic: str) -> Event:
         """Store ``event`` with the next sequence number and return it as stored."""
@@ -121,8 +125,8 @@ class Outbox:
 
     def pending(self, after_id: int = 0, limit: int = 100) -> list[OutboxRow]:
         """Return up to ``limit`` rows with id greater than ``after_id``, oldest first."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._read_lock:
+            rows = self._reader.execute(
                 "SELECT id, topic, payload FROM outbox WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
             ).fetchall()
         return [OutboxRow(int(r[0]), str(r[1]), bytes(r[2])) for r in rows]
@@ -132,8 +136,8 @@ class Outbox:
         if not row_ids:
             return []
         marks = ",".join("?" * len(row_ids))
-        with self._lock:
-            found = self._db.execute(
+        with self._read_lock:
+            found = self._reader.execute(
                 f"SELECT id, topic, payload FROM outbox WHERE id IN ({marks}) ORDER BY id",  # noqa: S608 - placeholders only
                 row_ids,
             ).fetchall()
@@ -211,5 +215,7 @@ class Outbox:
 
     def close(self) -> None:
         """Close the database."""
+        with self._read_lock:
+            self._reader.close()
         with self._lock:
             self._db.close()

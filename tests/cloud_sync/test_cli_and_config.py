@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from cloud_sync.config import CloudSettings, SettingsError
+from cloud_sync.db.migrate import head_revision
 from smartstore.cli import build_parser, main
 
 
@@ -35,7 +36,7 @@ def test_cloud_commands_are_registered() -> None:
 def test_migrate_then_manage_tokens(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     assert main(["cloud", "migrate", "--database-url", url]) == 0
-    assert "revision 0001" in capsys.readouterr().out
+    assert f"revision {head_revision()}" in capsys.readouterr().out
     assert (
         main(["cloud", "token", "create", "--database-url", url, "--name", "ops", "--role", "operator", "--json"]) == 0
     )
