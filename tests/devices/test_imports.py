@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from devices import catalog
+
 DEVICES = Path(__file__).resolve().parents[2] / "devices"
 PROTOCOLS = sorted(DEVICES.glob("*/protocol.py"))
 PURE = [*PROTOCOLS, DEVICES / "scales" / "settle.py", DEVICES / "scales" / "model.py", DEVICES / "screen.py"]
@@ -28,18 +30,10 @@ def imported(path: Path) -> set[str]:
 
 def test_every_protocol_package_has_the_four_files() -> None:
     packages = {p.parent.name for p in PROTOCOLS}
-    assert packages == {
-        "cas",
-        "escpos",
-        "lcus",
-        "modbus",
-        "mtsics",
-        "nextion",
-        "osdp",
-        "scanner",
-        "toledo8217",
-        "wiegand",
-    }
+    # Every device package is in the catalog and every catalog entry has its package: adding a
+    # device kind touches its own package and the catalog, nothing else.
+    assert packages == {spec.package.removeprefix("devices.") for spec in catalog.CATALOG}
+    assert "wiegand" in packages and "toledo8217" in packages
     for name in packages:
         for file in ("protocol.py", "driver.py", "simulator.py", "profiles.py"):
             assert (DEVICES / name / file).exists(), f"devices/{name}/{file} is missing"
