@@ -158,6 +158,17 @@ class StoreDetail(StoreOut):
     last_event_at: datetime | None = None
 
 
+class DeliveryOut(BaseModel):
+    """How far the cloud holds a store's events, and what its agent says is still waiting."""
+
+    store_id: str
+    committed_through: int = Field(description="Every event of the store up to this seq is committed.")
+    max_seq: int = Field(description="The highest seq committed.")
+    gap_since: datetime | None = Field(description="When the oldest open gap opened (None: no gap).")
+    missing: list[tuple[int, int]] = Field(description="Up to 100 (first, last) seq ranges not received.")
+    agent: dict[str, Any] | None = Field(description="The agent's last `state/delivery`: pending, oldest age...")
+
+
 class StockLine(_In):
     """A quantity of one product (units, or grams if sold by weight)."""
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from contracts.messages import AccessGranted, DeliveryAck, dump
@@ -57,7 +58,12 @@ def test_the_cloud_acknowledges_what_it_committed_duplicates_and_dead_letters_in
 
 
 def test_a_gap_is_tracked_alerted_and_resolved_when_the_missing_event_arrives(
-    worker_factory: Callable[..., Any], publisher: Publisher, engine: Engine, acks: Recorder
+    worker_factory: Callable[..., Any],
+    publisher: Publisher,
+    engine: Engine,
+    acks: Recorder,
+    client: TestClient,
+    op: dict[str, str],
 ) -> None:
     worker_factory(ingest_gap_alert_s=0.2)
     first, missing, later = _grant("s2", 1), _grant("s2", 2), _grant("s2", 3)
@@ -66,6 +72,8 @@ def test_a_gap_is_tracked_alerted_and_resolved_when_the_missing_event_arrives(
     assert wait_until(lambda: later.event_id in _acked(acks, "s2")[0])
     assert _acked(acks, "s2")[1] == 1
     assert count(engine, "SELECT max_seq - committed_through FROM store_delivery WHERE store_id = 's2'") == 2
+    shown = client.get("/api/v1/stores/s2/delivery", headers=op).json()
+    assert (shown["committed_through"], shown["max_seq"], shown["missing"]) == (1, 3, [[2, 2]])
     # Another event after the threshold: the open gap is now reported to the operators.
     time.sleep(0.3)  # let the gap age past the threshold
     another = _grant("s2", 4)
@@ -77,3 +85,5 @@ def test_a_gap_is_tracked_alerted_and_resolved_when_the_missing_event_arrives(
     assert wait_until(lambda: _acked(acks, "s2")[1] == 4)
     assert wait_until(lambda: count(engine, gap_alerts) == 0)
     assert count(engine, "SELECT count(*) FROM alerts WHERE kind = 'delivery_gap'") == 1
+    shown = client.get("/api/v1/stores/s2/delivery", headers=op).json()
+    assert (shown["committed_through"], shown["missing"], shown["gap_since"]) == (4, [], None)

@@ -11,6 +11,7 @@ from cloud_sync.api.deps import AnyRole, Operator, PagingDep, SessionDep, Staff
 from cloud_sync.api.pagination import paginate
 from cloud_sync.api.schemas import (
     AlarmOut,
+    DeliveryOut,
     DeviceOut,
     InventoryRow,
     Page,
@@ -20,7 +21,8 @@ from cloud_sync.api.schemas import (
     StoreOut,
     StorePatch,
 )
-from cloud_sync.db.models import Alarm, Event, Store, StoreDevice, StoreSync
+from cloud_sync.db.models import Alarm, Event, Store, StoreDelivery, StoreDevice, StoreState, StoreSync
+from cloud_sync.services.delivery import missing_ranges
 from cloud_sync.services.errors import Conflict
 from cloud_sync.services.inventory import expire_orders, get_store, inventory, restock
 
@@ -82,6 +84,23 @@ def store_detail(store_id: StorePath, session: SessionDep, principal: AnyRole) -
         open_alarms=[AlarmOut.model_validate(a) for a in alarms],
         sync_versions={k: int(v) for k, v in versions.items()},
         last_event_at=last,
+    )
+
+
+@router.get("/stores/{store_id}/delivery", response_model=DeliveryOut)
+def store_delivery(store_id: StorePath, session: SessionDep, principal: AnyRole) -> DeliveryOut:
+    """End-to-end delivery of a store's events: committed through, gaps, and the agent's backlog."""
+    principal.check_store(store_id)
+    get_store(session, store_id)
+    row = session.get(StoreDelivery, store_id)
+    state = session.get(StoreState, (store_id, "delivery"))
+    return DeliveryOut(
+        store_id=store_id,
+        committed_through=row.committed_through if row else 0,
+        max_seq=row.max_seq if row else 0,
+        gap_since=row.gap_since if row else None,
+        missing=missing_ranges(session, store_id),
+        agent=state.payload if state else None,
     )
 
 
