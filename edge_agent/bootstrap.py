@@ -15,6 +15,7 @@ from contracts.topics import Topics
 from devices.driver import DriverThread
 from edge_agent import hardware
 from edge_agent.adapters.camera import CameraReader
+from edge_agent.adapters.metrics import MetricsServer
 from edge_agent.adapters.mqtt import MqttLink
 from edge_agent.adapters.outbox import Outbox
 from edge_agent.adapters.vision import Recognizer
@@ -52,6 +53,7 @@ class RunningAgent:
     drivers: list[DriverThread] = field(default_factory=list)
     camera: CameraReader | None = None
     checkout: CheckoutParts | None = None
+    metrics: MetricsServer | None = None
 
     def stop(self) -> None:
         """Stop readers first, then lock the door, then the broker link and the lock driver."""
@@ -72,6 +74,8 @@ class RunningAgent:
             if hardware.is_lock_driver(driver):
                 driver.wait_online(0.1)
                 driver.stop(timeout=1.0)
+        if self.metrics is not None:
+            self.metrics.stop()
         self.outbox.close()
 
 
@@ -281,7 +285,8 @@ def build_agent(
     )
     agent = StoreAgent(inbox, door=door, checkout=checkout, sync=sync, stats=stats, emitter=emitter)
 
-    running = RunningAgent(agent, outbox, link, drivers, camera, parts)
+    metrics = MetricsServer(settings.metrics_port, outbox, link) if settings.metrics_port else None
+    running = RunningAgent(agent, outbox, link, drivers, camera, parts, metrics)
     if start:
         lock_driver.start()
         agent.start()
@@ -293,4 +298,6 @@ def build_agent(
             camera.start()
         for cam in parts.cameras if parts else []:
             cam.start()
+        if metrics is not None:
+            metrics.start()
     return running

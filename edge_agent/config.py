@@ -138,6 +138,8 @@ class AgentSettings(_Cfg):
     camera: CameraConfig | None = None
     checkout: CheckoutSettings | None = None
     outbox_max_rows: int = Field(default=1_000_000, ge=100)
+    # Prometheus metrics on 127.0.0.1:<port> (outbox depth, oldest unacknowledged age, ...); off when unset.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> AgentSettings:

@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 import paho.mqtt.client as mqtt
@@ -54,6 +55,25 @@ log = logging.getLogger(__name__)
 
 CommandHandler = Callable[[str, bytes, bool], None]
 STATE_EVERY_S = 5.0  # how often the retained delivery state is refreshed
+
+
+@dataclass(frozen=True)
+class DeliveryState:
+    """What the store's outbox still holds for the cloud (``state/delivery``, metrics)."""
+
+    delivery: str
+    pending: int
+    awaiting_ack: int
+    oldest_unacked_age_s: float | None
+    committed_through: int
+    resends: int
+
+    @classmethod
+    def of(cls, outbox: Outbox, delivery: str, awaiting: int, committed_through: int, resends: int) -> DeliveryState:
+        """Read the outbox's depth and oldest row now."""
+        oldest = outbox.oldest_created()
+        age = None if oldest is None else round(max(0.0, time.time() - oldest), 3)
+        return cls(delivery, len(outbox), awaiting, age, committed_through, resends)
 
 
 class MqttLink:
@@ -121,17 +141,11 @@ class MqttLink:
         self._pump: threading.Thread | None = None
         self._handlers: list[tuple[str, CommandHandler]] = []
 
-    def delivery_state(self) -> dict[str, object]:
+    def delivery_state(self) -> DeliveryState:
         """Return what the outbox holds for the cloud: depth, oldest age, resends (``state/delivery``)."""
-        oldest = self.outbox.oldest_created()
-        return {
-            "delivery": self.delivery,
-            "pending": len(self.outbox),
-            "awaiting_ack": len(self.tracker),
-            "oldest_unacked_age_s": None if oldest is None else round(max(0.0, time.time() - oldest), 3),
-            "committed_through": self.committed_through,
-            "resends": self.tracker.resends,
-        }
+        return DeliveryState.of(
+            self.outbox, self.delivery, len(self.tracker), self.committed_through, self.tracker.resends
+        )
 
     def route(self, topic_filter: str, handler: CommandHandler) -> None:
         """Subscribe ``handler`` to ``topic_filter`` (call before ``start``)."""
@@ -346,7 +360,7 @@ class MqttLink:
         if not self._connected or now < self._next_report:
             return
         self._next_report = now + STATE_EVERY_S
-        self.publish_state("delivery", json.dumps(self.delivery_state()).encode())
+        self.publish_state("delivery", json.dumps(asdict(self.delivery_state())).encode())
 
     def _pump_loop(self) -> None:
         while True:

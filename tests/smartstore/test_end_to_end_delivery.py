@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from cloud_sync.db.session import make_engine
 from cloud_sync.ingest.worker import IngestWorker
 from edge_agent.bootstrap import RunningAgent, build_agent
 from edge_agent.config import AgentSettings
-from smartstore.testing.broker import MosquittoBroker
+from smartstore.testing.broker import MosquittoBroker, free_port
 from tests.edge_agent.conftest import Sims, agent_settings
 from tests.edge_agent.helpers import STORE, Members
 
@@ -56,9 +57,19 @@ def _worker(url: str, broker: MosquittoBroker) -> IngestWorker:
 def agent(tmp_path: Path, sims: Sims, broker: MosquittoBroker, members: Members) -> Iterator[RunningAgent]:
     raw = agent_settings(tmp_path, sims, broker, members)
     raw["mqtt"] |= {"delivery": "cloud", "ack_timeout_s": 0.5}
+    raw["metrics_port"] = free_port()
     running = build_agent(AgentSettings.model_validate(raw))
     yield running
     running.stop()
+
+
+def _metrics(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {
+        name: float(value)
+        for name, value in (line.split(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    }
 
 
 def _events_in_cloud(url: str) -> set[int]:
@@ -77,6 +88,8 @@ def test_events_stay_in_the_store_until_the_cloud_commits_them(
     assert agent.link is not None
     assert _wait(lambda: len(agent.link.tracker) >= 5)
     assert len(agent.outbox) == agent.outbox.counters()["written"]
+    assert agent.metrics is not None
+    assert _metrics(agent.metrics.port)["smartstore_agent_outbox_oldest_unacked_seconds"] > 0
     # A worker comes up: what was published before it existed is resent and committed.
     worker = _worker(cloud_url, broker)
     try:
@@ -86,7 +99,12 @@ def test_events_stay_in_the_store_until_the_cloud_commits_them(
         assert agent.link.tracker.resends >= 5
         assert agent.link.committed_through >= written
         state = agent.link.delivery_state()
-        assert (state["pending"], state["oldest_unacked_age_s"]) == (0, None)
+        assert (state.pending, state.oldest_unacked_age_s) == (0, None)
+        assert agent.metrics is not None
+        metrics = _metrics(agent.metrics.port)
+        assert metrics["smartstore_agent_outbox_pending"] == 0.0
+        assert metrics["smartstore_agent_committed_through"] >= written
+        assert metrics["smartstore_agent_broker_connected"] == 1.0
     finally:
         worker.stop()
 

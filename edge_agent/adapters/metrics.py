@@ -1,0 +1,78 @@
+"""The agent's Prometheus metrics on a loopback port: what the outbox still holds for the cloud.
+
+Values are read when scraped (a custom collector), so nothing is counted twice and the decision
+loop pays nothing for them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from edge_agent.adapters.mqtt import DeliveryState, MqttLink
+from edge_agent.adapters.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryCollector(Collector):
+    """Outbox depth, the oldest unacknowledged event's age, resends and the broker link."""
+
+    def __init__(self, outbox: Outbox, link: MqttLink | None) -> None:
+        """Read ``outbox`` and (if the agent has one) ``link`` at every scrape."""
+        self.outbox = outbox
+        self.link = link
+
+    def collect(self) -> Iterator[Any]:
+        """Yield the current values."""
+        state = self.link.delivery_state() if self.link is not None else DeliveryState.of(self.outbox, "none", 0, 0, 0)
+        yield GaugeMetricFamily("smartstore_agent_outbox_pending", "Events in the outbox", value=state.pending)
+        yield GaugeMetricFamily(
+            "smartstore_agent_outbox_oldest_unacked_seconds",
+            "Age of the oldest event the cloud has not acknowledged (0 when none)",
+            value=state.oldest_unacked_age_s or 0.0,
+        )
+        yield GaugeMetricFamily(
+            "smartstore_agent_awaiting_ack", "Events the broker took that await the cloud", value=state.awaiting_ack
+        )
+        yield GaugeMetricFamily(
+            "smartstore_agent_committed_through",
+            "Every event up to this seq is committed in the cloud",
+            value=state.committed_through,
+        )
+        yield CounterMetricFamily(
+            "smartstore_agent_resends", "Events published again for want of an acknowledgement", value=state.resends
+        )
+        counters = self.outbox.counters()
+        yield CounterMetricFamily("smartstore_agent_events_written", "Events written", value=counters["written"])
+        yield CounterMetricFamily("smartstore_agent_events_dropped", "Telemetry dropped", value=counters["dropped"])
+        connected = 1.0 if self.link is not None and self.link.connected else 0.0
+        yield GaugeMetricFamily("smartstore_agent_broker_connected", "1 while connected to the broker", value=connected)
+
+
+class MetricsServer:
+    """``/metrics`` on ``127.0.0.1:port`` (Prometheus text format), stopped with the agent."""
+
+    def __init__(self, port: int, outbox: Outbox, link: MqttLink | None, host: str = "127.0.0.1") -> None:
+        """Serve the delivery collector on ``host:port`` (started by ``start``)."""
+        self.port, self.host = port, host
+        self.registry = CollectorRegistry()
+        self.registry.register(DeliveryCollector(outbox, link))
+        self._server: Any = None
+
+    def start(self) -> None:
+        """Listen (a daemon thread of prometheus-client)."""
+        self._server, _thread = start_http_server(self.port, addr=self.host, registry=self.registry)
+        log.info("metrics on http://%s:%d/metrics", self.host, self.port)
+
+    def stop(self) -> None:
+        """Stop listening."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
