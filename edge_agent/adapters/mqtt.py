@@ -380,21 +380,31 @@ class MqttLink:
                     if not self._acked and self._running:
                         self._cond.wait(self._idle_wait())
                 continue
-            for row in rows:
-                if not self._connected:
-                    break
-                # Never hold our lock while calling paho: its thread holds its own lock when it
-                # calls _on_publish, which takes ours. A PUBACK that beats the bookkeeping
-                # below is parked in _early_acks.
-                info = self.client.publish(row.topic, row.payload, qos=EVENT.qos, retain=EVENT.retain)
-                if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-                    log.warning("publish of row %d failed: %s", row.id, mqtt.error_string(info.rc))
-                    break
-                # MQTT_ERR_NO_CONN: paho keeps the message and sends it after reconnecting.
-                with self._cond:
-                    self._last_handed = max(self._last_handed, row.id)
-                    if info.mid in self._early_acks:
-                        self._early_acks.discard(info.mid)
-                        self._acked.append(row.id)
-                    else:
-                        self._inflight[info.mid] = row.id
+            handed = self._hand_to_paho(rows)
+            if handed < len(rows):
+                with self._cond:  # resends not handed over keep a deadline (new rows stay after the cursor)
+                    for row in rows[handed:]:
+                        if row.id <= self._last_handed:
+                            self.tracker.sent(row.id)
+
+    def _hand_to_paho(self, rows: list[OutboxRow]) -> int:
+        """Publish ``rows`` in order while connected; return how many were handed to paho."""
+        for handed, row in enumerate(rows):
+            if not self._connected:
+                return handed
+            # Never hold our lock while calling paho: its thread holds its own lock when it
+            # calls _on_publish, which takes ours. A PUBACK that beats the bookkeeping
+            # below is parked in _early_acks.
+            info = self.client.publish(row.topic, row.payload, qos=EVENT.qos, retain=EVENT.retain)
+            if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                log.warning("publish of row %d failed: %s", row.id, mqtt.error_string(info.rc))
+                return handed
+            # MQTT_ERR_NO_CONN: paho keeps the message and sends it after reconnecting.
+            with self._cond:
+                self._last_handed = max(self._last_handed, row.id)
+                if info.mid in self._early_acks:
+                    self._early_acks.discard(info.mid)
+                    self._acked.append(row.id)
+                else:
+                    self._inflight[info.mid] = row.id
+        return len(rows)
