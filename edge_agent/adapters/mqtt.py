@@ -380,12 +380,19 @@ class MqttLink:
                     if not self._acked and self._running:
                         self._cond.wait(self._idle_wait())
                 continue
-            handed = self._hand_to_paho(rows)
-            if handed < len(rows):
-                with self._cond:  # resends not handed over keep a deadline (new rows stay after the cursor)
-                    for row in rows[handed:]:
-                        if row.id <= self._last_handed:
-                            self.tracker.sent(row.id)
+            self._publish_rows(rows)
+
+    def _publish_rows(self, rows: list[OutboxRow]) -> None:
+        """Hand ``rows`` to paho; resends it could not take (link lost) keep a deadline.
+
+        New rows it could not take stay after the cursor and are picked up again.
+        """
+        handed = self._hand_to_paho(rows)
+        if handed < len(rows):
+            with self._cond:
+                for row in rows[handed:]:
+                    if row.id <= self._last_handed:
+                        self.tracker.sent(row.id)
 
     def _hand_to_paho(self, rows: list[OutboxRow]) -> int:
         """Publish ``rows`` in order while connected; return how many were handed to paho."""
