@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import csv
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from models.errors import ModelError
 
-DEFAULT_DATA_DIR = Path("../shared/data/grocery-store")
+# The photos sit in ``shared/`` beside the repository (``$SMARTSTORE_DATA`` overrides), wherever
+# the command runs from.
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "grocery-store"
+
+
+def default_data_dir() -> Path:
+    """Return ``$SMARTSTORE_DATA`` if set, else the grocery-store photos beside the repository."""
+    env = os.environ.get("SMARTSTORE_DATA")
+    return Path(env) if env else DEFAULT_DATA_DIR
 
 
 @dataclass(frozen=True)
@@ -32,12 +41,12 @@ class Sample:
 
 
 def resolve_data_dir(data_dir: str | Path | None) -> Path:
-    """Resolve the dataset directory (default ``../shared/data/grocery-store`` from cwd).
+    """Resolve the dataset directory (default: ``default_data_dir()``).
 
     Raises:
         ModelError: If the directory has no ``classes.csv``.
     """
-    path = Path(data_dir) if data_dir is not None else DEFAULT_DATA_DIR
+    path = Path(data_dir) if data_dir is not None else default_data_dir()
     path = path.expanduser().resolve()
     if not (path / "classes.csv").is_file():
         raise ModelError(f"no classes.csv in data dir {path} (pass --data DIR)")

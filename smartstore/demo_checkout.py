@@ -24,10 +24,11 @@ from edge_agent.adapters.vision import EvidenceProvider
 from edge_agent.bootstrap import RunningAgent
 from edge_agent.domain.catalog import Product
 from edge_agent.domain.checkout import Abandon
-from smartstore.grocery import build_catalog, grocery_data_dir
+from models.labels import default_data_dir
+from smartstore.grocery import build_catalog
 
 log = logging.getLogger(__name__)
-DATA = grocery_data_dir()
+DATA = default_data_dir()
 STATION = "co1"
 # What the demo shoppers buy: a kind of item -> the dataset class whose photo the camera sees.
 ITEMS = {"milk": "Arla-Standard-Milk", "apples": "Granny-Smith", "juice": "Bravo-Apple-Juice"}

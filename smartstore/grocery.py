@@ -3,24 +3,10 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 from edge_agent.domain.barcodes import gtin_check_digit
 from edge_agent.domain.catalog import Catalog, Product
-
-_RELATIVE = Path("../shared/data/grocery-store")
-
-
-def grocery_data_dir() -> Path:
-    """Find the grocery-store photos: ``$SMARTSTORE_DATA``, else beside the working directory, else beside the repo."""
-    if env := os.environ.get("SMARTSTORE_DATA"):
-        return Path(env)
-    for candidate in (_RELATIVE, Path(__file__).resolve().parents[1] / _RELATIVE):
-        if (candidate / "classes.csv").is_file():
-            return candidate
-    return _RELATIVE
-
 
 # Unit weights (g) of the packaged products, by name keyword: cartons, tubs and cups as sold.
 PACKAGE_WEIGHTS = (

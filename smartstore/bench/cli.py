@@ -20,7 +20,7 @@ def register(bench: argparse._SubParsersAction[Any], model: argparse._SubParsers
     door.set_defaults(func=_bench_door)
 
     checkout = bench.add_parser("checkout", help="Scripted baskets of real photos through the checkout (JSON).")
-    checkout.add_argument("--data", default="../shared/data/grocery-store", help="grocery-store dataset directory")
+    checkout.add_argument("--data", default=None, help="grocery-store dataset directory (default: beside the repo)")
     checkout.add_argument("--items", type=int, default=None, help="how many validation photos (default: all)")
     checkout.add_argument("--seed", type=int, default=0)
     checkout.add_argument("--json", action="store_true", help="print JSON (the default output)")
@@ -77,9 +77,10 @@ def _bench_door(args: argparse.Namespace) -> int:
 
 
 def _bench_checkout(args: argparse.Namespace) -> int:
+    from models.labels import default_data_dir
     from smartstore.bench.checkout import run_checkout_bench
 
-    data = Path(args.data)
+    data = Path(args.data) if args.data else default_data_dir()
     if not (data / "val.txt").exists():
         print(f"error: no validation split at {data} (pass --data)", file=sys.stderr)
         return 2
