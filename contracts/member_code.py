@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -139,6 +140,26 @@ class _Reader:
             raise CodeRefused(DenyReason.MALFORMED, f"{what} is not UTF-8") from err
 
 
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def _strict_b64url(body: str) -> bytes:
+    """Decode unpadded base64url that is canonical: one text per code, anything else ``malformed``.
+
+    Padding, whitespace, characters outside the alphabet and non-zero spare bits are refused
+    (a lenient decoder drops them, so many texts would decode to the same code).
+    """
+    if not _B64URL.fullmatch(body) or len(body) % 4 == 1:
+        raise CodeRefused(DenyReason.MALFORMED, "code is not canonical base64url")
+    try:
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    except (binascii.Error, ValueError) as err:  # pragma: no cover - the pattern admits only valid text
+        raise CodeRefused(DenyReason.MALFORMED, "code is not base64url") from err
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != body:
+        raise CodeRefused(DenyReason.MALFORMED, "code is not canonical base64url")
+    return raw
+
+
 def decode_code(text: str | bytes) -> MemberCode:
     """Parse the text of a scanned member code without verifying it.
 
@@ -150,16 +171,11 @@ def decode_code(text: str | bytes) -> MemberCode:
             text = text.decode("ascii")
         except UnicodeDecodeError as err:
             raise CodeRefused(DenyReason.MALFORMED, "code is not ASCII") from err
-    text = text.strip()
     if len(text) > MAX_CODE_CHARS:
         raise CodeRefused(DenyReason.MALFORMED, "code is too long")
     if not text.startswith(CODE_PREFIX):
         raise CodeRefused(DenyReason.MALFORMED, "not a smartstore member code")
-    body = text[len(CODE_PREFIX) :]
-    try:
-        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-    except (binascii.Error, ValueError) as err:
-        raise CodeRefused(DenyReason.MALFORMED, "code is not base64url") from err
+    raw = _strict_b64url(text[len(CODE_PREFIX) :])
     r = _Reader(raw)
     version, kid, nbf, exp = struct.unpack(">B8sII", r.take(17))
     if version != PASS_VERSION:
