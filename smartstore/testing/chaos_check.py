@@ -15,9 +15,6 @@ from typing import Any
 
 from smartstore.testing.chaos_traffic import STORE
 
-# If the outbox comes to keep delivered rows with an acknowledgement mark, only unmarked rows count.
-ACK_COLUMNS = ("acked", "acked_at", "acknowledged", "acknowledged_at", "committed", "committed_at")
-
 
 class OutboxWatch(threading.Thread):
     """Samples the agent's outbox: the age of its oldest row still to deliver, over the run."""
@@ -35,11 +32,9 @@ class OutboxWatch(threading.Thread):
             return 0, 0, None
         db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5)
         try:
-            columns = {row[1] for row in db.execute("PRAGMA table_info(outbox)")}
-            marks = [c for c in ACK_COLUMNS if c in columns]
-            where = " WHERE " + " AND ".join(f"({c} IS NULL OR {c} = 0)" for c in marks) if marks else ""
             counters = dict(db.execute("SELECT name, value FROM counters").fetchall())
-            pending, oldest = db.execute(f"SELECT COUNT(*), MIN(created) FROM outbox{where}").fetchone()  # noqa: S608
+            # A row stays until the cloud acknowledges its event, so every row is still to deliver.
+            pending, oldest = db.execute("SELECT COUNT(*), MIN(created) FROM outbox").fetchone()
         finally:
             db.close()
         return int(counters.get("written", 0)), int(pending), oldest
