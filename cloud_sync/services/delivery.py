@@ -41,7 +41,12 @@ class Progress:
 def advance(
     session: Session, seqs: Mapping[str, Sequence[int]], now: datetime, *, gap_alert_after: timedelta
 ) -> dict[str, Progress]:
-    """Advance the progress of every store in ``seqs`` (sequence numbers just committed)."""
+    """Advance the progress of every store in ``seqs`` (sequence numbers just committed).
+
+    A few statements per batch, whatever the number of stores: the rows are read (and locked, in
+    store order) together and written back in one statement; the events table is read only for
+    a store whose batch does not simply continue its run without a gap.
+    """
     stores = sorted(s for s, values in seqs.items() if values)  # one lock order for every writer
     if not stores:
         return {}
@@ -50,24 +55,51 @@ def advance(
         insert_ignore(StoreDelivery, dialect),
         [{"store_id": s, "committed_through": 0, "max_seq": 0, "updated_at": now} for s in stores],
     )
+    rows = session.execute(
+        select(StoreDelivery)
+        .where(StoreDelivery.store_id.in_(stores))
+        .order_by(StoreDelivery.store_id)
+        .with_for_update()
+    ).scalars()
     out: dict[str, Progress] = {}
-    for store in stores:
-        row = session.execute(
-            select(StoreDelivery).where(StoreDelivery.store_id == store).with_for_update()
-        ).scalar_one()
-        through = _walk(session, store, row.committed_through)
-        row.committed_through = through
-        row.max_seq = max(row.max_seq, *seqs[store])
-        row.updated_at = now
-        if row.max_seq > through:
-            row.gap_since = row.gap_since or now
-            if now - aware(row.gap_since) >= gap_alert_after:
-                _raise_gap(session, row, now)
-        elif row.gap_since is not None:
-            row.gap_since = None
+    changes: list[dict[str, object]] = []
+    for row in rows:
+        store = row.store_id
+        through = _continued(row.committed_through, row.max_seq, seqs[store])
+        if through is None:
+            through = _walk(session, store, row.committed_through)
+        max_seq = max(row.max_seq, *seqs[store])
+        gap_since = (row.gap_since or now) if max_seq > through else None
+        if gap_since is not None and now - aware(gap_since) >= gap_alert_after:
+            _raise_gap(session, store, through, max_seq, gap_since, now)
+        elif gap_since is None and row.gap_since is not None:
             _resolve_gaps(session, store, now)
-        out[store] = Progress(store, through, row.max_seq, row.gap_since)
+        changes.append(
+            {
+                "store_id": store,
+                "committed_through": through,
+                "max_seq": max_seq,
+                "gap_since": gap_since,
+                "updated_at": now,
+            }
+        )
+        out[store] = Progress(store, through, max_seq, gap_since)
+    session.execute(update(StoreDelivery), changes)
     return out
+
+
+def _continued(through: int, max_seq: int, batch: Sequence[int]) -> int | None:
+    """The new ``committed_through`` if ``batch`` just continues a gap-free run, else None (walk)."""
+    if max_seq > through:
+        return None  # a gap is open: only the events table can say whether it closed
+    expected = through + 1
+    for seq in sorted(set(batch)):
+        if seq < expected:
+            continue
+        if seq != expected:
+            return None
+        expected += 1
+    return expected - 1
 
 
 def _walk(session: Session, store: str, through: int) -> int:
@@ -113,17 +145,17 @@ def missing_ranges(session: Session, store: str, *, limit: int = 100) -> list[tu
     return ranges
 
 
-def _raise_gap(session: Session, row: StoreDelivery, now: datetime) -> None:
-    waited = int((now - aware(row.gap_since or now)).total_seconds())
-    first = row.committed_through + 1
+def _raise_gap(session: Session, store: str, through: int, max_seq: int, since: datetime, now: datetime) -> None:
+    waited = int((now - aware(since)).total_seconds())
+    first = through + 1
     raise_alert(
         session,
         kind="delivery_gap",
-        store_id=row.store_id,
+        store_id=store,
         severity="critical",
-        message=f"store {row.store_id}: event {first} (and maybe more up to {row.max_seq}) not received for {waited} s",
-        details={"committed_through": row.committed_through, "max_seq": row.max_seq},
-        dedupe_key=f"delivery_gap:{row.store_id}:{first}",
+        message=f"store {store}: event {first} (and maybe more up to {max_seq}) not received for {waited} s",
+        details={"committed_through": through, "max_seq": max_seq},
+        dedupe_key=f"delivery_gap:{store}:{first}",
     )
 
 
