@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from cloud_sync.broker.files import BrokerFiles, TlsFiles, write_broker_config
+
 MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 
 
@@ -54,14 +56,35 @@ class MosquittoBroker:
         *,
         max_queued_messages: int = 1_000_000,
         persistence: bool = True,
+        secured: bool = False,
+        tls: TlsFiles | None = None,
     ) -> None:
-        """Prepare (not start) a broker; the port stays the same across restarts."""
+        """Prepare (not start) a broker; the port stays the same across restarts.
+
+        ``secured`` runs it as the fleet's broker is configured (``cloud broker-config``): no
+        anonymous access, dynamic security with the cloud's identities (``self.files``), and TLS
+        with ``tls``.
+        """
         self.port = port or free_port()
         self._own_dir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="smartstore-mosquitto-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config_path = self.workdir / "mosquitto.conf"
         self.log_path = self.workdir / "mosquitto.log"
+        self.files: BrokerFiles | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        if secured or tls is not None:
+            self.files = write_broker_config(
+                self.workdir,
+                port=self.port,
+                tls=tls,
+                user="root" if os.geteuid() == 0 else None,
+                max_queued_messages=max_queued_messages,
+                persistence=persistence,
+            )
+            logs = [f"log_dest file {self.log_path}", "log_type error", "log_type warning", "log_type notice"]
+            self.config_path.write_text(self.files.conf.read_text() + "\n".join(logs) + "\n")
+            return
         lines = [
             f"listener {self.port} 127.0.0.1",
             "allow_anonymous true",
@@ -80,7 +103,6 @@ class MosquittoBroker:
             # As root, mosquitto switches to user "mosquitto", which cannot write our directory.
             lines.append("user root")
         self.config_path.write_text("\n".join(lines) + "\n")
-        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def host(self) -> str:

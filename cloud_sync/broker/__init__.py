@@ -1,0 +1,1 @@
+"""The fleet broker: generated Mosquitto configuration, ACL roles and identity management."""

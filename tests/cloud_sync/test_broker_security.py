@@ -1,0 +1,317 @@
+"""The fleet broker enforces identity: a real Mosquitto started from the generated configuration.
+
+Store A's login may publish only its own uplink and read only its own downlink; the cloud's roles
+move only in the contract's direction; anonymous clients and retired stores are refused; the TLS
+listener refuses clients without the fleet CA or a client certificate.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import Engine
+
+from cloud_sync.broker.acl import store_role
+from cloud_sync.broker.admin import BrokerAdmin, StoreIdentity
+from cloud_sync.broker.files import Identity, TlsFiles, write_broker_config
+from cloud_sync.broker.pki import CertPair, issue, make_ca
+from cloud_sync.config import CloudSettings
+from contracts.messages import Telemetry, dump
+from contracts.topics import Topics
+from smartstore.testing.broker import MosquittoBroker
+from tests.cloud_sync.conftest import count, wait_until
+
+A, B = Topics("storeA"), Topics("storeB")
+
+
+class Client:
+    """A paho MQTT 5 client that records its connect answer, subscribe answers and messages."""
+
+    def __init__(
+        self,
+        broker: MosquittoBroker,
+        identity: Identity | StoreIdentity | None,
+        *,
+        tls: tuple[Path, CertPair | None] | None = None,
+    ) -> None:
+        """Connect (and wait for the CONNACK)."""
+        self.connack = threading.Event()
+        self.rc: Any = None
+        self.granted: dict[int, list[str]] = {}
+        self.messages: list[tuple[str, bytes]] = []
+        self._lock = threading.Condition()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
+        )
+        if identity is not None:
+            self.client.username_pw_set(identity.username, identity.password)
+        if tls is not None:
+            ca, pair = tls
+            self.client.tls_set(
+                ca_certs=str(ca),
+                certfile=str(pair.cert) if pair else None,
+                keyfile=str(pair.key) if pair else None,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_message = self._on_message
+        self.client.on_disconnect = lambda *a: self.connack.set()
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+        assert self.connack.wait(10), "no CONNACK"
+
+    def _on_connect(self, _c: Any, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
+        self.rc = rc
+        self.connack.set()
+
+    def _on_subscribe(self, _c: Any, _u: Any, mid: int, codes: list[Any], _p: Any = None) -> None:
+        with self._lock:
+            self.granted[mid] = [str(c) for c in codes]
+            self._lock.notify_all()
+
+    def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            self.messages.append((msg.topic, bytes(msg.payload)))
+            self._lock.notify_all()
+
+    @property
+    def connected(self) -> bool:
+        """Return whether the broker accepted the connection and has not closed it."""
+        return bool(self.client.is_connected())
+
+    def subscribe(self, topic_filter: str) -> str:
+        """Subscribe and return the broker's answer (``Granted QoS 1`` or ``Not authorized``)."""
+        _rc, mid = self.client.subscribe(topic_filter, qos=1)
+        with self._lock:
+            assert self._lock.wait_for(lambda: mid in self.granted, 10), "no SUBACK"
+            return self.granted[mid][0]
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        """Publish QoS 1 and wait for the broker's PUBACK (sent for refused publishes too)."""
+        self.client.publish(topic, payload, qos=1).wait_for_publish(10)
+
+    def wait_message(self, topic: str) -> bool:
+        """Wait until a message on ``topic`` has arrived."""
+        with self._lock:
+            return self._lock.wait_for(lambda: any(t == topic for t, _ in self.messages), 10)
+
+    def close(self) -> None:
+        """Disconnect."""
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MosquittoBroker, StoreIdentity, StoreIdentity]]:
+    """A broker from the generated configuration with stores A and B enrolled on it."""
+    broker = MosquittoBroker(workdir=tmp_path_factory.mktemp("fleet-broker"), secured=True)
+    broker.start()
+    assert broker.files is not None
+    with BrokerAdmin(broker.host, broker.port, broker.files.admin.username, broker.files.admin.password) as admin:
+        a, b = admin.create_store("storeA"), admin.create_store("storeB")
+    yield broker, a, b
+    broker.close()
+
+
+@pytest.fixture
+def clients() -> Iterator[list[Client]]:
+    """Clients opened by a test, closed after it."""
+    opened: list[Client] = []
+    yield opened
+    for c in opened:
+        c.close()
+
+
+def _event(store: str, seq: int) -> bytes:
+    return dump(Telemetry(store_id=store, values={"t": 1.0}, seq=seq))
+
+
+def test_anonymous_and_wrong_password_clients_are_refused(fleet: Any, clients: list[Client]) -> None:
+    broker, a, _b = fleet
+    anonymous = Client(broker, None)
+    wrong = Client(broker, StoreIdentity("storeA", a.username, "not-the-password"))
+    clients += [anonymous, wrong]
+    assert str(anonymous.rc) == "Not authorized"
+    assert str(wrong.rc) == "Not authorized"
+    assert not anonymous.connected and not wrong.connected
+
+
+def test_a_store_reads_only_its_own_downlink(fleet: Any, clients: list[Client]) -> None:
+    broker, a, _b = fleet
+    store_a = Client(broker, a)
+    clients.append(store_a)
+    assert store_a.subscribe(B.command("unlock")) == "Not authorized"
+    assert store_a.subscribe("smartstore/v1/+/cmd/+") == "Not authorized"
+    assert store_a.subscribe("#") == "Not authorized"
+    assert store_a.subscribe(B.event("access_granted")) == "Not authorized"  # no reading other stores' uplink
+    assert store_a.subscribe(A.event("access_granted")) == "Not authorized"  # nor its own uplink
+    assert store_a.subscribe(A.command("unlock")) == "Granted QoS 1"
+    assert store_a.subscribe(A.pay_reply) == "Granted QoS 1"
+
+
+def test_a_store_cannot_publish_for_another_store_nor_send_commands(fleet: Any, clients: list[Client]) -> None:
+    broker, a, b = fleet
+    files = broker.files
+    ingest = Client(broker, files.ingest)
+    store_a, store_b = Client(broker, a), Client(broker, b)
+    clients += [ingest, store_a, store_b]
+    assert ingest.subscribe("smartstore/v1/+/events/#") == "Granted QoS 1"
+    assert ingest.subscribe("smartstore/v1/+/pay/request") == "Granted QoS 1"
+    assert store_b.subscribe(B.command("unlock")) == "Granted QoS 1"
+    assert store_a.subscribe(A.command("unlock")) == "Granted QoS 1"
+
+    store_a.publish(B.event("telemetry"), _event("storeB", 1))  # pretending to be B
+    store_a.publish(B.pay_request, b'{"forged": true}')
+    store_a.publish(B.command("unlock"), b"{}")
+    store_a.publish(A.command("unlock"), b"{}")  # a store never sends commands, not even to itself
+    store_a.publish(A.sync_snapshot("revocations"), b"{}")
+    store_a.publish(A.event("telemetry"), _event("storeA", 1))  # the one publish that is allowed
+    assert ingest.wait_message(A.event("telemetry"))
+    # The broker delivers one client's messages in order: everything A sent before is decided.
+    assert [t for t, _ in ingest.messages] == [A.event("telemetry")]
+    assert store_b.messages == [] and store_a.messages == []
+
+
+def test_the_cloud_roles_move_only_in_the_contracts_direction(fleet: Any, clients: list[Client]) -> None:
+    broker, a, _b = fleet
+    files = broker.files
+    ingest, downlink, store_a = Client(broker, files.ingest), Client(broker, files.downlink), Client(broker, a)
+    clients += [ingest, downlink, store_a]
+    assert store_a.subscribe(A.command("unlock")) == "Granted QoS 1"
+    assert store_a.subscribe(A.pay_reply) == "Granted QoS 1"
+    ingest.publish(A.command("unlock"), b"from-ingest")  # the ingest may not send commands
+    ingest.publish(A.pay_reply, b"from-ingest")  # but it answers payments
+    assert store_a.wait_message(A.pay_reply)
+    downlink.publish(A.command("unlock"), b"from-downlink")
+    assert store_a.wait_message(A.command("unlock"))
+    assert [p for t, p in store_a.messages if t == A.command("unlock")] == [b"from-downlink"]
+    assert downlink.subscribe("smartstore/v1/+/events/#") == "Not authorized"
+
+
+def test_a_retired_store_is_disconnected_and_refused(tmp_path: Path, clients: list[Client]) -> None:
+    broker = MosquittoBroker(workdir=tmp_path / "broker", secured=True)
+    broker.start()
+    try:
+        files = broker.files
+        assert files is not None
+        with BrokerAdmin(broker.host, broker.port, files.admin.username, files.admin.password) as admin:
+            identity = admin.create_store("storeC")
+            store = Client(broker, identity)
+            clients.append(store)
+            assert store.connected
+            admin.retire_store("storeC")
+        assert wait_until(lambda: not store.connected)
+        again = Client(broker, identity)
+        clients.append(again)
+        assert str(again.rc) == "Not authorized"
+    finally:
+        broker.close()
+
+
+def test_identities_survive_a_broker_restart(tmp_path: Path, clients: list[Client]) -> None:
+    broker = MosquittoBroker(workdir=tmp_path / "broker", secured=True)
+    broker.start()
+    try:
+        files = broker.files
+        assert files is not None
+        with BrokerAdmin(broker.host, broker.port, files.admin.username, files.admin.password) as admin:
+            identity = admin.create_store("storeD")
+        broker.restart()
+        store = Client(broker, identity)
+        clients.append(store)
+        assert store.connected
+        assert store.subscribe(Topics("storeD").command("unlock")) == "Granted QoS 1"
+        # Regenerating the configuration keeps the enrolled stores and the cloud's logins.
+        again = write_broker_config(files.directory, port=files.port)
+        assert again.ingest == files.ingest
+    finally:
+        broker.close()
+
+
+def test_the_store_role_is_derived_from_the_topic_map() -> None:
+    role = store_role("storeA")
+    sends = {a.topic for a in role.acls if a.acltype == "publishClientSend"}
+    subscribes = {a.topic for a in role.acls if a.acltype == "subscribePattern"}
+    assert A.event("x").rsplit("/", 1)[0] + "/+" in sends
+    assert all("/storeA/" in t for t in sends | subscribes)
+    assert not any("/cmd/+" == t[-6:] or "/sync/" in t for t in sends)
+
+
+def test_an_event_forged_for_another_store_leaves_nothing_in_the_cloud(
+    fleet: Any, clients: list[Client], engine: Engine, worker_factory_on: Any
+) -> None:
+    broker, a, _b = fleet
+    worker = worker_factory_on(broker, broker.files.ingest)
+    assert worker.subscribed
+    store_a = Client(broker, a)
+    clients.append(store_a)
+    store_a.publish(B.event("telemetry"), _event("storeB", 1))
+    store_a.publish(B.pay_request, b"{}")
+    store_a.publish(A.event("telemetry"), _event("storeA", 7))
+    assert wait_until(lambda: count(engine, "SELECT count(*) FROM events WHERE store_id = 'storeA'") == 1)
+    assert count(engine, "SELECT count(*) FROM events WHERE store_id <> 'storeA'") == 0
+    assert count(engine, "SELECT count(*) FROM dead_letters") == 0
+
+
+@pytest.fixture
+def worker_factory_on(settings: CloudSettings, engine: Engine) -> Iterator[Any]:
+    """Start an in-process ingest worker on a given broker with a given login."""
+    from cloud_sync.ingest.worker import IngestWorker
+
+    started: list[IngestWorker] = []
+
+    def start(broker: MosquittoBroker, identity: Identity) -> IngestWorker:
+        s = settings.model_copy(
+            update={
+                "mqtt_host": broker.host,
+                "mqtt_port": broker.port,
+                "mqtt_username": identity.username,
+                "mqtt_password": identity.password,
+                "ingest_client_id": f"w-{uuid.uuid4().hex[:8]}",
+                "ingest_batch_wait_ms": 5,
+                "ingest_session_expiry_s": 0,  # a stopped worker leaves no session holding a share
+            }
+        )
+        w = IngestWorker(s, engine)
+        w.start(wait_s=10)
+        started.append(w)
+        return w
+
+    yield start
+    for w in started:
+        w.stop()
+
+
+def test_the_tls_listener_refuses_a_wrong_ca_and_a_missing_client_certificate(
+    tmp_path: Path, clients: list[Client]
+) -> None:
+    ca = make_ca(tmp_path / "pki")
+    server = issue(ca, tmp_path / "pki", "broker", server_names=("127.0.0.1", "localhost"))
+    client_pair = issue(ca, tmp_path / "pki", "cloud-ingest")
+    stranger = make_ca(tmp_path / "stranger")
+    tls = TlsFiles(ca.cert, server.cert, server.key, require_certificate=True)
+    broker = MosquittoBroker(workdir=tmp_path / "broker", tls=tls)
+    broker.start()
+    try:
+        files = broker.files
+        assert files is not None
+        good = Client(broker, files.ingest, tls=(ca.cert, client_pair))
+        clients.append(good)
+        assert good.connected
+        assert good.subscribe("smartstore/v1/+/events/#") == "Granted QoS 1"
+        no_cert = Client(broker, files.ingest, tls=(ca.cert, None))
+        clients.append(no_cert)
+        assert not no_cert.connected
+        with pytest.raises(ssl.SSLCertVerificationError):
+            Client(broker, files.ingest, tls=(stranger.cert, client_pair))
+    finally:
+        broker.close()
