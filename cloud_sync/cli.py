@@ -158,6 +158,44 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _broker_config(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cloud_sync.broker.files import BrokerSetupError, TlsFiles, write_broker_config
+
+    out = Path(args.out)
+    tls = None
+    try:
+        if args.tls:
+            from cloud_sync.broker.pki import CertPair, issue, make_ca
+
+            pki = out / "pki"
+            ca = CertPair(pki / "ca.crt", pki / "ca.key")
+            if not ca.cert.exists():
+                ca = make_ca(pki)
+            names = tuple(args.server_name or [args.host, "localhost"])
+            server = issue(ca, pki, "broker", server_names=names)
+            tls = TlsFiles(ca.cert, server.cert, server.key, require_certificate=args.require_client_cert)
+        files = write_broker_config(out, port=args.port, host=args.host, tls=tls, user=args.user)
+    except (BrokerSetupError, OSError) as err:
+        print(f"broker-config: {err}", file=sys.stderr)
+        return 2
+    summary = {
+        "conf": str(files.conf),
+        "listener": f"{files.host}:{files.port}",
+        "tls": tls is not None,
+        "env_files": {k: str(v) for k, v in files.env_files.items()},
+        "ca_file": str(tls.cafile) if tls else None,
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"wrote {files.conf}: start the broker with 'mosquitto -c {files.conf}'")
+        for name, path in files.env_files.items():
+            print(f"  cloud {name}: EnvironmentFile={path}")
+    return 0
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``cloud`` (serve, ingest, migrate, token, downlink)."""
     cloud = commands.add_parser("cloud", help="Cloud service: REST API, MQTT ingest, migrations, API tokens.")
@@ -197,6 +235,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     _add_db(p)
     _add_mqtt(p)
     p.set_defaults(func=_downlink)
+
+    p = sub.add_parser("broker-config", help="Write the fleet broker's Mosquitto configuration and cloud logins.")
+    p.add_argument("--out", required=True, help="directory for mosquitto.conf, its security state and credentials")
+    p.add_argument("--port", type=int, default=1883)
+    p.add_argument("--host", default="127.0.0.1", help="address the listener binds (default 127.0.0.1)")
+    p.add_argument("--tls", action="store_true", help="TLS listener with a fleet CA generated in OUT/pki")
+    p.add_argument("--server-name", action="append", help="name or address in the broker's certificate (repeat)")
+    p.add_argument("--require-client-cert", action="store_true", help="clients must present a certificate")
+    p.add_argument("--user", help="user mosquitto switches to (it must own OUT)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_broker_config)
 
     p = sub.add_parser("token", help="Create, list or revoke API tokens.")
     tsub = p.add_subparsers(dest="token_command", metavar="ACTION", required=True)

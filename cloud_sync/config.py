@@ -30,6 +30,14 @@ class CloudSettings(BaseModel):
     mqtt_username: str | None = None
     mqtt_password: str | None = None
     mqtt_keepalive_s: int = Field(default=30, ge=5, le=3600)
+    # TLS to the broker: the fleet CA, and a client pair where the broker requires one.
+    mqtt_ca_file: str | None = None
+    mqtt_cert_file: str | None = None
+    mqtt_key_file: str | None = None
+    # The broker login that manages store identities (dynamic security), used by enrolment and
+    # decommissioning; ``cloud broker-config`` writes it to credentials/serve.env.
+    broker_admin_username: str | None = None
+    broker_admin_password: SecretStr | None = None
     # Ingest worker.
     ingest_group: str = Field(default="cloud-ingest", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     ingest_client_id: str | None = None

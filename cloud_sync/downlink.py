@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from cloud_sync.broker.login import configure_login
 from cloud_sync.config import CloudSettings
 from cloud_sync.db.models import Store
 from cloud_sync.services.sync import build_snapshot, changes_since, current_versions
@@ -57,8 +58,7 @@ class DownlinkPublisher:
         )
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)
-        if settings.mqtt_username:
-            self.client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
+        configure_login(self.client, settings)
         self.client.reconnect_delay_set(1, 10)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect

@@ -16,7 +16,7 @@ from devices.driver import DriverThread
 from edge_agent import hardware
 from edge_agent.adapters.camera import CameraReader
 from edge_agent.adapters.metrics import MetricsServer
-from edge_agent.adapters.mqtt import MqttLink
+from edge_agent.adapters.mqtt import MqttLink, TlsOptions
 from edge_agent.adapters.outbox import Outbox
 from edge_agent.adapters.vision import Recognizer
 from edge_agent.agent import Inbox, StoreAgent
@@ -189,7 +189,8 @@ def _build_link(settings: AgentSettings, topics: Topics, outbox: Outbox, downlin
         port=m.port,
         keepalive=m.keepalive,
         username=m.username,
-        password=m.password,
+        password=m.secret(),
+        tls=TlsOptions.from_paths(m.ca_file, m.cert_file, m.key_file),
         on_command=downlink.on_command,
         on_sync=downlink.on_sync,
         on_connection=downlink.on_connection,

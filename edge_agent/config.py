@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from contracts.topics import STORE_ID_RE
 from devices.catalog import config_union
@@ -115,13 +115,37 @@ class MqttSettings(_Cfg):
     host: str = "127.0.0.1"
     port: int = 1883
     username: str | None = None
-    password: str | None = None
+    password: str | None = None  # prefer password_file: secrets do not belong in the TOML
+    password_file: Path | None = None
+    # TLS: the fleet CA the broker's certificate is checked against; a client pair where the
+    # broker requires one.
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
     keepalive: int = 15
     # "cloud": keep each event until the cloud acknowledges that it committed it (end to end);
     # "broker": forget it at the broker's PUBACK (only for a consumer that sends no acknowledgements).
     delivery: Literal["cloud", "broker"] = "cloud"
     ack_timeout_s: float = Field(default=10.0, ge=0.2, le=3600)
     max_unacked: int = Field(default=10_000, ge=1, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _one_password_source(self) -> MqttSettings:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("give the broker password as password or password_file, not both")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
+
+    def secret(self) -> str | None:
+        """Return the broker password, read from ``password_file`` when that is how it is given.
+
+        Raises:
+            OSError: the password file cannot be read.
+        """
+        if self.password_file is not None:
+            return self.password_file.read_text().strip()
+        return self.password
 
 
 class AgentSettings(_Cfg):

@@ -11,6 +11,7 @@ agent stopped: two programs on one serial line would each read half of the other
 from __future__ import annotations
 
 import os
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -106,9 +107,12 @@ def _check_camera(source: str) -> Check:
     return Check("door camera", True, f"{source!r} delivers {frame.shape[1]}x{frame.shape[0]} frames")
 
 
-def _check_broker(settings: AgentSettings, timeout_s: float) -> Check:
+def check_broker(settings: AgentSettings, timeout_s: float) -> Check:
+    """Connect to the broker with the store's login and TLS settings; say why it fails."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
+
+    from edge_agent.adapters.mqtt import TlsOptions, apply_login
 
     assert settings.mqtt is not None
     cfg = settings.mqtt
@@ -120,12 +124,20 @@ def _check_broker(settings: AgentSettings, timeout_s: float) -> Check:
         outcome.append("" if not rc.is_failure else str(rc))
         answered.set()
 
+    def on_disconnect(*_args: Any) -> None:
+        if not answered.is_set():
+            hint = "" if cfg.ca_file else " (a TLS listener? set mqtt.ca_file)"
+            outcome.append(f"it closed the connection without answering{hint}")
+            answered.set()
+
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{settings.store_id}-check")
-    if cfg.username:
-        client.username_pw_set(cfg.username, cfg.password)
     client.on_connect = on_connect
+    client.on_disconnect = on_disconnect
     try:
+        apply_login(client, cfg.username, cfg.secret(), TlsOptions.from_paths(cfg.ca_file, cfg.cert_file, cfg.key_file))
         client.connect(cfg.host, cfg.port, keepalive=10)
+    except ssl.SSLError as err:
+        return Check("broker", False, f"{where}: TLS refused: {err.reason or err}")
     except OSError as err:
         return Check("broker", False, f"{where}: {err}")
     client.loop_start()
@@ -162,7 +174,7 @@ def run_checks(
     if settings.camera is not None:
         checks.append(_check_camera(settings.camera.source))
     if settings.mqtt is not None:
-        checks.append(_check_broker(settings, mqtt_timeout_s))
+        checks.append(check_broker(settings, mqtt_timeout_s))
     return checks
 
 

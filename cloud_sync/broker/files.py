@@ -4,8 +4,9 @@
 no anonymous access, one listener (TLS when certificate files are given), Mosquitto's
 dynamic-security plugin with the cloud's roles (``acl.py``) and one identity per cloud process
 (admin for the API, ingest, downlink), whose credentials go to ``credentials/*.env`` files (mode
-0600) in the ``CLOUD_*`` form ``smartstore cloud serve/ingest`` read. Stores get their identities
-at enrolment, over the plugin's control topic while the broker runs (``admin.py``).
+0600) in the ``CLOUD_*`` form ``smartstore cloud serve/ingest`` read (a systemd
+``EnvironmentFile``). Stores get their identities at enrolment, over the plugin's control topic
+while the broker runs (``admin.py``).
 """
 
 from __future__ import annotations
@@ -167,7 +168,7 @@ def _write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)
 
 
-def _env(identity: Identity, port: int, host: str, tls: TlsFiles | None) -> str:
+def _env(identity: Identity, port: int, host: str, tls: TlsFiles | None, admin: Identity | None = None) -> str:
     lines = [
         f"CLOUD_MQTT_HOST={host}",
         f"CLOUD_MQTT_PORT={port}",
@@ -176,6 +177,8 @@ def _env(identity: Identity, port: int, host: str, tls: TlsFiles | None) -> str:
     ]
     if tls is not None:
         lines.append(f"CLOUD_MQTT_CA_FILE={tls.cafile}")
+    if admin is not None:
+        lines += [f"CLOUD_BROKER_ADMIN_USERNAME={admin.username}", f"CLOUD_BROKER_ADMIN_PASSWORD={admin.password}"]
     return "\n".join(lines) + "\n"
 
 
@@ -231,9 +234,14 @@ def write_broker_config(
         }
         _write_private(creds_path, json.dumps(creds, indent=2))
     env_files: dict[str, Path] = {}
-    for name, identity in (("admin", admin), ("ingest", ingest), ("downlink", downlink)):
+    # ``cloud ingest`` logs in as the ingest; ``cloud serve`` as the downlink publisher, and it
+    # manages store identities with the admin login.
+    for name, text in (
+        ("ingest", _env(ingest, port, host, tls)),
+        ("serve", _env(downlink, port, host, tls, admin=admin)),
+    ):
         path = out_dir / "credentials" / f"{name}.env"
-        _write_private(path, _env(identity, port, host, tls))
+        _write_private(path, text)
         env_files[name] = path
     _write_private(conf, "\n".join(lines) + "\n")
     return BrokerFiles(out_dir, conf, port, host, admin, ingest, downlink, env_files, tls)

@@ -31,6 +31,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import Engine
 
+from cloud_sync.broker.login import configure_login
 from cloud_sync.config import CloudSettings
 from cloud_sync.db.session import make_engine
 from cloud_sync.ingest.batch import BatchProcessor, BatchResult
@@ -199,8 +200,7 @@ class IngestWorker:
         client = BufferedClient(
             CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5, manual_ack=True
         )
-        if s.mqtt_username:
-            client.username_pw_set(s.mqtt_username, s.mqtt_password)
+        configure_login(client, s)
         client.reconnect_delay_set(min_delay=1, max_delay=10)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect

@@ -17,11 +17,13 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import ssl
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Literal
 
 import paho.mqtt.client as mqtt
@@ -55,6 +57,32 @@ log = logging.getLogger(__name__)
 
 CommandHandler = Callable[[str, bytes, bool], None]
 STATE_EVERY_S = 5.0  # how often the retained delivery state is refreshed
+
+
+@dataclass(frozen=True)
+class TlsOptions:
+    """TLS to the broker: the CA its certificate must chain to, and the store's own pair if required."""
+
+    ca_file: str
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    @classmethod
+    def from_paths(cls, ca_file: Path | None, cert_file: Path | None, key_file: Path | None) -> TlsOptions | None:
+        """Return the options for these files, or None (plain TCP) without a CA file."""
+        if ca_file is None:
+            return None
+        return cls(str(ca_file), str(cert_file) if cert_file else None, str(key_file) if key_file else None)
+
+
+def apply_login(client: mqtt.Client, username: str | None, password: str | None, tls: TlsOptions | None) -> None:
+    """Give ``client`` its broker login and, with ``tls``, a verified TLS connection."""
+    if username:
+        client.username_pw_set(username, password)
+    if tls is not None:
+        client.tls_set(
+            ca_certs=tls.ca_file, certfile=tls.cert_file, keyfile=tls.key_file, tls_version=ssl.PROTOCOL_TLS_CLIENT
+        )
 
 
 @dataclass(frozen=True)
@@ -97,6 +125,7 @@ class MqttLink:
         delivery: Literal["cloud", "broker"] = "cloud",
         ack_timeout_s: float = 10.0,
         max_unacked: int = 10_000,
+        tls: TlsOptions | None = None,
     ) -> None:
         """Prepare the client; ``start`` connects (and keeps reconnecting)."""
         self.topics = topics
@@ -119,8 +148,7 @@ class MqttLink:
             protocol=mqtt.MQTTv311,
             clean_session=True,
         )
-        if username:
-            self.client.username_pw_set(username, password)
+        apply_login(self.client, username, password, tls)
         self.client.max_inflight_messages_set(window)
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(min_delay=1, max_delay=5)

@@ -7,107 +7,33 @@ listener refuses clients without the fleet CA or a client certificate.
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 import ssl
-import threading
+import stat
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine
 
 from cloud_sync.broker.acl import store_role
 from cloud_sync.broker.admin import BrokerAdmin, StoreIdentity
 from cloud_sync.broker.files import Identity, TlsFiles, write_broker_config
-from cloud_sync.broker.pki import CertPair, issue, make_ca
+from cloud_sync.broker.pki import issue, make_ca
 from cloud_sync.config import CloudSettings
 from contracts.messages import Telemetry, dump
 from contracts.topics import Topics
-from smartstore.testing.broker import MosquittoBroker
+from smartstore.testing.broker import MosquittoBroker, find_mosquitto, free_port
 from tests.cloud_sync.conftest import count, wait_until
+from tests.mqtt_probe import Client
 
 A, B = Topics("storeA"), Topics("storeB")
-
-
-class Client:
-    """A paho MQTT 5 client that records its connect answer, subscribe answers and messages."""
-
-    def __init__(
-        self,
-        broker: MosquittoBroker,
-        identity: Identity | StoreIdentity | None,
-        *,
-        tls: tuple[Path, CertPair | None] | None = None,
-    ) -> None:
-        """Connect (and wait for the CONNACK)."""
-        self.connack = threading.Event()
-        self.rc: Any = None
-        self.granted: dict[int, list[str]] = {}
-        self.messages: list[tuple[str, bytes]] = []
-        self._lock = threading.Condition()
-        self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
-        )
-        if identity is not None:
-            self.client.username_pw_set(identity.username, identity.password)
-        if tls is not None:
-            ca, pair = tls
-            self.client.tls_set(
-                ca_certs=str(ca),
-                certfile=str(pair.cert) if pair else None,
-                keyfile=str(pair.key) if pair else None,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
-        self.client.on_connect = self._on_connect
-        self.client.on_subscribe = self._on_subscribe
-        self.client.on_message = self._on_message
-        self.client.on_disconnect = lambda *a: self.connack.set()
-        self.client.connect(broker.host, broker.port)
-        self.client.loop_start()
-        assert self.connack.wait(10), "no CONNACK"
-
-    def _on_connect(self, _c: Any, _u: Any, _f: Any, rc: Any, _p: Any = None) -> None:
-        self.rc = rc
-        self.connack.set()
-
-    def _on_subscribe(self, _c: Any, _u: Any, mid: int, codes: list[Any], _p: Any = None) -> None:
-        with self._lock:
-            self.granted[mid] = [str(c) for c in codes]
-            self._lock.notify_all()
-
-    def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        with self._lock:
-            self.messages.append((msg.topic, bytes(msg.payload)))
-            self._lock.notify_all()
-
-    @property
-    def connected(self) -> bool:
-        """Return whether the broker accepted the connection and has not closed it."""
-        return bool(self.client.is_connected())
-
-    def subscribe(self, topic_filter: str) -> str:
-        """Subscribe and return the broker's answer (``Granted QoS 1`` or ``Not authorized``)."""
-        _rc, mid = self.client.subscribe(topic_filter, qos=1)
-        with self._lock:
-            assert self._lock.wait_for(lambda: mid in self.granted, 10), "no SUBACK"
-            return self.granted[mid][0]
-
-    def publish(self, topic: str, payload: bytes) -> None:
-        """Publish QoS 1 and wait for the broker's PUBACK (sent for refused publishes too)."""
-        self.client.publish(topic, payload, qos=1).wait_for_publish(10)
-
-    def wait_message(self, topic: str) -> bool:
-        """Wait until a message on ``topic`` has arrived."""
-        with self._lock:
-            return self._lock.wait_for(lambda: any(t == topic for t, _ in self.messages), 10)
-
-    def close(self) -> None:
-        """Disconnect."""
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 @pytest.fixture(scope="module")
@@ -315,3 +241,45 @@ def test_the_tls_listener_refuses_a_wrong_ca_and_a_missing_client_certificate(
             Client(broker, files.ingest, tls=(stranger.cert, client_pair))
     finally:
         broker.close()
+
+
+def test_broker_config_writes_what_mosquitto_starts_with(tmp_path: Path, clients: list[Client]) -> None:
+    port = free_port()
+    out = tmp_path / "fleet"
+    argv = [sys.executable, "-m", "smartstore", "cloud", "broker-config", "--out", str(out), "--port", str(port)]
+    argv += ["--json", *(["--user", "root"] if os.geteuid() == 0 else [])]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+    summary = json.loads(result.stdout)
+    env = dict(line.split("=", 1) for line in Path(summary["env_files"]["ingest"]).read_text().splitlines())
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in (out / "credentials").iterdir())
+    proc = subprocess.Popen([find_mosquitto(), "-c", summary["conf"]], stderr=subprocess.PIPE)
+    probe = MosquittoBroker(port=port)  # only for its host/port: the process above is the broker
+    try:
+        assert wait_until(lambda: _listening(port))
+        ingest = Client(probe, Identity(env["CLOUD_MQTT_USERNAME"], env["CLOUD_MQTT_PASSWORD"]))
+        anonymous = Client(probe, None)
+        clients += [ingest, anonymous]
+        assert ingest.connected and ingest.subscribe("smartstore/v1/+/events/#") == "Granted QoS 1"
+        assert str(anonymous.rc) == "Not authorized"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        probe.close()
+
+
+def test_broker_config_into_an_unwritable_place_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    argv = [sys.executable, "-m", "smartstore", "cloud", "broker-config", "--out", str(blocker / "x")]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "cannot write" in result.stderr
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
