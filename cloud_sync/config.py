@@ -38,6 +38,11 @@ class CloudSettings(BaseModel):
     # decommissioning; ``cloud broker-config`` writes it to credentials/serve.env.
     broker_admin_username: str | None = None
     broker_admin_password: SecretStr | None = None
+    # What an enrolled agent is told: the broker address stores reach (when it differs from the
+    # cloud's own view of it) and the cloud's public URL.
+    broker_public_host: str | None = None
+    broker_public_port: int | None = Field(default=None, ge=1, le=65535)
+    public_url: str | None = None
     # Ingest worker.
     ingest_group: str = Field(default="cloud-ingest", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     ingest_client_id: str | None = None

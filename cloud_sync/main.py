@@ -28,6 +28,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from cloud_sync.api.routes import (
     activity,
     catalog,
+    enrolment,
     members,
     orders,
     stores,
@@ -117,7 +118,7 @@ def create_app(
 
     _add_request_metrics(app, registry)
     _add_error_handlers(app)
-    for module in (tokens, stores, members, catalog, orders, activity, sync):
+    for module in (tokens, stores, enrolment, members, catalog, orders, activity, sync):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=Path(dashboard.__file__).parent / "static"), name="static")

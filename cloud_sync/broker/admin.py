@@ -20,6 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud_sync.broker.acl import CONTROL_TOPIC, store_role, store_role_name
 from cloud_sync.broker.files import new_password
+from cloud_sync.config import CloudSettings
 
 
 class BrokerAdminError(RuntimeError):
@@ -64,6 +65,19 @@ class BrokerAdmin:
         self._got = threading.Condition()
         self._subscribed = threading.Event()
         self._client.on_subscribe = lambda *a: self._subscribed.set()
+
+    @classmethod
+    def from_settings(cls, settings: CloudSettings) -> BrokerAdmin | None:
+        """Return an admin client from ``CLOUD_BROKER_ADMIN_*`` (None: the broker has no logins to manage)."""
+        if not settings.broker_admin_username or settings.broker_admin_password is None:
+            return None
+        return cls(
+            settings.mqtt_host,
+            settings.mqtt_port,
+            settings.broker_admin_username,
+            settings.broker_admin_password.get_secret_value(),
+            ca_file=settings.mqtt_ca_file,
+        )
 
     def __enter__(self) -> BrokerAdmin:
         """Connect and subscribe to the plugin's responses."""

@@ -40,6 +40,7 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Store(Base):
@@ -64,6 +65,37 @@ class Store(Base):
     occupancy_cap: Mapped[int | None] = mapped_column(Integer, default=None)
     door_alarms: Mapped[list[str] | None] = mapped_column(JSON, default=None)
     door_state_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The enrolled agent's public key (hex); None before enrolment and after retirement.
+    agent_key: Mapped[str | None] = mapped_column(String(64), default=None)
+    enrolled_at: Mapped[datetime | None] = mapped_column(default=None)
+    retired_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class StoreEnrolment(Base):
+    """One enrolment of an agent: a hashed one-time token, then a claimed device key to confirm.
+
+    ``state``: issued -> claimed -> confirmed -> delivered, or burnt (too many wrong pairing
+    codes) / cancelled (a newer enrolment for the store). ``bundle`` holds the agent's secrets
+    only between confirmation and collection.
+    """
+
+    __tablename__ = "store_enrolments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    store_id: Mapped[str] = mapped_column(String(ID), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default="issued")
+    replace: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    claimed_at: Mapped[datetime | None] = mapped_column(default=None)
+    device_key: Mapped[str | None] = mapped_column(String(64), default=None)
+    hardware: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    code_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    confirmed_at: Mapped[datetime | None] = mapped_column(default=None)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    bundle: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
 
 class StoreState(Base):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import select
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from cloud_sync.db.base import utcnow
 from cloud_sync.db.models import ApiToken
+from cloud_sync.services.errors import Invalid
 
 TOKEN_PREFIX = "sst_"  # noqa: S105 - a prefix, not a secret
 
@@ -28,10 +30,23 @@ def hash_token(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_token(session: Session, *, name: str, role: Role, store_id: str | None = None) -> tuple[ApiToken, str]:
-    """Create a token; return the row and the secret (shown once, never stored)."""
+def create_token(
+    session: Session,
+    *,
+    name: str,
+    role: Role,
+    store_id: str | None = None,
+    expires_at: datetime | None = None,
+) -> tuple[ApiToken, str]:
+    """Create a token; return the row and the secret (shown once, never stored).
+
+    Raises:
+        Invalid: a device token without a store (a device acts for exactly one store).
+    """
+    if role is Role.DEVICE and not store_id:
+        raise Invalid("a device token must be bound to a store (--store STORE_ID)")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(name=name, role=role.value, token_hash=hash_token(secret), store_id=store_id)
+    row = ApiToken(name=name, role=role.value, token_hash=hash_token(secret), store_id=store_id, expires_at=expires_at)
     session.add(row)
     session.flush()
     return row, secret
@@ -43,6 +58,8 @@ def authenticate(session: Session, secret: str) -> ApiToken | None:
         return None
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))
     if row is None or row.revoked_at is not None:
+        return None
+    if row.expires_at is not None and row.expires_at <= utcnow():
         return None
     return row
 
