@@ -34,6 +34,42 @@ def _add_mqtt(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mqtt-port", type=int, help="broker port (default $CLOUD_MQTT_PORT or 1883)")
 
 
+class DatabaseNotReady(RuntimeError):
+    """The database is missing, unreachable or not at the shipped schema revision."""
+
+
+def _migrated_engine(settings: Any) -> Any:
+    """Return an engine on a database at the shipped schema revision.
+
+    Raises:
+        DatabaseNotReady: with one line that says what to do (never an empty SQLite file left behind).
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from cloud_sync.db.migrate import current_revision, head_revision
+    from cloud_sync.db.session import make_engine
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        from pathlib import Path
+
+        if not Path(url.database).exists():
+            raise DatabaseNotReady(f"no database at {url.database}: run 'smartstore cloud migrate' first")
+    engine = make_engine(settings.database_url)
+    try:
+        at = current_revision(engine)
+    except SQLAlchemyError as err:
+        engine.dispose()
+        raise DatabaseNotReady(
+            f"database unreachable: {str(getattr(err, 'orig', None) or err).splitlines()[0]}"
+        ) from err
+    if at != head_revision():
+        engine.dispose()
+        raise DatabaseNotReady(f"database at revision {at or 'none'}: run 'smartstore cloud migrate' first")
+    return engine
+
+
 def _migrate(args: argparse.Namespace) -> int:
     from cloud_sync.db.migrate import current_revision, head_revision, upgrade
     from cloud_sync.db.session import make_engine
@@ -122,15 +158,24 @@ def _token(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from cloud_sync.db.models import ApiToken
-    from cloud_sync.db.session import make_engine, make_session_factory
+    from cloud_sync.db.session import make_session_factory
+    from cloud_sync.services.errors import ServiceError
     from cloud_sync.services.tokens import Role, create_token, revoke_token
 
     settings = _settings(args)
-    engine = make_engine(settings.database_url)
+    try:
+        engine = _migrated_engine(settings)
+    except DatabaseNotReady as err:
+        print(f"token {args.token_command}: {err}", file=sys.stderr)
+        return 2
     try:
         with make_session_factory(engine)() as session, session.begin():
             if args.token_command == "create":  # noqa: S105 - a subcommand name
-                row, secret = create_token(session, name=args.name, role=Role(args.role), store_id=args.store)
+                try:
+                    row, secret = create_token(session, name=args.name, role=Role(args.role), store_id=args.store)
+                except ServiceError as err:
+                    print(f"token create: {err.detail}", file=sys.stderr)
+                    return 2
                 if args.json:
                     print(
                         json.dumps(
@@ -156,6 +201,81 @@ def _token(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     return 0
+
+
+def enrol_uri(cloud_url: str, token: str) -> str:
+    """Return what the enrolment QR says: the cloud to enrol with and the one-time token."""
+    from urllib.parse import urlencode
+
+    return "smartstore://enrol?" + urlencode({"cloud": cloud_url, "token": token})
+
+
+def _store(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from cloud_sync.api.routes.enrolment import make_provisioner
+    from cloud_sync.db.models import Store
+    from cloud_sync.db.session import make_session_factory
+    from cloud_sync.services import enrolment
+    from cloud_sync.services.errors import ServiceError
+
+    settings = _settings(args)
+    try:
+        engine = _migrated_engine(settings)
+    except DatabaseNotReady as err:
+        print(f"store {args.store_command}: {err}", file=sys.stderr)
+        return 2
+    out: dict[str, Any] = {}
+    try:
+        with make_session_factory(engine)() as session, session.begin():
+            if args.store_command == "create":
+                store = session.get(Store, args.store_id)
+                if store is None:
+                    session.add(Store(id=args.store_id, name=args.name or args.store_id, registered=True))
+                    session.flush()
+                issued = enrolment.issue(
+                    session, args.store_id, ttl=timedelta(hours=args.ttl_hours), replace=args.replace
+                )
+                uri = enrol_uri(settings.public_url or "", issued.token)
+                out = {
+                    "store_id": args.store_id,
+                    "token": issued.token,
+                    "expires_at": issued.enrolment.expires_at.isoformat(),
+                    "enrol_uri": uri,
+                }
+                if args.qr:
+                    import segno
+
+                    segno.make(uri, error="m").save(args.qr, scale=8, border=4)
+                    out["qr"] = args.qr
+            elif args.store_command == "confirm":
+                result = enrolment.confirm(session, args.store_id, args.code, make_provisioner(settings))
+                out = {"store_id": args.store_id, "confirmed": result.accepted, "detail": result.detail}
+            else:
+                enrolment.retire(session, args.store_id)
+                from cloud_sync.broker.admin import BrokerAdmin
+
+                admin = BrokerAdmin.from_settings(settings)
+                if admin is not None:
+                    with admin:
+                        admin.retire_store(args.store_id)
+                out = {"store_id": args.store_id, "retired": True}
+    except ServiceError as err:
+        print(f"store {args.store_command}: {err.detail}", file=sys.stderr)
+        return 1
+    except (RuntimeError, OSError) as err:  # broker or QR file
+        print(f"store {args.store_command}: {err}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    if args.json:
+        print(json.dumps(out))
+    elif args.store_command == "create":
+        print(f"enrolment token for {args.store_id} (valid until {out['expires_at']}): {out['token']}")
+        print(f"on the Pi: smartstore agent enrol --cloud URL --token {out['token']}", file=sys.stderr)
+    else:
+        print(out.get("detail") or f"store {args.store_id} retired")
+    return 0 if out.get("confirmed", True) else 1
 
 
 def _broker_config(args: argparse.Namespace) -> int:
@@ -235,6 +355,24 @@ def register(commands: argparse._SubParsersAction) -> None:
     _add_db(p)
     _add_mqtt(p)
     p.set_defaults(func=_downlink)
+
+    p = sub.add_parser("store", help="Create a store with an enrolment token, confirm its pairing code, retire it.")
+    ssub = p.add_subparsers(dest="store_command", metavar="ACTION", required=True)
+    c = ssub.add_parser("create", help="Register a store (if new) and print a one-time enrolment token.")
+    c.add_argument("store_id")
+    c.add_argument("--name")
+    c.add_argument("--ttl-hours", type=int, default=24, help="token lifetime (default 24)")
+    c.add_argument("--replace", action="store_true", help="a replacement Pi: retire the current agent on confirmation")
+    c.add_argument("--qr", metavar="FILE", help="also write the enrolment as a QR PNG")
+    c = ssub.add_parser("confirm", help="Confirm the pairing code shown on the store's screen.")
+    c.add_argument("store_id")
+    c.add_argument("code")
+    c = ssub.add_parser("retire", help="Retire a store's agent: broker login and API tokens stop working.")
+    c.add_argument("store_id")
+    for c in ssub.choices.values():
+        _add_db(c)
+        c.add_argument("--json", action="store_true")
+        c.set_defaults(func=_store)
 
     p = sub.add_parser("broker-config", help="Write the fleet broker's Mosquitto configuration and cloud logins.")
     p.add_argument("--out", required=True, help="directory for mosquitto.conf, its security state and credentials")
