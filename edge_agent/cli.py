@@ -10,7 +10,9 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -28,6 +30,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     check.add_argument("--config", required=True, type=Path, help="agent TOML file (see docs/operations.md)")
     check.add_argument("--json", action="store_true", help="print JSON instead of one line per check")
     check.set_defaults(func=_agent_check)
+
+    enrol = agent_sub.add_parser(
+        "enrol", help="Enrol this device with the cloud: one-time token, pairing code, then its own config."
+    )
+    enrol.add_argument("--cloud", help="the cloud's URL (or inside the token's smartstore://enrol QR text)")
+    enrol.add_argument("--token", required=True, help="the enrolment token, or the QR's smartstore://enrol text")
+    enrol.add_argument("--config-out", type=Path, default=Path("/etc/smartstore/agent.toml"))
+    enrol.add_argument("--devices", type=Path, help="TOML with the store's devices (lock, inputs, scanner, checkout)")
+    enrol.add_argument("--data-dir", type=Path, default=Path("/var/lib/smartstore"))
+    enrol.add_argument("--wait-min", type=float, default=15.0, help="how long to wait for the operator (minutes)")
+    enrol.set_defaults(func=_agent_enrol)
 
     member = commands.add_parser("member", help="Member keys, passes and codes (plays the cloud and the phone).")
     msub = member.add_subparsers(dest="member_command", required=True)
@@ -62,6 +75,58 @@ def _agent_check(args: argparse.Namespace) -> int:
     else:
         print("\n".join(c.line() for c in checks))
     return 0 if all(c.ok for c in checks) else 1
+
+
+def _agent_enrol(args: argparse.Namespace) -> int:
+    from edge_agent.enrol import EnrolFailed, EnrolFiles, enrol, load_devices
+
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    files = EnrolFiles(args.config_out)
+    screen_stop: list[Callable[[], None]] = []
+    try:
+        devices = load_devices(args.devices)
+        bundle = enrol(
+            args.cloud,
+            args.token,
+            files,
+            devices=devices,
+            data_dir=args.data_dir,
+            show_code=lambda code: screen_stop.append(_show_on_screen(devices, code)),
+            wait_s=args.wait_min * 60,
+        )
+    except EnrolFailed as err:
+        print(f"enrol: {err}", file=sys.stderr)
+        return 2
+    finally:
+        for stop in screen_stop:
+            stop()
+    print(f"enrolled as store {bundle.store_id}: wrote {files.config}")
+    print(f"next: smartstore agent check --config {files.config}", file=sys.stderr)
+    return 0
+
+
+def _show_on_screen(devices: dict[str, Any], code: str) -> Callable[[], None]:
+    """Show the pairing code on the first checkout screen the devices file names; return its stop."""
+    from edge_agent.config import StationSettings
+
+    for station in (devices.get("checkout") or {}).get("stations", []):
+        try:
+            settings = StationSettings.model_validate(station)
+        except ValueError:
+            continue
+        if settings.screen is None:
+            continue
+        from edge_agent import hardware
+        from edge_agent.domain.checkout.outputs import ShowMessage
+
+        driver, screen = hardware.station_screen(
+            settings.screen, "enrol-screen", lambda _input: None, lambda _role, _kind: lambda *_status: None
+        )
+        driver.start()
+        if driver.wait_online(5.0):
+            screen.render(ShowMessage(f"Pairing code {code[:3]} {code[3:]}"))
+        return lambda: driver.stop()
+    return lambda: None
 
 
 def _agent_run(args: argparse.Namespace) -> int:

@@ -1,0 +1,271 @@
+"""Enrolment end to end, as a technician does it: real cloud service, real broker with logins, real agent.
+
+``cloud store create`` prints a token; ``agent enrol`` on the "Pi" shows the pairing code on the
+simulated customer screen; the operator confirms it with ``cloud store confirm``; the agent runs
+on the config it wrote and its events land in the cloud database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+from cloud_sync.db.migrate import upgrade
+from cloud_sync.db.session import make_engine
+from devices.escpos.simulator import EscposSimulator
+from devices.mtsics.simulator import MtSicsSimulator
+from devices.pty import PtySimulatorHost
+from smartstore.testing.broker import MosquittoBroker, free_port
+from tests.edge_agent.conftest import Sims
+
+REPO = Path(__file__).resolve().parents[2]
+STORE = "store-e2e"
+
+
+def _wait(predicate, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return bool(predicate())
+
+
+class Cloud:
+    """``cloud serve`` and ``cloud ingest`` as processes, with the logins broker-config would give them."""
+
+    def __init__(self, tmp: Path, broker: MosquittoBroker) -> None:
+        """Migrate a SQLite database and start both processes."""
+        files = broker.files
+        assert files is not None
+        self.db = tmp / "cloud.db"
+        self.db_url = f"sqlite:///{self.db}"
+        engine = make_engine(self.db_url)
+        upgrade(engine)
+        engine.dispose()
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        base = os.environ | {
+            "PYTHONPATH": str(REPO),
+            "CLOUD_DATABASE_URL": self.db_url,
+            "CLOUD_MQTT_HOST": broker.host,
+            "CLOUD_MQTT_PORT": str(broker.port),
+        }
+        self.env = base | {
+            "CLOUD_MQTT_USERNAME": files.downlink.username,
+            "CLOUD_MQTT_PASSWORD": files.downlink.password,
+            "CLOUD_BROKER_ADMIN_USERNAME": files.admin.username,
+            "CLOUD_BROKER_ADMIN_PASSWORD": files.admin.password,
+            "CLOUD_PUBLIC_URL": self.url,
+        }
+        ingest_env = base | {
+            "CLOUD_MQTT_USERNAME": files.ingest.username,
+            "CLOUD_MQTT_PASSWORD": files.ingest.password,
+            "CLOUD_INGEST_BATCH_WAIT_MS": "5",
+        }
+        self.procs = [
+            self._spawn(["cloud", "serve", "--port", str(self.port)], self.env, tmp / "serve.log"),
+            self._spawn(["cloud", "ingest", "--client-id", "e2e-ingest"], ingest_env, tmp / "ingest.log"),
+        ]
+        assert _wait(self._healthy), (tmp / "serve.log").read_text()[-2000:]
+
+    @staticmethod
+    def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "smartstore", *argv],
+            env=env,
+            cwd=REPO,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def cli(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        """Run ``smartstore cloud ...`` as the operator would, against the same database and broker."""
+        return subprocess.run(
+            [sys.executable, "-m", "smartstore", "cloud", *argv],
+            env=self.env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    def events(self, store_id: str) -> int:
+        """Return how many events of ``store_id`` the cloud database holds."""
+        with sqlite3.connect(self.db) as db:
+            return int(db.execute("SELECT count(*) FROM events WHERE store_id = ?", (store_id,)).fetchone()[0])
+
+    def close(self) -> None:
+        """Stop both processes."""
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            proc.wait(15)
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[tuple[MosquittoBroker, Cloud]]:
+    """A broker with logins and the cloud service on it."""
+    broker = MosquittoBroker(workdir=tmp_path / "broker", secured=True)
+    broker.start()
+    cloud = Cloud(tmp_path, broker)
+    try:
+        yield broker, cloud
+    finally:
+        cloud.close()
+        broker.close()
+
+
+@pytest.fixture
+def station_sims(tmp_path: Path) -> Iterator[tuple[EscposSimulator, Path, Path]]:
+    """A checkout station's pole display and scale on ptys."""
+    pole, scale = EscposSimulator(), MtSicsSimulator()
+    hosts = [
+        PtySimulatorHost(pole, tmp_path / "tty-pole").start(),
+        PtySimulatorHost(scale, tmp_path / "tty-scale").start(),
+    ]
+    try:
+        yield pole, hosts[0].path, hosts[1].path
+    finally:
+        for host in hosts:
+            host.stop()
+
+
+def _devices_file(tmp: Path, sims: Sims, pole_path: Path, scale_path: Path) -> Path:
+    devices = {
+        "lock": {"type": "lcus", "url": str(sims.lcus_host.path)},
+        "inputs": {"url": str(sims.io_host.path)},
+        "scanner": {"url": str(sims.scanner_host.path)},
+        "checkout": {
+            "stations": [
+                {
+                    "station_id": "co1",
+                    "scale": {"url": str(scale_path)},
+                    "screen": {"type": "escpos", "url": str(pole_path)},
+                }
+            ]
+        },
+    }
+    path = tmp / "devices.toml"
+    path.write_text(tomli_w.dumps(devices))
+    return path
+
+
+def test_a_technician_enrols_a_store_and_its_events_reach_the_cloud(
+    tmp_path: Path, fleet: tuple[MosquittoBroker, Cloud], sims: Sims, station_sims: tuple[EscposSimulator, Path, Path]
+) -> None:
+    _broker, cloud = fleet
+    pole, pole_path, scale_path = station_sims
+    created = cloud.cli("store", "create", STORE, "--json", "--qr", str(tmp_path / "enrol.png"))
+    assert created.returncode == 0, created.stderr
+    token = json.loads(created.stdout)["enrol_uri"]  # what the QR says: cloud URL and token
+    assert (tmp_path / "enrol.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    etc = tmp_path / "etc"
+    enrol = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "smartstore",
+            "agent",
+            "enrol",
+            "--token",
+            token,
+            "--config-out",
+            str(etc / "agent.toml"),
+            "--devices",
+            str(_devices_file(tmp_path, sims, pole_path, scale_path)),
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        cwd=REPO,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert _wait(lambda: pole.lines[0].startswith("Pairing code")), pole.lines
+        code = pole.lines[0].removeprefix("Pairing code").replace(" ", "")
+        wrong = cloud.cli("store", "confirm", STORE, "000000" if code != "000000" else "111111")
+        assert wrong.returncode == 1 and "wrong pairing code" in wrong.stdout + wrong.stderr
+        confirmed = cloud.cli("store", "confirm", STORE, code)
+        assert confirmed.returncode == 0, confirmed.stderr
+        out, err = enrol.communicate(timeout=60)
+    finally:
+        enrol.kill()
+    assert enrol.returncode == 0, err
+    assert f"enrolled as store {STORE}" in out
+
+    for secret in ("mqtt-password", "api-token", "device.key", "agent.toml"):
+        assert stat.S_IMODE((etc / secret).stat().st_mode) == 0o600, secret
+    assert "password =" not in (etc / "agent.toml").read_text()  # secrets live in files, not in the TOML
+
+    check = subprocess.run(
+        [sys.executable, "-m", "smartstore", "agent", "check", "--config", str(etc / "agent.toml"), "--json"],
+        cwd=REPO,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    checks = {c["name"]: c for c in json.loads(check.stdout)["checks"]}
+    assert checks["broker"]["ok"], checks["broker"]
+
+    run = subprocess.Popen(
+        [sys.executable, "-m", "smartstore", "agent", "run", "--config", str(etc / "agent.toml")],
+        cwd=REPO,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert _wait(lambda: cloud.events(STORE) > 0, timeout=60)
+    finally:
+        run.terminate()
+        run.wait(15)
+
+
+def test_enrol_against_an_unreachable_cloud_or_a_bad_token_is_one_line(
+    tmp_path: Path, fleet: tuple[MosquittoBroker, Cloud]
+) -> None:
+    _broker, cloud = fleet
+    argv = [sys.executable, "-m", "smartstore", "agent", "enrol", "--config-out", str(tmp_path / "etc" / "agent.toml")]
+    env = os.environ | {"PYTHONPATH": str(REPO)}
+    dead = subprocess.run(
+        [*argv, "--cloud", f"http://127.0.0.1:{free_port()}", "--token", "est_" + "x" * 32],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert dead.returncode == 2 and "cloud unreachable" in dead.stderr and "Traceback" not in dead.stderr
+    unknown = subprocess.run(
+        [*argv, "--cloud", cloud.url, "--token", "est_" + "y" * 32],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert unknown.returncode == 2 and "unknown enrolment token" in unknown.stderr
+    assert not (tmp_path / "etc" / "agent.toml").exists()
