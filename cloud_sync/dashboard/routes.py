@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from cloud_sync.api.deps import COOKIE_NAME
-from cloud_sync.db.models import Alarm, Alert, Sale, Store
+from cloud_sync.db.models import Alarm, Alert, Sale, Store, StoreEnrolment
 from cloud_sync.services.inventory import inventory
 from cloud_sync.services.tokens import Role, authenticate
 
@@ -74,6 +74,9 @@ def dashboard_state(session: Session, low_stock_default: int) -> dict[str, Any]:
     sales = session.scalars(select(Sale).order_by(Sale.ts.desc()).limit(10)).all()
     alerts = session.scalars(select(Alert).where(Alert.resolved_at.is_(None)).order_by(Alert.id.desc()).limit(10)).all()
     low = [r for r in inventory(session, None, default_threshold=low_stock_default) if r["low"]][:20]
+    waiting = session.scalars(
+        select(StoreEnrolment).where(StoreEnrolment.state == "claimed").order_by(StoreEnrolment.claimed_at)
+    ).all()
     store_rows = []
     for s in stores:
         status = "online" if s.online else "offline"
@@ -90,11 +93,12 @@ def dashboard_state(session: Session, low_stock_default: int) -> dict[str, Any]:
                 escape((s.mode or "-") + (" (lockdown)" if s.lockdown else "")),
                 f'<span data-occupancy="{escape(s.id)}">{escape(occupancy)}</span>',
                 f'<span data-alarms="{escape(s.id)}">{alarm_count.get(s.id, 0)}</span>',
+                f'<button type="button" data-retire="{escape(s.id)}">Retire</button>' if s.agent_key else "",
             ]
         )
     sections = {
         "stores": _table(
-            ["Store", "Name", "Agent", "Door", "Lock", "Mode", "Occupancy", "Alarms"],
+            ["Store", "Name", "Agent", "Door", "Lock", "Mode", "Occupancy", "Alarms", ""],
             store_rows,
             "No store has reported yet.",
         ),
@@ -141,6 +145,20 @@ def dashboard_state(session: Session, low_stock_default: int) -> dict[str, Any]:
             ],
             "No sale yet.",
         ),
+        "enrolments": _table(
+            ["Store", "Device", "Claimed", "Pairing code on the store's screen"],
+            [
+                [
+                    escape(e.store_id),
+                    escape(" ".join((e.hardware or {}).get(k, "") for k in ("node", "machine"))),
+                    _fmt_time(e.claimed_at),
+                    f'<input data-code-for="{escape(e.store_id)}" inputmode="numeric" maxlength="6" size="7"> '
+                    f'<button type="button" data-confirm="{escape(e.store_id)}">Confirm</button>',
+                ]
+                for e in waiting
+            ],
+            "No device waits for its pairing code.",
+        ),
         "low-stock": _table(
             ["Store", "Product", "Available", "Threshold"],
             [
@@ -174,6 +192,7 @@ def index(request: Request) -> Response:
         alerts=s["alerts"],
         sales=s["sales"],
         low_stock=s["low-stock"],
+        enrolments=s["enrolments"],
     )
     return HTMLResponse(html)
 

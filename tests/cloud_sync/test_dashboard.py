@@ -166,3 +166,59 @@ def test_dashboard_in_chromium_updates_live(
     finally:
         driver.quit()
     time.sleep(0.1)
+
+
+def test_an_operator_enrols_and_retires_a_store_from_the_dashboard(
+    server: str, engine: Engine, migrated_url: str, tmp_path: Path
+) -> None:
+    if not migrated_url.startswith("sqlite"):
+        pytest.skip("one browser run is enough; enrolment itself is tested on both databases")
+    from nacl.signing import SigningKey
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from contracts.enrolment import pairing_code, sign_collect
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in FLAGS:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    wait = WebDriverWait(driver, 20)
+    try:
+        driver.get(server + "/")
+        driver.find_element(By.ID, "token").send_keys(make_token(engine, Role.OPERATOR))
+        driver.find_element(By.ID, "sign-in").click()
+        wait.until(ec.text_to_be_present_in_element((By.ID, "live"), "live"))
+        driver.find_element(By.ID, "enrol-store").send_keys("night-9")
+        driver.find_element(By.CSS_SELECTOR, "#enrol-form button").click()
+        wait.until(ec.text_to_be_present_in_element((By.ID, "enrol-result"), "--token est_"))
+        token = driver.find_element(By.ID, "enrol-result").text.split("--token ")[1].split()[0]
+
+        # The store's Pi claims the token; its pairing code appears on its own screen.
+        key = SigningKey.generate()
+        public = key.verify_key.encode().hex()
+        claimed = httpx.post(f"{server}/api/v1/enrol", json={"token": token, "device_key": public}).json()
+        code = pairing_code(token, public, claimed["enrolment_id"])
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, 'input[data-code-for="night-9"]')))
+        driver.find_element(By.CSS_SELECTOR, 'input[data-code-for="night-9"]').send_keys(code)
+        driver.find_element(By.CSS_SELECTOR, 'button[data-confirm="night-9"]').click()
+        wait.until(ec.text_to_be_present_in_element((By.ID, "enrol-result"), "paired"))
+        collect = sign_collect(key, claimed["enrolment_id"]).model_dump()
+        bundle = httpx.post(f"{server}/api/v1/enrol/{claimed['enrolment_id']}/collect", json=collect)
+        assert bundle.status_code == 200
+        device = {"Authorization": f"Bearer {bundle.json()['api_token']}"}
+        assert httpx.get(f"{server}/api/v1/stores/night-9", headers=device).status_code == 200
+        driver.save_screenshot(str(tmp_path / "enrolled.png"))
+
+        wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, 'button[data-retire="night-9"]')))
+        driver.find_element(By.CSS_SELECTOR, 'button[data-retire="night-9"]').click()
+        wait.until(ec.alert_is_present())
+        driver.switch_to.alert.accept()
+        wait.until(ec.text_to_be_present_in_element((By.ID, "enrol-result"), "agent retired"))
+        assert httpx.get(f"{server}/api/v1/stores/night-9", headers=device).status_code == 401
+    finally:
+        driver.quit()
