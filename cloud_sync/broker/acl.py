@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from contracts.topics import (
+    AVAILABILITY,
     COMMAND,
     COMMAND_REPLY,
     DELIVERY_ACK,
@@ -126,11 +127,16 @@ def downlink_role() -> Role:
 
 
 def admin_role() -> Role:
-    """Return the role that manages identities over the plugin's control topic (the cloud API)."""
+    """Return the role that manages identities over the plugin's control topic (the cloud API).
+
+    It may also set a store's retained availability: a retired store is disconnected without its
+    last will, so the admin says ``offline`` for it.
+    """
     return Role(
         ADMIN_ROLE,
         (
             Acl("publishClientSend", CONTROL_TOPIC),
+            Acl("publishClientSend", AVAILABILITY.filter()),
             Acl("subscribePattern", f"{CONTROL_TOPIC}/response"),
             Acl("publishClientReceive", f"{CONTROL_TOPIC}/response"),
         ),

@@ -21,6 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from cloud_sync.broker.acl import CONTROL_TOPIC, store_role, store_role_name
 from cloud_sync.broker.files import new_password
 from cloud_sync.config import CloudSettings
+from contracts.topics import AVAILABILITY, OFFLINE
 
 
 class BrokerAdminError(RuntimeError):
@@ -159,7 +160,11 @@ class BrokerAdmin:
         return identity
 
     def retire_store(self, store_id: str) -> None:
-        """Delete a store's login and role: it is disconnected at once and refused from now on."""
+        """Delete a store's login and role: it is disconnected at once and refused from now on.
+
+        The broker sends no last will for a client it disconnects this way, so the store's
+        retained availability is set to ``offline`` here.
+        """
         self.run(
             [
                 {"command": "deleteClient", "username": store_username(store_id)},
@@ -167,3 +172,5 @@ class BrokerAdmin:
             ],
             allow=frozenset({"Client not found", "Role not found"}),
         )
+        topic = AVAILABILITY.topic(store_id)
+        self._client.publish(topic, OFFLINE, qos=AVAILABILITY.qos, retain=True).wait_for_publish(self.timeout_s)

@@ -186,6 +186,7 @@ def test_an_event_forged_for_another_store_leaves_nothing_in_the_cloud(
     assert wait_until(lambda: count(engine, "SELECT count(*) FROM events WHERE store_id = 'storeA'") == 1)
     assert count(engine, "SELECT count(*) FROM events WHERE store_id <> 'storeA'") == 0
     assert count(engine, "SELECT count(*) FROM dead_letters") == 0
+    assert count(engine, "SELECT count(*) FROM payments") == 0
 
 
 @pytest.fixture

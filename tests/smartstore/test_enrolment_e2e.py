@@ -113,6 +113,12 @@ class Cloud:
         with sqlite3.connect(self.db) as db:
             return int(db.execute("SELECT count(*) FROM events WHERE store_id = ?", (store_id,)).fetchone()[0])
 
+    def online(self, store_id: str) -> bool | None:
+        """Return what the cloud database says about the store's agent being connected."""
+        with sqlite3.connect(self.db) as db:
+            row = db.execute("SELECT online FROM stores WHERE id = ?", (store_id,)).fetchone()
+        return None if row is None else bool(row[0])
+
     def close(self) -> None:
         """Stop both processes."""
         for proc in self.procs:
@@ -239,6 +245,13 @@ def test_a_technician_enrols_a_store_and_its_events_reach_the_cloud(
     )
     try:
         assert _wait(lambda: cloud.events(STORE) > 0, timeout=60)
+        assert _wait(lambda: cloud.online(STORE) is True)
+        # A stolen Pi: the operator retires the store; the broker drops the connected agent at once
+        # (its last will says offline) and refuses it from then on.
+        retired = cloud.cli("store", "retire", STORE)
+        assert retired.returncode == 0, retired.stderr
+        assert _wait(lambda: cloud.online(STORE) is False)
+        assert run.poll() is None  # the agent keeps the door safe and retries; the broker refuses it
     finally:
         run.terminate()
         run.wait(15)
