@@ -70,6 +70,7 @@ class Cloud:
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(TOPICS.everything, qos=1)
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(1, 2)
+        broker.login(self.client)  # the recorder plays every cloud role at once
         self.client.connect(broker.host, broker.port)
         self.client.loop_start()
 
@@ -184,6 +185,7 @@ def run_demo(*, quiet: bool = False, workdir: str | None = None) -> dict[str, An
     for h in hosts:
         h.start()
     cloud = Cloud(broker, say)
+    login = broker.store_login(STORE)  # what enrolment would have given the store
     settings = AgentSettings.model_validate(
         {
             "store_id": STORE,
@@ -200,7 +202,14 @@ def run_demo(*, quiet: bool = False, workdir: str | None = None) -> dict[str, An
             "inputs": {"url": hosts[1].path},
             "scanner": {"url": hosts[2].path},
             # The demo's cloud is a recorder that sends no delivery acknowledgements (yet).
-            "mqtt": {"host": broker.host, "port": broker.port, "keepalive": 5, "delivery": "broker"},
+            "mqtt": {
+                "host": broker.host,
+                "port": broker.port,
+                "keepalive": 5,
+                "delivery": "broker",
+                "username": login.username,
+                "password": login.password,
+            },
             "checkout": checkout.settings(),
         }
     )

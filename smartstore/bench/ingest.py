@@ -259,11 +259,14 @@ class RawPublisher:
     microseconds per message instead of paho's ~100 and leaves the CPU to the system under test.
     """
 
-    def __init__(self, host: str, port: int, client_id: str) -> None:
-        """Connect (clean start, no keep-alive) and read the CONNACK."""
+    def __init__(self, host: str, port: int, client_id: str, login: tuple[str, str] | None = None) -> None:
+        """Connect (clean start, no keep-alive, with ``login`` if given) and read the CONNACK."""
         self.sock = socket.create_connection((host, port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        body = _mqtt_str("MQTT") + bytes([5, 0x02]) + struct.pack("!H", 0) + _varint(0) + _mqtt_str(client_id)
+        flags = 0x02 | (0xC0 if login else 0)  # clean start, user name and password
+        body = _mqtt_str("MQTT") + bytes([5, flags]) + struct.pack("!H", 0) + _varint(0) + _mqtt_str(client_id)
+        if login:
+            body += _mqtt_str(login[0]) + _mqtt_str(login[1])
         self.sock.sendall(bytes([0x10]) + _varint(len(body)) + body)
         self._buf = b""
         ptype, payload = self._read_packet()
@@ -372,9 +375,13 @@ class RawPublisher:
 
 
 def _publish(
-    port: int, messages: Sequence[tuple[str, bytes, uuid.UUID]], published: dict[uuid.UUID, float], rate: float
+    port: int,
+    messages: Sequence[tuple[str, bytes, uuid.UUID]],
+    published: dict[uuid.UUID, float],
+    rate: float,
+    login: tuple[str, str] | None = None,
 ) -> None:
-    pub = RawPublisher("127.0.0.1", port, f"bench-pub-{uuid.uuid4().hex[:6]}")
+    pub = RawPublisher("127.0.0.1", port, f"bench-pub-{uuid.uuid4().hex[:6]}", login)
     items = [(t, p) for t, p, _ in messages]
     start = time.perf_counter()
 
@@ -430,7 +437,7 @@ def run_ingest_bench(
         for i in range(workers):
             settings = CloudSettings(
                 database_url=url,
-                mqtt_port=broker.port,
+                **broker.cloud("ingest"),
                 ingest_client_id=f"bench-worker-{i}",
                 ingest_batch_size=batch_size,
                 ingest_state=(i == 0),
@@ -454,7 +461,8 @@ def run_ingest_bench(
         broker_pid = broker._proc.pid if broker._proc is not None else None
         cpu0 = _cpu_snapshot(worker_pids, broker_pid)
         t_start = time.time()
-        pub = threading.Thread(target=_publish, args=(broker.port, wl.messages, published, rate), daemon=True)
+        login = (broker.harness.username, broker.harness.password)  # publishes as many stores
+        pub = threading.Thread(target=_publish, args=(broker.port, wl.messages, published, rate, login), daemon=True)
         pub.start()
         count = 0
         deadline = time.monotonic() + timeout_s

@@ -75,6 +75,7 @@ def _raw_paho(broker: MosquittoBroker, events: int) -> float:
     client.max_inflight_messages_set(200)
     client.max_queued_messages_set(0)
     client.on_publish = lambda *args: done.release()
+    broker.login(client, broker.store_login(STORE))
     client.connect(broker.host, broker.port)
     client.loop_start()
     payload, topic = _sample_payload(), Topics(STORE).event("access_denied")
@@ -98,7 +99,10 @@ class _Acker:
         ctx = multiprocessing.get_context("spawn")
         self._stop = ctx.Event()
         ready = ctx.Event()
-        self._proc = ctx.Process(target=_ack_events, args=(broker.host, broker.port, ready, self._stop), daemon=True)
+        login = (broker.files.ingest.username, broker.files.ingest.password)
+        self._proc = ctx.Process(
+            target=_ack_events, args=(broker.host, broker.port, login, ready, self._stop), daemon=True
+        )
         self._proc.start()
         if not ready.wait(30):
             raise RuntimeError("the acknowledging stand-in did not subscribe")
@@ -110,7 +114,7 @@ class _Acker:
             self._proc.kill()
 
 
-def _ack_events(host: str, port: int, ready: Any, stop: Any) -> None:
+def _ack_events(host: str, port: int, login: tuple[str, str], ready: Any, stop: Any) -> None:
     """Body of the acknowledging process: the ingest worker's MQTT client, without the database.
 
     It reads with the worker's buffered client, takes each event id from the payload, and every
@@ -135,6 +139,7 @@ def _ack_events(host: str, port: int, ready: Any, stop: Any) -> None:
     client.fast_handler = on_publish
     client.on_subscribe = lambda *a: ready.set()
     client.on_connect = lambda c, *a: c.subscribe(EVENT.filter(), qos=1)
+    client.username_pw_set(*login)
     client.connect(host, port)
     client.loop_start()
     while not stop.wait(0.02):
@@ -165,7 +170,16 @@ class _EventPerInput:
 def _event_agent(broker: MosquittoBroker, outbox: Outbox, delivery: str) -> tuple[StoreAgent, MqttLink]:
     """An agent whose one service emits one event per input: the outbox path without door logic."""
     topics = Topics(STORE)
-    link = MqttLink(topics, outbox, host=broker.host, port=broker.port, delivery=delivery)  # type: ignore[arg-type]
+    login = broker.store_login(STORE)
+    link = MqttLink(
+        topics,
+        outbox,
+        host=broker.host,
+        port=broker.port,
+        username=login.username,
+        password=login.password,
+        delivery=delivery,  # type: ignore[arg-type]
+    )
     emitter = EventEmitter(outbox, topics, link)
     checkout = CheckoutService({"bench": _EventPerInput()}, emitter)  # type: ignore[dict-item]
     return StoreAgent(Inbox(), checkout=checkout, emitter=emitter), link
@@ -173,7 +187,16 @@ def _event_agent(broker: MosquittoBroker, outbox: Outbox, delivery: str) -> tupl
 
 def _door_agent(broker: MosquittoBroker, outbox: Outbox, delivery: str) -> tuple[StoreAgent, MqttLink]:
     topics = Topics(STORE)
-    link = MqttLink(topics, outbox, host=broker.host, port=broker.port, delivery=delivery)  # type: ignore[arg-type]
+    login = broker.store_login(STORE)
+    link = MqttLink(
+        topics,
+        outbox,
+        host=broker.host,
+        port=broker.port,
+        username=login.username,
+        password=login.password,
+        delivery=delivery,  # type: ignore[arg-type]
+    )
     verifier = AccessVerifier(STORE, {}, AccessPolicy(occupancy_cap=10**6))
     controller = DoorController(DoorConfig(store_id=STORE), verifier, SystemClock())
     emitter = EventEmitter(outbox, topics, link)
@@ -228,6 +251,7 @@ def _replay(broker: MosquittoBroker, workdir: Path, events: int) -> dict[str, An
             seqs.append(int(json.loads(msg.payload)["seq"]))
 
     sub.on_message = on_message
+    broker.login(sub, broker.files.ingest)
     sub.connect(broker.host, broker.port)
     sub.subscribe(EVENT.filter(), qos=1)
     sub.loop_start()

@@ -145,8 +145,7 @@ class Cluster:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUD_")}
         env.update(
             CLOUD_DATABASE_URL=self.db.url,
-            CLOUD_MQTT_HOST="127.0.0.1",
-            CLOUD_MQTT_PORT=str(self.broker.port),
+            **self.broker.cloud_env("ingest"),
             CLOUD_MQTT_KEEPALIVE_S="5",
             CLOUD_INGEST_SESSION_EXPIRY_S=str(session_expiry_s),
         )
@@ -155,6 +154,7 @@ class Cluster:
             cid: Service(cid, ["cloud", "ingest", "--client-id", cid], env, workdir / f"{cid}.log") for cid in WORKERS
         }
         self.data_dir = workdir / "data"
+        login = self.broker.store_login(STORE)
         config = write_toml(
             agent_settings(
                 self.hw,
@@ -162,6 +162,7 @@ class Cluster:
                 keys=self.members.write_keys(workdir / "issuer-keys.json"),
                 mqtt_port=self.broker.port,
                 checkout=True,
+                login=(login.username, login.password),
             ),
             workdir / "agent.toml",
         )
@@ -222,7 +223,9 @@ class Cluster:
 
         from contracts.messages import dump
 
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"chaos-catalog-{uuid.uuid4().hex[:6]}")
+        client = self.broker.login(
+            mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"chaos-catalog-{uuid.uuid4().hex[:6]}")
+        )
         try:
             client.connect(self.broker.host, self.broker.port)
             client.loop_start()

@@ -116,8 +116,10 @@ class Hardware:
             host.stop()
 
 
-def agent_settings(hw: Hardware, *, data_dir: Path, keys: Path, mqtt_port: int, checkout: bool) -> dict[str, Any]:
-    """Return the agent's settings (TOML-shaped) for the simulated store."""
+def agent_settings(
+    hw: Hardware, *, data_dir: Path, keys: Path, mqtt_port: int, checkout: bool, login: tuple[str, str] | None = None
+) -> dict[str, Any]:
+    """Return the agent's settings (TOML-shaped) for the simulated store (``login``: its broker login)."""
     settings: dict[str, Any] = {
         "store_id": STORE,
         "data_dir": str(data_dir),
@@ -129,6 +131,8 @@ def agent_settings(hw: Hardware, *, data_dir: Path, keys: Path, mqtt_port: int, 
         "scanner": {"url": hw.path("scanner")},
         "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "keepalive": 5},
     }
+    if login is not None:
+        settings["mqtt"] |= {"username": login[0], "password": login[1]}
     if checkout:
         settings["checkout"] = {
             "stations": [

@@ -159,8 +159,8 @@ def op(auth: Callable[..., dict[str, str]]) -> dict[str, str]:
 class Recorder:
     """A paho MQTT 5 subscriber that records (topic, payload, arrival time, retained)."""
 
-    def __init__(self, host: str, port: int, filters: list[str], client_id: str | None = None) -> None:
-        """Connect and subscribe (QoS 1)."""
+    def __init__(self, broker: Any, filters: list[str], client_id: str | None = None) -> None:
+        """Connect with the harness login and subscribe (QoS 1)."""
         self.messages: list[tuple[str, bytes, float, bool]] = []
         self.lock = threading.RLock()
         self.subscribed = threading.Event()
@@ -170,7 +170,8 @@ class Recorder:
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *a: self.subscribed.set()
         self.client.on_connect = lambda c, *a: c.subscribe([(f, 1) for f in filters])
-        self.client.connect(host, port)
+        broker.login(self.client)
+        self.client.connect(broker.host, broker.port)
         self.client.loop_start()
         assert self.subscribed.wait(10), "recorder did not subscribe"
 
@@ -200,12 +201,13 @@ class Recorder:
 class Publisher:
     """A paho publisher that waits for each PUBACK."""
 
-    def __init__(self, host: str, port: int) -> None:
-        """Connect."""
+    def __init__(self, broker: Any) -> None:
+        """Connect with the harness login (it may publish as any store)."""
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
         )
-        self.client.connect(host, port)
+        broker.login(self.client)
+        self.client.connect(broker.host, broker.port)
         self.client.loop_start()
 
     def publish(self, topic: str, payload: bytes | str, *, retain: bool = False, qos: int = 1) -> None:
@@ -222,7 +224,7 @@ class Publisher:
 @pytest.fixture
 def publisher(broker: Any) -> Iterator[Publisher]:
     """A publisher on the test broker."""
-    p = Publisher(broker.host, broker.port)
+    p = Publisher(broker)
     yield p
     p.close()
 
@@ -252,9 +254,8 @@ def worker_factory(broker: Any, settings: CloudSettings, engine: Engine) -> Iter
 
     def _start(**overrides: Any) -> IngestWorker:
         s = settings.model_copy(
-            update={
-                "mqtt_host": broker.host,
-                "mqtt_port": broker.port,
+            update=broker.cloud("ingest")
+            | {
                 "ingest_client_id": f"w-{uuid.uuid4().hex[:8]}",
                 "ingest_batch_wait_ms": 5,
             }

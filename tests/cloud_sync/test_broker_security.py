@@ -39,7 +39,7 @@ A, B = Topics("storeA"), Topics("storeB")
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MosquittoBroker, StoreIdentity, StoreIdentity]]:
     """A broker from the generated configuration with stores A and B enrolled on it."""
-    broker = MosquittoBroker(workdir=tmp_path_factory.mktemp("fleet-broker"), secured=True)
+    broker = MosquittoBroker(workdir=tmp_path_factory.mktemp("fleet-broker"))
     broker.start()
     assert broker.files is not None
     with BrokerAdmin(broker.host, broker.port, broker.files.admin.username, broker.files.admin.password) as admin:
@@ -124,7 +124,7 @@ def test_the_cloud_roles_move_only_in_the_contracts_direction(fleet: Any, client
 
 
 def test_a_retired_store_is_disconnected_and_refused(tmp_path: Path, clients: list[Client]) -> None:
-    broker = MosquittoBroker(workdir=tmp_path / "broker", secured=True)
+    broker = MosquittoBroker(workdir=tmp_path / "broker")
     broker.start()
     try:
         files = broker.files
@@ -144,7 +144,7 @@ def test_a_retired_store_is_disconnected_and_refused(tmp_path: Path, clients: li
 
 
 def test_identities_survive_a_broker_restart(tmp_path: Path, clients: list[Client]) -> None:
-    broker = MosquittoBroker(workdir=tmp_path / "broker", secured=True)
+    broker = MosquittoBroker(workdir=tmp_path / "broker")
     broker.start()
     try:
         files = broker.files

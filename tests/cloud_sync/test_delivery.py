@@ -19,7 +19,7 @@ from tests.cloud_sync.conftest import Publisher, Recorder, count, wait_until
 
 @pytest.fixture
 def acks(broker: Any) -> Iterator[Recorder]:
-    rec = Recorder(broker.host, broker.port, [DELIVERY_ACK.filter()])
+    rec = Recorder(broker, [DELIVERY_ACK.filter()])
     yield rec
     rec.close()
 

@@ -25,9 +25,8 @@ STORES = [f"st{i:02d}" for i in range(20)]
 def live(settings: CloudSettings, engine: Engine, broker: Any) -> Iterator[TestClient]:
     """The app with its downlink publisher connected to the test broker."""
     s = settings.model_copy(
-        update={
-            "mqtt_host": broker.host,
-            "mqtt_port": broker.port,
+        update=broker.cloud("downlink")
+        | {
             "downlink_enabled": True,
             "downlink_interval_s": 0.5,
         }
@@ -49,9 +48,7 @@ def test_revocation_reaches_every_online_store_within_5s_p99(live: TestClient, o
     members = [f"m{i:02d}" for i in range(20)]
     for m in members:
         live.post("/api/v1/members", json={"id": m, "name": m}, headers=op)
-    stores = Recorder(
-        broker.host, broker.port, ["smartstore/v1/+/sync/revocations/delta", "smartstore/v1/+/sync/manifest"]
-    )
+    stores = Recorder(broker, ["smartstore/v1/+/sync/revocations/delta", "smartstore/v1/+/sync/manifest"])
     try:
         assert stores.wait_for(
             lambda msgs: {t.split("/")[2] for t, *_ in msgs if t.endswith("manifest")} >= set(STORES), 15
@@ -98,7 +95,7 @@ def test_an_agent_offline_for_a_while_catches_up_from_retained_snapshots(
     t = Topics(store)
     live.post("/api/v1/stores", json={"id": store, "name": "Shop"}, headers=op)
     live.post("/api/v1/products", json={"id": "p1", "name": "Bread", "price_cents": 250}, headers=op)
-    agent = Recorder(broker.host, broker.port, [f"{t.base}/sync/#"])
+    agent = Recorder(broker, [f"{t.base}/sync/#"])
     assert agent.wait_for(lambda m: any(topic.endswith("manifest") for topic, *_ in m), 10)
     first = SyncManifest.model_validate_json(_retained(agent, t.sync("manifest")) or b"")
     agent.close()  # the store goes offline...
@@ -111,7 +108,7 @@ def test_an_agent_offline_for_a_while_catches_up_from_retained_snapshots(
     assert versions["catalog"] == first.versions["catalog"] + 2
     time.sleep(1.0)
     # ...and comes back: the retained manifest and snapshots give it everything at once.
-    back = Recorder(broker.host, broker.port, [f"{t.base}/sync/#"])
+    back = Recorder(broker, [f"{t.base}/sync/#"])
     try:
         assert back.wait_for(
             lambda m: (
@@ -153,7 +150,7 @@ def test_an_agent_offline_for_a_while_catches_up_from_retained_snapshots(
 
 def test_live_deltas_follow_versions_without_gaps(live: TestClient, op: dict[str, str], broker: Any) -> None:
     live.post("/api/v1/stores", json={"id": "s1", "name": "S"}, headers=op)
-    rec = Recorder(broker.host, broker.port, ["smartstore/v1/s1/sync/catalog/delta", "smartstore/v1/s1/sync/manifest"])
+    rec = Recorder(broker, ["smartstore/v1/s1/sync/catalog/delta", "smartstore/v1/s1/sync/manifest"])
     try:
         assert rec.wait_for(lambda m: any(t.endswith("manifest") for t, *_ in m), 10)
         for i in range(5):

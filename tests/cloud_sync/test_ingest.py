@@ -279,7 +279,7 @@ def _metric(port: int, name: str) -> float:
 
 
 def _spawn_worker(db_url: str, broker: Any, client_id: str, metrics_port: int) -> subprocess.Popen[bytes]:
-    env = os.environ | {"PYTHONPATH": REPO, "CLOUD_INGEST_BATCH_WAIT_MS": "5"}
+    env = os.environ | broker.cloud_env("ingest") | {"PYTHONPATH": REPO, "CLOUD_INGEST_BATCH_WAIT_MS": "5"}
     return subprocess.Popen(
         [
             sys.executable,
@@ -465,7 +465,7 @@ def test_mqtt_payment_authorisation_and_online_sale_reconciliation(
     _member(engine, "bob", 1000)
     _coupon(engine, "cb", "bob")
     worker_factory()
-    replies = Recorder(broker.host, broker.port, [pay_reply_topic("s1")])
+    replies = Recorder(broker, [pay_reply_topic("s1")])
     try:
         sale_id = uuid.uuid4()
         soon = datetime.now(UTC) + timedelta(seconds=30)

@@ -65,6 +65,7 @@ class Subscriber:
         self.client.on_subscribe = lambda c, u, mid, rcs, p: self.subscribed.set()
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(0.2, 1)
+        self.broker.login(self.client)
         self.client.connect(self.broker.host, self.broker.port)
         self.client.loop_start()
         assert self.subscribed.wait(5), "subscription not acknowledged"
@@ -109,6 +110,7 @@ def agent_settings(
     """Return a settings dict (TOML-shaped) for the simulated door."""
     keys = tmp_path / "issuer-keys.json"
     keys.write_text(json.dumps(encode_public_keys(members.trusted)))
+    login = broker.store_login(STORE) if broker else None
     settings: dict = {
         "store_id": STORE,
         "data_dir": str(tmp_path / "data"),
@@ -118,7 +120,16 @@ def agent_settings(
         "inputs": {"url": sims.io_host.path},
         "scanner": {"url": sims.scanner_host.path},
         # These tests' "cloud" is a plain subscriber that sends no delivery acknowledgements.
-        "mqtt": {"host": "127.0.0.1", "port": broker.port, "keepalive": 5, "delivery": "broker"} if broker else None,
+        "mqtt": {
+            "host": "127.0.0.1",
+            "port": broker.port,
+            "keepalive": 5,
+            "delivery": "broker",
+            "username": login.username,
+            "password": login.password,
+        }
+        if broker and login
+        else None,
     }
     return settings
 

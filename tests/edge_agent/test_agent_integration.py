@@ -179,7 +179,7 @@ def test_door_inputs_exit_and_forced(agent: RunningAgent, sims: Sims, subscriber
 def test_remote_unlock_and_retained_command(
     agent: RunningAgent, sims: Sims, subscriber: Subscriber, broker: MosquittoBroker
 ) -> None:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="operator")
+    client = broker.login(mqtt.Client(CallbackAPIVersion.VERSION2, client_id="operator"))
     client.connect(broker.host, broker.port)
     client.loop_start()
     try:

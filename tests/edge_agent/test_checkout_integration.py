@@ -37,6 +37,7 @@ class Cloud:
         self.requests: list[dict] = []
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="fake-cloud")
         self.client.on_message = self._on_message
+        broker.login(self.client)
         self.client.connect(broker.host, broker.port)
         self.client.subscribe(f"smartstore/v1/{STORE}/pay/request", qos=1)
         self.client.loop_start()

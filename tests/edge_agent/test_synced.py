@@ -88,7 +88,7 @@ def running(
 def test_pushed_revocation_refuses_the_member_and_survives_restart(
     tmp_path: Path, running: RunningAgent, sims: Sims, broker: MosquittoBroker, subscriber: Subscriber, members: Members
 ) -> None:
-    cloud = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="cloud-sync")
+    cloud = broker.login(mqtt.Client(CallbackAPIVersion.VERSION2, client_id="cloud-sync"))
     cloud.connect(broker.host, broker.port)
     cloud.loop_start()
     try:

@@ -43,8 +43,7 @@ def cloud_url(tmp_path: Path) -> str:
 def _worker(url: str, broker: MosquittoBroker) -> IngestWorker:
     settings = CloudSettings(
         database_url=url,
-        mqtt_host=broker.host,
-        mqtt_port=broker.port,
+        **broker.cloud("ingest"),
         ingest_client_id=f"e2e-{uuid.uuid4().hex[:6]}",
         ingest_batch_wait_ms=5,
     )

@@ -130,7 +130,7 @@ class Cloud:
 @pytest.fixture
 def fleet(tmp_path: Path) -> Iterator[tuple[MosquittoBroker, Cloud]]:
     """A broker with logins and the cloud service on it."""
-    broker = MosquittoBroker(workdir=tmp_path / "broker", secured=True)
+    broker = MosquittoBroker(workdir=tmp_path / "broker")
     broker.start()
     cloud = Cloud(tmp_path, broker)
     try:

@@ -52,7 +52,7 @@ def _received_after_offline_burst(broker: MosquittoBroker, n: int) -> int:
     props.SessionExpiryInterval = 300
 
     def subscriber() -> mqtt.Client:
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5)
+        c = broker.login(mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5))
         c.on_message = lambda _c, _u, m: got.append(bytes(m.payload))
         c.connect(broker.host, broker.port, clean_start=False, properties=props)
         c.loop_start()
@@ -63,7 +63,7 @@ def _received_after_offline_burst(broker: MosquittoBroker, n: int) -> int:
     time.sleep(0.3)
     sub.disconnect()
     sub.loop_stop()
-    pub = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    pub = broker.login(mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5))
     pub.connect(broker.host, broker.port)
     pub.loop_start()
     for i in range(n):
