@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from html import escape
 from pathlib import Path
 from string import Template
@@ -60,6 +60,37 @@ def _table(headers: list[str], rows: list[list[str]], empty: str) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _store_row(s: Store, alarms: int) -> list[str]:
+    status = "online" if s.online else "offline"
+    occupancy = (
+        "-" if s.occupancy is None else f"{s.occupancy}/{s.occupancy_cap if s.occupancy_cap is not None else '?'}"
+    )
+    return [
+        f'<span data-store="{escape(s.id)}">{escape(s.id)}</span>',
+        escape(s.name or ""),
+        f'<span class="badge {status}" data-availability="{escape(s.id)}">{status}</span>',
+        f'<span data-door="{escape(s.id)}">{escape(s.door or "-")}</span>',
+        escape(s.lock or "-"),
+        escape((s.mode or "-") + (" (lockdown)" if s.lockdown else "")),
+        f'<span data-occupancy="{escape(s.id)}">{escape(occupancy)}</span>',
+        f'<span data-alarms="{escape(s.id)}">{alarms}</span>',
+        f'<button type="button" data-retire="{escape(s.id)}">Retire</button>' if s.agent_key else "",
+    ]
+
+
+def _enrolment_rows(waiting: Sequence[StoreEnrolment]) -> list[list[str]]:
+    return [
+        [
+            escape(e.store_id),
+            escape(" ".join((e.hardware or {}).get(k, "") for k in ("node", "machine"))),
+            _fmt_time(e.claimed_at),
+            f'<input data-code-for="{escape(e.store_id)}" inputmode="numeric" maxlength="6" size="7"> '
+            f'<button type="button" data-confirm="{escape(e.store_id)}">Confirm</button>',
+        ]
+        for e in waiting
+    ]
+
+
 def dashboard_state(session: Session, low_stock_default: int) -> dict[str, Any]:
     """Return the rendered sections (HTML fragments, escaped) and a version hash."""
     stores = session.scalars(select(Store).order_by(Store.id)).all()
@@ -77,25 +108,7 @@ def dashboard_state(session: Session, low_stock_default: int) -> dict[str, Any]:
     waiting = session.scalars(
         select(StoreEnrolment).where(StoreEnrolment.state == "claimed").order_by(StoreEnrolment.claimed_at)
     ).all()
-    store_rows = []
-    for s in stores:
-        status = "online" if s.online else "offline"
-        occupancy = (
-            "-" if s.occupancy is None else f"{s.occupancy}/{s.occupancy_cap if s.occupancy_cap is not None else '?'}"
-        )
-        store_rows.append(
-            [
-                f'<span data-store="{escape(s.id)}">{escape(s.id)}</span>',
-                escape(s.name or ""),
-                f'<span class="badge {status}" data-availability="{escape(s.id)}">{status}</span>',
-                f'<span data-door="{escape(s.id)}">{escape(s.door or "-")}</span>',
-                escape(s.lock or "-"),
-                escape((s.mode or "-") + (" (lockdown)" if s.lockdown else "")),
-                f'<span data-occupancy="{escape(s.id)}">{escape(occupancy)}</span>',
-                f'<span data-alarms="{escape(s.id)}">{alarm_count.get(s.id, 0)}</span>',
-                f'<button type="button" data-retire="{escape(s.id)}">Retire</button>' if s.agent_key else "",
-            ]
-        )
+    store_rows = [_store_row(s, alarm_count.get(s.id, 0)) for s in stores]
     sections = {
         "stores": _table(
             ["Store", "Name", "Agent", "Door", "Lock", "Mode", "Occupancy", "Alarms", ""],
@@ -147,16 +160,7 @@ def dashboard_state(session: Session, low_stock_default: int) -> dict[str, Any]:
         ),
         "enrolments": _table(
             ["Store", "Device", "Claimed", "Pairing code on the store's screen"],
-            [
-                [
-                    escape(e.store_id),
-                    escape(" ".join((e.hardware or {}).get(k, "") for k in ("node", "machine"))),
-                    _fmt_time(e.claimed_at),
-                    f'<input data-code-for="{escape(e.store_id)}" inputmode="numeric" maxlength="6" size="7"> '
-                    f'<button type="button" data-confirm="{escape(e.store_id)}">Confirm</button>',
-                ]
-                for e in waiting
-            ],
+            _enrolment_rows(waiting),
             "No device waits for its pairing code.",
         ),
         "low-stock": _table(

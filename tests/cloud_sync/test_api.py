@@ -263,7 +263,7 @@ def test_product_images_upload_and_download(client: TestClient, op: dict[str, st
     r = client.post("/api/v1/products/p1/images", content=png, headers=op | {"Content-Type": "image/png"})
     assert r.status_code == 201, r.text
     image_id = r.json()["id"]
-    got = client.get(f"/api/v1/products/p1/images/{image_id}", headers=auth("device"))
+    got = client.get(f"/api/v1/products/p1/images/{image_id}", headers=auth("device", "s1"))
     assert got.content == png
     assert got.headers["content-type"] == "image/png"
     assert client.get("/api/v1/products/p1", headers=op).json()["image_ids"] == [image_id]

@@ -40,7 +40,7 @@ def test_no_operation_answers_a_server_error(
         operations.append(result.ok())
     assert len(operations) >= 40
     failures: list[str] = []
-    device = auth("device")
+    device = auth("device", "s1")
     examples = EXAMPLES[client.app.state.engine.dialect.name]  # type: ignore[attr-defined]
 
     def make_runner(operation: schemathesis.APIOperation, headers: dict[str, str]) -> Callable[[], None]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cloud_sync.broker.admin import BrokerAdmin, StoreIdentity
+from cloud_sync.broker.admin import StoreIdentity
 from cloud_sync.broker.files import TlsFiles
 from cloud_sync.broker.pki import CertPair, issue, make_ca
 from contracts.topics import Topics
@@ -27,16 +27,14 @@ def tls_fleet(tmp_path: Path) -> Iterator[tuple[MosquittoBroker, CertPair, Store
     server = issue(ca, tmp_path / "pki", "broker", server_names=("127.0.0.1",))
     broker = MosquittoBroker(workdir=tmp_path / "broker", tls=TlsFiles(ca.cert, server.cert, server.key))
     broker.start()
-    files = broker.files
-    assert files is not None
-    with BrokerAdmin(broker.host, broker.port, files.admin.username, files.admin.password, ca_file=str(ca.cert)) as a:
-        identity = a.create_store(STORE)
-    yield broker, ca, identity
+    yield broker, ca, broker.store_login(STORE)
     broker.close()
 
 
 def _settings(tmp_path: Path, sims: Sims, broker: MosquittoBroker, members: Members, **mqtt: object) -> dict:
     settings = agent_settings(tmp_path, sims, broker, members)
+    if "password_file" in mqtt:
+        del settings["mqtt"]["password"]
     settings["mqtt"].update(mqtt)
     return settings
 
