@@ -1,0 +1,73 @@
+"""The store's used member codes in SQLite (WAL), so a restarted agent still refuses them.
+
+One row per fingerprint with its wall-clock expiry (unix seconds). The door controller and every
+checkout station share one :class:`~edge_agent.domain.access.ReplayCache` over this store: the
+cache answers lookups from memory (loaded here at start-up), and a grant writes its row before
+the door opens or the checkout session starts.
+
+Durability: ``synchronous=NORMAL``. In WAL mode a commit then reaches the operating system
+before the call returns, so it survives a ``kill -9`` or a crash of the agent (what systemd's
+1-second restart makes dangerous), but not a power cut in the following moments; a power cut
+also costs the Pi a boot of several times a code's life (about 50 s), and ``FULL`` would put an
+fsync on every unlock (see docs/security.md for the figures).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+from edge_agent.adapters.private import private_file
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS used_codes (
+    fingerprint BLOB PRIMARY KEY,
+    expires_at REAL NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+class SqliteReplayStore:
+    """Used member codes, durable across restarts (satisfies ``ReplayStore``)."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+        """Open (or create, mode 0600) the database at ``path``."""
+        self.path = Path(path)
+        private_file(self.path)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.executescript(SCHEMA)
+
+    def load(self, now: float) -> dict[bytes, float]:
+        """Forget expired rows and return the others."""
+        self.prune(now)
+        with self._lock:
+            rows = self._db.execute("SELECT fingerprint, expires_at FROM used_codes").fetchall()
+        return {bytes(fp): float(exp) for fp, exp in rows}
+
+    def record(self, fingerprint: bytes, expires_at: float) -> None:
+        """Store one used code (committed when this returns)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO used_codes (fingerprint, expires_at) VALUES (?, ?) "
+                "ON CONFLICT(fingerprint) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)",
+                (fingerprint, expires_at),
+            )
+
+    def prune(self, now: float) -> None:
+        """Delete rows expired at ``now``."""
+        with self._lock:
+            self._db.execute("DELETE FROM used_codes WHERE expires_at <= ?", (now,))
+
+    def __len__(self) -> int:
+        """Return how many rows are kept."""
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM used_codes").fetchone()[0])
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
