@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -79,6 +80,8 @@ class RunningAgent:
                 driver.stop(timeout=1.0)
         if self.metrics is not None:
             self.metrics.stop()
+        if self.checkout is not None:  # the decision thread has stopped: the last acknowledgements are in
+            self.checkout.journal.prune(self.checkout.ledger, self.outbox.holds, time.time())
         self.outbox.close()
         if self.replay is not None:
             self.replay.close()

@@ -178,7 +178,7 @@ class AccessVerifier:
         self.trusted_keys = dict(trusted_keys)
         self.policy = policy
         self.revocations = revocations or Revocations()
-        self.replay = replay or ReplayCache()
+        self.replay = replay if replay is not None else ReplayCache()  # an empty cache is falsy (len 0)
 
     def check(self, text: str | bytes, *, now: float, mono: float, mode: Mode, occupancy: int) -> AccessDecision:
         """Decide on a code without recording it; call ``commit`` if the door opens."""
