@@ -9,16 +9,22 @@ Durability: ``synchronous=NORMAL``. In WAL mode a commit then reaches the operat
 before the call returns, so it survives a ``kill -9`` or a crash of the agent (what systemd's
 1-second restart makes dangerous), but not a power cut in the following moments; a power cut
 also costs the Pi a boot of several times a code's life (about 50 s), and ``FULL`` would put an
-fsync on every unlock (see docs/security.md for the figures).
+fsync on every unlock (see docs/security.md for the figures). For the same reason a commit never
+checkpoints the WAL into the database itself (that fsyncs): :meth:`SqliteReplayStore.prune`
+wakes a thread that does it on a connection of its own, and a passive checkpoint never makes a
+grant's write wait.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from pathlib import Path
 
 from edge_agent.adapters.private import private_file
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS used_codes (
@@ -39,7 +45,28 @@ class SqliteReplayStore:
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run on the thread below
+        self._db.execute("PRAGMA busy_timeout=1000")
         self._db.executescript(SCHEMA)
+        self._wake = threading.Event()
+        self._closing = False
+        self._thread = threading.Thread(target=self._checkpoints, name="replay-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _checkpoints(self) -> None:
+        db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        try:
+            while True:
+                self._wake.wait()
+                self._wake.clear()
+                if self._closing:
+                    return
+                try:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as err:  # busy or full disk: the WAL keeps the records meanwhile
+                    log.warning("replay store checkpoint failed: %s", err)
+        finally:
+            db.close()
 
     def load(self, now: float) -> dict[bytes, float]:
         """Forget expired rows and return the others."""
@@ -61,6 +88,7 @@ class SqliteReplayStore:
         """Delete rows expired at ``now``."""
         with self._lock:
             self._db.execute("DELETE FROM used_codes WHERE expires_at <= ?", (now,))
+        self._wake.set()
 
     def __len__(self) -> int:
         """Return how many rows are kept."""
@@ -68,6 +96,13 @@ class SqliteReplayStore:
             return int(self._db.execute("SELECT COUNT(*) FROM used_codes").fetchone()[0])
 
     def close(self) -> None:
-        """Close the database."""
+        """Stop the checkpoint thread, fold the WAL into the database and close it."""
+        self._closing = True
+        self._wake.set()
+        self._thread.join(5)
         with self._lock:
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as err:
+                log.warning("replay store checkpoint failed: %s", err)
             self._db.close()
