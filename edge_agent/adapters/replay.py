@@ -18,8 +18,10 @@ grant's write wait.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 from edge_agent.adapters.private import private_file
@@ -40,18 +42,35 @@ class SqliteReplayStore:
     def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
         """Open (or create, mode 0600) the database at ``path``."""
         self.path = Path(path)
-        private_file(self.path)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={synchronous}")
-        self._db.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run on the thread below
-        self._db.execute("PRAGMA busy_timeout=1000")
-        self._db.executescript(SCHEMA)
+        try:
+            self._db = self._open(synchronous)
+        except sqlite3.DatabaseError as err:  # a damaged file must not keep the store shut
+            aside = self.path.with_name(f"{self.path.name}.damaged-{int(time.time())}")
+            log.error("%s is unreadable (%s): moved to %s, used codes start empty", self.path, err, aside)
+            for suffix in ("", "-wal", "-shm"):
+                if Path(f"{self.path}{suffix}").exists():
+                    os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
+            self._db = self._open(synchronous)
         self._wake = threading.Event()
         self._closing = False
         self._thread = threading.Thread(target=self._checkpoints, name="replay-checkpoint", daemon=True)
         self._thread.start()
+
+    def _open(self, synchronous: str) -> sqlite3.Connection:
+        private_file(self.path)
+        db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={synchronous}")
+            db.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run on the thread below
+            db.execute("PRAGMA busy_timeout=1000")
+            db.executescript(SCHEMA)
+            db.execute("SELECT COUNT(*) FROM used_codes").fetchone()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
 
     def _checkpoints(self) -> None:
         db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
@@ -76,18 +95,28 @@ class SqliteReplayStore:
         return {bytes(fp): float(exp) for fp, exp in rows}
 
     def record(self, fingerprint: bytes, expires_at: float) -> None:
-        """Store one used code (committed when this returns)."""
+        """Store one used code (committed when this returns; a disk error is logged, never raised).
+
+        The door still opens when the disk fails: the in-memory cache refuses the code until a
+        restart, and the error says a restart would forget it.
+        """
         with self._lock:
-            self._db.execute(
-                "INSERT INTO used_codes (fingerprint, expires_at) VALUES (?, ?) "
-                "ON CONFLICT(fingerprint) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)",
-                (fingerprint, expires_at),
-            )
+            try:
+                self._db.execute(
+                    "INSERT INTO used_codes (fingerprint, expires_at) VALUES (?, ?) "
+                    "ON CONFLICT(fingerprint) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)",
+                    (fingerprint, expires_at),
+                )
+            except sqlite3.Error as err:
+                log.error("used code not persisted in %s (%s): a restart would forget it", self.path, err)
 
     def prune(self, now: float) -> None:
         """Delete rows expired at ``now``."""
         with self._lock:
-            self._db.execute("DELETE FROM used_codes WHERE expires_at <= ?", (now,))
+            try:
+                self._db.execute("DELETE FROM used_codes WHERE expires_at <= ?", (now,))
+            except sqlite3.Error as err:
+                log.error("expired used codes not pruned from %s: %s", self.path, err)
         self._wake.set()
 
     def __len__(self) -> int:

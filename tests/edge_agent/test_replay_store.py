@@ -92,3 +92,14 @@ def test_sqlite_store_survives_reopening_and_is_private(tmp_path: Path) -> None:
     for p in [path, *tmp_path.glob("replay.db-*")]:
         assert stat.S_IMODE(os.stat(p).st_mode) == 0o600, p
     reopened.close()
+
+
+def test_a_damaged_replay_db_is_moved_aside_and_the_store_starts_empty(tmp_path: Path) -> None:
+    path = tmp_path / "replay.db"
+    path.write_bytes(b"this is not a database" * 100)
+    store = SqliteReplayStore(path)
+    assert store.load(T0) == {}
+    store.record(FP, T0 + 50)
+    assert store.load(T0) == {FP: T0 + 50}
+    store.close()
+    assert [p.name.split("-")[0] for p in tmp_path.glob("replay.db.damaged-*")] == ["replay.db.damaged"]
