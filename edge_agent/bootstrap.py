@@ -81,7 +81,10 @@ class RunningAgent:
         if self.metrics is not None:
             self.metrics.stop()
         if self.checkout is not None:  # the decision thread has stopped: the last acknowledgements are in
-            self.checkout.journal.prune(self.checkout.ledger, self.outbox.holds, time.time())
+            try:
+                self.checkout.journal.prune(self.checkout.ledger, self.outbox.holds, time.time())
+            except OSError as err:
+                log.error("sales journal not pruned at stop: %s", err)
         self.outbox.close()
         if self.replay is not None:
             self.replay.close()
