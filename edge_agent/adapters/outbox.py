@@ -55,6 +55,7 @@ class Outbox:
             private_file(Path(self.path))  # 0600 before SQLite creates it (its -wal and -shm take this mode)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA secure_delete=ON")  # a delivered event's bytes do not stay in free pages
         self._synchronous = synchronous
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.executescript(SCHEMA)
