@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from edge_agent.adapters.camera import CameraReader
 from edge_agent.adapters.metrics import MetricsServer
 from edge_agent.adapters.mqtt import MqttLink, TlsOptions
 from edge_agent.adapters.outbox import Outbox
+from edge_agent.adapters.private import private_dir, write_private
+from edge_agent.adapters.replay import SqliteReplayStore
 from edge_agent.adapters.vision import Recognizer
 from edge_agent.agent import Inbox, StoreAgent
 from edge_agent.checkout_bootstrap import (
@@ -28,7 +31,7 @@ from edge_agent.checkout_bootstrap import (
     wire_devices,
 )
 from edge_agent.config import AgentSettings
-from edge_agent.domain.access import AccessPolicy, AccessVerifier, TimeRange
+from edge_agent.domain.access import AccessPolicy, AccessVerifier, ReplayCache, TimeRange
 from edge_agent.domain.actions import Feedback
 from edge_agent.domain.door import CodePresented, DoorConfig, DoorController
 from edge_agent.domain.ports import Clock, SystemClock
@@ -54,6 +57,7 @@ class RunningAgent:
     camera: CameraReader | None = None
     checkout: CheckoutParts | None = None
     metrics: MetricsServer | None = None
+    replay: SqliteReplayStore | None = None
 
     def stop(self) -> None:
         """Stop readers first, then lock the door, then the broker link and the lock driver."""
@@ -76,7 +80,14 @@ class RunningAgent:
                 driver.stop(timeout=1.0)
         if self.metrics is not None:
             self.metrics.stop()
+        if self.checkout is not None:  # the decision thread has stopped: the last acknowledgements are in
+            try:
+                self.checkout.journal.prune(self.checkout.ledger, self.outbox.holds, time.time())
+            except OSError as err:
+                log.error("sales journal not pruned at stop: %s", err)
         self.outbox.close()
+        if self.replay is not None:
+            self.replay.close()
 
 
 def load_synced(path: Path) -> SyncedData:
@@ -92,9 +103,7 @@ def load_synced(path: Path) -> SyncedData:
 
 def save_synced(path: Path, data: SyncedData) -> None:
     """Save the downlink state atomically."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data.to_json()))
-    os.replace(tmp, path)
+    write_private(path, json.dumps(data.to_json()).encode())
 
 
 def load_trusted_keys(settings: AgentSettings) -> dict[bytes, bytes]:
@@ -103,15 +112,17 @@ def load_trusted_keys(settings: AgentSettings) -> dict[bytes, bytes]:
         return decode_public_keys(json.load(fh))
 
 
-def build_controller(settings: AgentSettings, trusted: dict[bytes, bytes], clock: Clock) -> DoorController:
-    """Build the door controller and its verifier from settings."""
+def build_controller(
+    settings: AgentSettings, trusted: dict[bytes, bytes], clock: Clock, replay: ReplayCache | None = None
+) -> DoorController:
+    """Build the door controller and its verifier (with the store's replay cache) from settings."""
     door = settings.door
     policy = AccessPolicy(
         timezone=door.timezone,
         tier_hours={tier: tuple(TimeRange.parse(r) for r in ranges) for tier, ranges in door.tier_hours.items()},
         occupancy_cap=door.occupancy_cap,
     )
-    verifier = AccessVerifier(settings.store_id, trusted, policy)
+    verifier = AccessVerifier(settings.store_id, trusted, policy, replay=replay)
     config = DoorConfig(
         store_id=settings.store_id,
         door_id=door.door_id,
@@ -207,6 +218,7 @@ def _build_checkout(
     link: MqttLink | None,
     status: Callable[[str, str], StatusCallback],
     emitter: EventEmitter,
+    prune_journal: Callable[[], object] | None = None,
 ) -> CheckoutService | None:
     """Wire the stations' devices and effects, and build the checkout service (None without stations)."""
     if parts is None or settings.checkout is None:
@@ -229,7 +241,13 @@ def _build_checkout(
         ledger=parts.ledger,
         catalog_from_sync=catalog_from_sync,
         on_sale=parts.journal.append,
+        housekeeping=prune_journal,
+        housekeeping_s=settings.checkout.journal_prune_s,
     )
+
+
+def _prune_journal(parts: CheckoutParts, outbox: Outbox, clock: Clock) -> int:
+    return parts.journal.prune(parts.ledger, outbox.holds, clock.time())
 
 
 def build_agent(
@@ -243,8 +261,11 @@ def build_agent(
 ) -> RunningAgent:
     """Build (and by default start) a store agent from its settings."""
     clock = clock or SystemClock()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    controller = build_controller(settings, trusted if trusted is not None else load_trusted_keys(settings), clock)
+    private_dir(settings.data_dir)
+    replay_store = SqliteReplayStore(settings.data_dir / "replay.db")  # codes used before a restart stay used
+    replay = ReplayCache(store=replay_store, now=clock.time(), mono=clock.monotonic())
+    trusted = trusted if trusted is not None else load_trusted_keys(settings)
+    controller = build_controller(settings, trusted, clock, replay)
     topics = Topics(settings.store_id)
     outbox = Outbox(settings.data_dir / "outbox.db", max_rows=settings.outbox_max_rows)
     inbox = Inbox()
@@ -272,7 +293,10 @@ def build_agent(
     link = _build_link(settings, topics, outbox, downlink)
     camera = _build_door_readers(settings, inbox, io_driver, status, drivers)
     emitter = EventEmitter(outbox, topics, link)
-    checkout = _build_checkout(settings, parts, inbox, link, status, emitter)
+    prune = None
+    if parts is not None:  # sales the cloud acknowledged (no longer in the outbox) leave the journal
+        prune = partial(_prune_journal, parts, outbox, clock)
+    checkout = _build_checkout(settings, parts, inbox, link, status, emitter, prune)
     if parts is not None:
         drivers.extend(parts.drivers)
 
@@ -287,7 +311,7 @@ def build_agent(
     agent = StoreAgent(inbox, door=door, checkout=checkout, sync=sync, stats=stats, emitter=emitter)
 
     metrics = MetricsServer(settings.metrics_port, outbox, link) if settings.metrics_port else None
-    running = RunningAgent(agent, outbox, link, drivers, camera, parts, metrics)
+    running = RunningAgent(agent, outbox, link, drivers, camera, parts, metrics, replay_store)
     if start:
         lock_driver.start()
         agent.start()

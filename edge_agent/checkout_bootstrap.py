@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from contracts.messages import SaleCompleted
 from devices.driver import DriverThread
 from devices.scanner.protocol import CodeScanned
 from edge_agent import hardware
@@ -23,6 +21,7 @@ from edge_agent.adapters.checkout_io import (
     product_from_sync,
     promotion_from_sync,
 )
+from edge_agent.adapters.journal import SalesJournal
 from edge_agent.adapters.vision import EvidenceProvider, LatestFrameCamera, Recognizer
 from edge_agent.config import CheckoutSettings, StationSettings
 from edge_agent.domain.access import AccessVerifier
@@ -46,36 +45,6 @@ def catalog_from_sync(synced: SyncedData) -> tuple[Catalog, list[Coupon]]:
         promotions=[promotion_from_sync(p) for p in synced.promotions.values()],
     )
     return catalog, [coupon_from_sync(c) for c in synced.coupons.values()]
-
-
-class SalesJournal:
-    """An append-only, fsynced local record of sales (offline limits survive a restart)."""
-
-    def __init__(self, path: Path) -> None:
-        """Use the JSON-lines file at ``path``."""
-        self.path = path
-
-    def append(self, sale: SaleCompleted) -> None:
-        """Record one sale durably."""
-        with open(self.path, "ab") as fh:
-            fh.write(sale.model_dump_json().encode() + b"\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-
-    def replay(self, ledger: PaymentLedger) -> int:
-        """Feed every recorded sale to ``ledger``; return how many were read."""
-        count = 0
-        try:
-            with open(self.path, "rb") as fh:
-                for line in fh:
-                    try:
-                        ledger.record_sale(SaleCompleted.model_validate_json(line))
-                        count += 1
-                    except ValueError:
-                        log.warning("skipping a damaged line in %s", self.path)
-        except FileNotFoundError:
-            return 0
-        return count
 
 
 def load_recognizer(settings: CheckoutSettings) -> Recognizer | None:
@@ -131,9 +100,13 @@ def build_stations(
         log.info("replayed %d sales into the payment ledger", replayed)
     catalog, coupons = catalog_from_sync(synced)
     ledger.replace_coupons(coupons)
-    # Its own replay cache (codes are verified at the checkout too), the door's keys and revocations.
+    # The door's keys, revocations and replay cache: a code used at the door cannot open a session, and back.
     verifier = AccessVerifier(
-        store_id, door_verifier.trusted_keys, door_verifier.policy, revocations=door_verifier.revocations
+        store_id,
+        door_verifier.trusted_keys,
+        door_verifier.policy,
+        revocations=door_verifier.revocations,
+        replay=door_verifier.replay,
     )
     threshold = settings.auto_accept_threshold
     if threshold is None:

@@ -92,6 +92,7 @@ class CheckoutSettings(_Cfg):
     model: str | None = "shipped"  # "shipped", a path to an .onnx file, or None for barcode-only
     auto_accept_threshold: float | None = None  # default: the model card's threshold
     auth_timeout_s: float = Field(default=10.0, gt=0)  # online payment answer, then the offline rule
+    journal_prune_s: float = Field(default=60.0, gt=0)  # how often acknowledged sales leave sales.jsonl
 
 
 class DoorSettings(_Cfg):

@@ -1,11 +1,12 @@
 """``smartstore agent check``: what a technician runs, alone in the store, before opening it.
 
 Each check answers one question with ok or not and a line saying why: does the config load,
-are the cloud's issuer keys there, can the agent write its outbox, does each configured serial
-port open and speak the protocol its role expects, does the camera deliver a frame, does the
-broker accept the store's credentials. Ports are identified with ``devices.probe``, which only
-listens and sends harmless queries (never a relay switch or a Modbus write). Run it with the
-agent stopped: two programs on one serial line would each read half of the other's answers.
+are the cloud's issuer keys there, can the agent write its outbox (and can no one else read its
+data directory), does each configured serial port open and speak the protocol its role
+expects, does the camera deliver a frame, does the broker accept the store's credentials.
+Ports are identified with ``devices.probe``, which only listens and sends harmless queries
+(never a relay switch or a Modbus write). Run it with the agent stopped: two programs on one
+serial line would each read half of the other's answers.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pydantic import ValidationError
 from contracts.messages import describe_error
 from devices import catalog
 from devices.probe import ProbeResult, probe_port
+from edge_agent.adapters.private import loose_permissions
 from edge_agent.config import AgentSettings
 
 # Protocols ``devices.probe`` may name for a device of each catalog name (the config's ``type``).
@@ -90,6 +92,16 @@ def _check_data_dir(settings: AgentSettings) -> Check:
     if not os.access(existing, os.W_OK):
         return Check("data dir", False, f"{existing} is not writable by this user: the outbox cannot be kept")
     return Check("data dir", True, f"{path} {'exists' if existing == path else 'can be created'} and is writable")
+
+
+def _check_permissions(settings: AgentSettings) -> list[Check]:
+    """One failing line per path of the data directory another local user could read (docs/security.md)."""
+    loose = loose_permissions(settings.data_dir)
+    if loose:
+        return [Check("data permissions", False, line) for line in loose]
+    if not settings.data_dir.exists():
+        return []
+    return [Check("data permissions", True, f"{settings.data_dir} is 0700 and its files 0600")]
 
 
 def _check_camera(source: str) -> Check:
@@ -165,7 +177,7 @@ def run_checks(
         detail = describe_error(err, every=True) if isinstance(err, ValidationError) else str(err)
         return [Check("config", False, f"{config}: {detail}")]
     checks = [Check("config", True, f"{config}: store {settings.store_id}")]
-    checks += [_check_keys(settings), _check_data_dir(settings)]
+    checks += [_check_keys(settings), _check_data_dir(settings), *_check_permissions(settings)]
     probed: dict[str, ProbeResult] = {}
     for name, url, kind in _ports(settings):
         if url not in probed:  # a Modbus lock and the door inputs may share one module

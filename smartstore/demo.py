@@ -23,7 +23,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from contracts.member_code import IssuerKey, PhoneKey, encode_public_keys
+from contracts.member_code import WINDOW_S, IssuerKey, PhoneKey, encode_public_keys, window_of
 from contracts.messages import LockdownCommand, UnlockCommand, dump
 from contracts.payments import PaymentReply
 from contracts.topics import (
@@ -143,10 +143,20 @@ class Phone:
         self.signed = issuer.issue_pass(
             member_id=member, tier=tier, phone_key=self.key.public_raw, now=time.time() - 60
         )
+        self.last_window = 0
 
     def code(self, store: str = STORE, at: float | None = None) -> str:
         """Show the code of the current 15 s window."""
-        return self.key.show_code(self.signed, store_id=store, now=at or time.time())
+        now = at or time.time()
+        self.last_window = max(self.last_window, window_of(now))
+        return self.key.show_code(self.signed, store_id=store, now=now)
+
+    def next_code(self) -> str:
+        """Show a code not shown before (one store's readers share a replay cache): wait for it if need be."""
+        window = max(window_of(time.time()), self.last_window + 1)
+        while window > window_of(time.time()) + 1:  # the store accepts one window ahead, not two
+            time.sleep(max(0.05, (window - 1) * WINDOW_S - time.time()))
+        return self.code(at=max(time.time(), window * WINDOW_S))
 
 
 def _clip(path: Path, code: str) -> Path:
@@ -303,8 +313,8 @@ def run_demo(*, quiet: bool = False, workdir: str | None = None) -> dict[str, An
     say("== 00:40 shoppers at the self-checkout")
     cloud.publish_catalog(checkout.catalog_snapshot())
     settle(1.0)
-    checkout.shop(say, "alice", phones["alice"].code(), [("milk", None), ("apples", None)])
-    checkout.shop(say, "bob", phones["bob"].code(), [("juice", None)])
+    checkout.shop(say, "alice", phones["alice"].next_code(), [("milk", None), ("apples", None)])
+    checkout.shop(say, "bob", phones["bob"].next_code(), [("juice", None)])
     say("== 01:30 the broker restarts; frank arrives while it is down")
     broker.stop()
     settle(0.5)
@@ -312,7 +322,7 @@ def run_demo(*, quiet: bool = False, workdir: str | None = None) -> dict[str, An
     settle()
     walk_in()
     say("-- frank pays at the checkout while the cloud is unreachable (offline, within his floor limit)")
-    checkout.shop(say, "frank", phones["frank"].code(), [("juice", None)])
+    checkout.shop(say, "frank", phones["frank"].next_code(), [("juice", None)])
     say(f"  (outbox holds {len(running.outbox)} events while the broker is down)")
     broker.start()
     say("   broker back")

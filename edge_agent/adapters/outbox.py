@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contracts.messages import DROPPABLE_EVENT_TYPES, Event
+from edge_agent.adapters.private import private_file
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -50,8 +51,11 @@ class Outbox:
         self.path = str(path)
         self.max_rows = max_rows
         self._lock = threading.Lock()
+        if self.path != ":memory:":
+            private_file(Path(self.path))  # 0600 before SQLite creates it (its -wal and -shm take this mode)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA secure_delete=ON")  # a delivered event's bytes do not stay in free pages
         self._synchronous = synchronous
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.executescript(SCHEMA)
@@ -193,6 +197,20 @@ class Outbox:
                 deleted.extend(int(r[0]) for r in rows)
             self._forgot(len(deleted))
         return deleted
+
+    def holds(self, event_ids: Sequence[str]) -> set[str]:
+        """Return which of ``event_ids`` are still waiting (not yet acknowledged)."""
+        held: set[str] = set()
+        with self._read_lock:
+            for start in range(0, len(event_ids), 500):
+                chunk = list(event_ids[start : start + 500])
+                marks = ",".join("?" * len(chunk))
+                rows = self._reader.execute(
+                    f"SELECT event_id FROM outbox WHERE event_id IN ({marks})",  # noqa: S608 - placeholders only
+                    chunk,
+                ).fetchall()
+                held.update(str(r[0]) for r in rows)
+        return held
 
     def oldest_created(self) -> float | None:
         """Return when the oldest event still waiting was written (epoch seconds), or None."""

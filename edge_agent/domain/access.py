@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from contracts.member_code import WINDOW_S, CodeRefused, MemberPass, decode_code, verify_code
 from contracts.messages import DenyReason, Mode
+from edge_agent.domain.ports import ReplayStore
 
 
 @dataclass(frozen=True)
@@ -65,30 +66,60 @@ class AccessPolicy:
 
 
 class ReplayCache:
-    """Remember codes that opened the door until they could no longer verify."""
+    """Remember every code that was used anywhere in the store until it could no longer verify.
 
-    def __init__(self, ttl_s: float = 3 * WINDOW_S + 5, max_entries: int = 50_000) -> None:
-        """Keep fingerprints for ``ttl_s`` (longer than a code's ±1 window life)."""
+    One cache serves the door and every checkout station: a code fingerprint used once is used.
+    Expiry is kept on both clocks. The code window is wall-clock time, so the wall expiry is the
+    one that is persisted (``store``) and read back after a restart; while the agent runs, an entry
+    is forgotten only once *both* its monotonic and its wall expiry have passed, so a wall clock
+    stepped backwards (which would let an old code verify again) or forwards forgets nothing early.
+    """
+
+    def __init__(
+        self,
+        ttl_s: float = 3 * WINDOW_S + 5,
+        max_entries: int = 50_000,
+        *,
+        store: ReplayStore | None = None,
+        now: float = 0.0,
+        mono: float = 0.0,
+        prune_every_s: float = 60.0,
+    ) -> None:
+        """Keep fingerprints for ``ttl_s`` (longer than a code's ±1 window life), loading ``store``'s at ``now``."""
         self.ttl_s = ttl_s
         self.max_entries = max_entries
-        self._seen: OrderedDict[bytes, float] = OrderedDict()
+        self.store = store
+        self.prune_every_s = prune_every_s
+        self._seen: OrderedDict[bytes, tuple[float, float]] = OrderedDict()  # fingerprint -> (mono, wall) expiry
+        self._next_prune = mono + prune_every_s
+        if store is not None:
+            for fingerprint, expires_at in sorted(store.load(now).items(), key=lambda kv: kv[1]):
+                left = min(max(expires_at - now, 0.0), ttl_s)  # a record from a clock far ahead is capped
+                self._seen[fingerprint] = (mono + left, now + left)
 
-    def _purge(self, mono: float) -> None:
+    def _purge(self, now: float, mono: float) -> None:
         while self._seen:
-            key, expiry = next(iter(self._seen.items()))
-            if expiry > mono and len(self._seen) <= self.max_entries:
+            key, (mono_expiry, wall_expiry) = next(iter(self._seen.items()))
+            if (mono_expiry > mono or wall_expiry > now) and len(self._seen) <= self.max_entries:
                 return
             del self._seen[key]
 
-    def seen(self, fingerprint: bytes, mono: float) -> bool:
+    def seen(self, fingerprint: bytes, now: float, mono: float) -> bool:
         """Return whether the code was already used."""
-        self._purge(mono)
-        return fingerprint in self._seen
+        self._purge(now, mono)
+        expiry = self._seen.get(fingerprint)
+        return expiry is not None and (expiry[0] > mono or expiry[1] > now)
 
-    def add(self, fingerprint: bytes, mono: float) -> None:
-        """Record a used code."""
-        self._seen[fingerprint] = mono + self.ttl_s
-        self._purge(mono)
+    def add(self, fingerprint: bytes, now: float, mono: float) -> None:
+        """Record a used code (durably first, when there is a store)."""
+        if self.store is not None:
+            self.store.record(fingerprint, now + self.ttl_s)
+        self._seen.pop(fingerprint, None)
+        self._seen[fingerprint] = (mono + self.ttl_s, now + self.ttl_s)
+        self._purge(now, mono)
+        if self.store is not None and mono >= self._next_prune:
+            self._next_prune = mono + self.prune_every_s
+            self.store.prune(now)
 
     def __len__(self) -> int:
         """Return how many codes are remembered."""
@@ -127,6 +158,7 @@ class AccessDecision:
     detail: str = ""
     fingerprint: bytes = b""
     window_offset: int | None = None  # a well-signed code refused for its time window: windows off
+    checked_at: float = 0.0  # the wall time it was checked at (a grant's replay record expires from it)
 
 
 class AccessVerifier:
@@ -146,7 +178,7 @@ class AccessVerifier:
         self.trusted_keys = dict(trusted_keys)
         self.policy = policy
         self.revocations = revocations or Revocations()
-        self.replay = replay or ReplayCache()
+        self.replay = replay if replay is not None else ReplayCache()  # an empty cache is falsy (len 0)
 
     def check(self, text: str | bytes, *, now: float, mono: float, mode: Mode, occupancy: int) -> AccessDecision:
         """Decide on a code without recording it; call ``commit`` if the door opens."""
@@ -162,15 +194,15 @@ class AccessVerifier:
             )
         deny = self._policy_refusal(code.fingerprint, p, now=now, mono=mono, mode=mode, occupancy=occupancy)
         if deny is not None:
-            return AccessDecision(False, deny[0], p.member_id, p.tier, deny[1], code.fingerprint)
-        return AccessDecision(True, None, p.member_id, p.tier, fingerprint=code.fingerprint)
+            return AccessDecision(False, deny[0], p.member_id, p.tier, deny[1], code.fingerprint, checked_at=now)
+        return AccessDecision(True, None, p.member_id, p.tier, fingerprint=code.fingerprint, checked_at=now)
 
     def _policy_refusal(
         self, fingerprint: bytes, p: MemberPass, *, now: float, mono: float, mode: Mode, occupancy: int
     ) -> tuple[DenyReason, str] | None:
         if self.revocations.revoked(p):
             return DenyReason.REVOKED, f"revocation list v{self.revocations.version}"
-        if self.replay.seen(fingerprint, mono):
+        if self.replay.seen(fingerprint, now, mono):
             return DenyReason.REPLAYED, "this code was already used; show the fresh one"
         if mode is Mode.NIGHT:
             if not self.policy.hours_allow(p.tier, now):
@@ -180,6 +212,6 @@ class AccessVerifier:
         return None
 
     def commit(self, decision: AccessDecision, mono: float) -> None:
-        """Record a granted code so it never opens the door again."""
+        """Record a granted code so it never opens the door (or a checkout session) again."""
         if decision.granted and decision.fingerprint:
-            self.replay.add(decision.fingerprint, mono)
+            self.replay.add(decision.fingerprint, decision.checked_at, mono)

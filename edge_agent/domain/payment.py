@@ -4,9 +4,9 @@ One :class:`PaymentLedger` is shared by every checkout station of a store. It ho
 consistent across stations: the synced coupon list, the coupons redeemed (or reserved by a sale
 that is being paid) in this store, and each member's offline spend in the current night.
 
-It keeps no file of its own: every sale is a ``sale_completed`` event in the durable outbox, and
-the adapter rebuilds the ledger at start-up by passing those events to :meth:`record_sale`
-(idempotent by ``sale_id``).
+It keeps no file of its own: the sales journal (an adapter) keeps a :class:`SaleRecord` of each
+sale, only what this ledger needs, and rebuilds the ledger at start-up by passing them to
+:meth:`record_sale` (idempotent by ``sale_id``). :meth:`still_needs` says when a record may go.
 
 Rules (see docs/checkout.md):
 
@@ -92,6 +92,32 @@ def compute_totals(
     )
 
 
+@dataclass(frozen=True)
+class SaleRecord:
+    """What the ledger needs of a sale after a restart: no items, no station, no authorisation."""
+
+    sale_id: uuid.UUID
+    event_id: uuid.UUID  # its ``sale_completed`` event, to know when the cloud acknowledged it
+    member_id: str
+    total_cents: int
+    payment_mode: str
+    at: float  # unix seconds
+    coupon_ids: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, sale: SaleCompleted) -> SaleRecord:
+        """Keep what the ledger needs of ``sale``."""
+        return cls(
+            sale.sale_id,
+            sale.event_id,
+            sale.member_id,
+            sale.total_cents,
+            sale.payment_mode,
+            sale.ts.timestamp(),
+            tuple(sale.coupon_ids),
+        )
+
+
 class PaymentLedger:
     """Coupons and offline spend shared by a store's checkout stations."""
 
@@ -173,8 +199,10 @@ class PaymentLedger:
         return amount_cents <= self.offline_remaining(member_id, now)
 
     # ------------------------------------------------------------------ sales
-    def record_sale(self, sale: SaleCompleted) -> bool:
-        """Account for a completed sale (live or replayed from the outbox); return False if already seen."""
+    def record_sale(self, sale: SaleCompleted | SaleRecord) -> bool:
+        """Account for a completed sale (live or replayed from the journal); return False if already seen."""
+        if isinstance(sale, SaleCompleted):
+            sale = SaleRecord.of(sale)
         if sale.sale_id in self._sales:
             return False
         self._sales[sale.sale_id] = None
@@ -183,9 +211,24 @@ class PaymentLedger:
         self.release(sale.sale_id)
         self.mark_redeemed(sale.coupon_ids)
         if sale.payment_mode == "offline":
-            key = (self.night_of(sale.ts.timestamp()), sale.member_id)
+            key = (self.night_of(sale.at), sale.member_id)
             self._offline[key] = self._offline.get(key, 0) + sale.total_cents
-            current = self.night_of(sale.ts.timestamp())
+            current = self.night_of(sale.at)
             for old in [k for k in self._offline if k[0] < current and k != key]:
                 del self._offline[old]
         return True
+
+    def still_needs(self, record: SaleRecord, *, acknowledged: bool, now: float) -> bool:
+        """Return whether a restarted ledger would still need ``record``.
+
+        Until the cloud acknowledges the sale, always. After that, an offline sale only while its
+        night lasts (it counts against the member's floor limit) and a sale with coupons only
+        while the synced list still offers one of them (the cloud removes a redeemed coupon, and
+        until that reaches the store only this record refuses it a second time).
+        """
+        if not acknowledged:
+            return True
+        if record.payment_mode == "offline" and self.night_of(record.at) == self.night_of(now):
+            return True
+        offered = {c.id for coupons in self._coupons.values() for c in coupons}
+        return any(cid in offered for cid in record.coupon_ids)

@@ -92,3 +92,19 @@ class CheckoutEffects(Protocol):
     def execute(self, station_id: str, action: object) -> None:
         """Run one action of a station."""
         ...
+
+
+class ReplayStore(Protocol):
+    """Durable record of the member codes used in the store (fingerprint -> wall-clock expiry)."""
+
+    def load(self, now: float) -> dict[bytes, float]:
+        """Return every fingerprint not yet expired at ``now`` with its expiry (unix seconds)."""
+        ...
+
+    def record(self, fingerprint: bytes, expires_at: float) -> None:
+        """Store a used code durably (a process crash right after must not lose it)."""
+        ...
+
+    def prune(self, now: float) -> None:
+        """Forget records expired at ``now``."""
+        ...

@@ -43,8 +43,13 @@ class CheckoutService:
         catalog_from_sync: Callable[[SyncedData], tuple[Catalog, list[Coupon]]] | None = None,
         on_sale: Callable[[SaleCompleted], None] | None = None,
         tick_s: float = 0.5,
+        housekeeping: Callable[[], object] | None = None,
+        housekeeping_s: float = 60.0,
     ) -> None:
-        """Drive ``stations``; ``effects`` runs what needs the outside world, ``on_sale`` records sales."""
+        """Drive ``stations``; ``effects`` runs what needs the outside world, ``on_sale`` records sales.
+
+        ``housekeeping`` (pruning the sales journal) runs at the first tick and every ``housekeeping_s``.
+        """
         self.stations = stations
         self.emitter = emitter
         self.effects = effects
@@ -54,6 +59,9 @@ class CheckoutService:
         self.on_sale = on_sale or (lambda sale: None)
         self.tick_s = tick_s
         self._next_tick = 0.0
+        self.housekeeping = housekeeping
+        self.housekeeping_s = housekeeping_s
+        self._next_housekeeping = 0.0
         self._states: dict[str, dict[str, object]] = {}
 
     def verifiers(self) -> list[AccessVerifier]:
@@ -79,6 +87,12 @@ class CheckoutService:
         if not self.stations or now < self._next_tick:
             return
         self._next_tick = now + self.tick_s
+        if self.housekeeping is not None and now >= self._next_housekeeping:
+            self._next_housekeeping = now + self.housekeeping_s
+            try:
+                self.housekeeping()
+            except OSError as err:  # a full or read-only disk must not stop the checkout
+                log.error("checkout housekeeping failed: %s", err)
         for station_id, station in self.stations.items():
             self._execute(station_id, station.handle(StationTick()))
 

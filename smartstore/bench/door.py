@@ -1,8 +1,9 @@
 """``smartstore bench door``: QR code fully in a camera frame -> unlock bytes on the serial line.
 
 The real pipeline runs: zxing-cpp decode on the camera reader's side, the agent's decision
-thread (Ed25519 verification, replay cache, policy, the door state machine), the SQLite
-outbox, and the LCUS relay driver writing to a simulated relay on a pseudo-terminal.
+thread (Ed25519 verification, the replay cache with its SQLite record written before the door
+opens, policy, the door state machine), the SQLite outbox, and the LCUS relay driver writing
+to a simulated relay on a pseudo-terminal.
 
 Two end points are timed for every code. ``p50_ms``/``p99_ms`` stop when the driver's write of
 the complete ``A0 01 01 A2`` frame (and its ``tcdrain``) has returned: the bytes are on the line.
@@ -35,8 +36,9 @@ from devices.lcus.simulator import LcusSimulator
 from devices.pty import PtySimulatorHost
 from edge_agent.adapters.camera import CameraReader, decode_qr, place_on_frame, qr_image
 from edge_agent.adapters.outbox import Outbox
+from edge_agent.adapters.replay import SqliteReplayStore
 from edge_agent.agent import Inbox, StoreAgent
-from edge_agent.domain.access import AccessPolicy, AccessVerifier
+from edge_agent.domain.access import AccessPolicy, AccessVerifier, ReplayCache
 from edge_agent.domain.actions import Feedback
 from edge_agent.domain.door import CodePresented, DoorConfig, DoorController
 from edge_agent.domain.ports import SystemClock
@@ -186,7 +188,11 @@ def run_door_bench(samples: int = 300) -> dict[str, object]:
         if not lock.wait_online(5):
             raise RuntimeError("the simulated relay did not come online")
         clock = SystemClock()
-        verifier = AccessVerifier(STORE, {issuer.kid: issuer.public_raw}, AccessPolicy(occupancy_cap=10**6))
+        replay_store = SqliteReplayStore(workdir / "replay.db")  # the persisted cache, as the agent runs it
+        replay = ReplayCache(store=replay_store, now=clock.time(), mono=clock.monotonic())
+        verifier = AccessVerifier(
+            STORE, {issuer.kid: issuer.public_raw}, AccessPolicy(occupancy_cap=10**6), replay=replay
+        )
         controller = DoorController(DoorConfig(store_id=STORE, unlock_s=0.005), verifier, clock)
         outbox = Outbox(workdir / "outbox.db")
         feedback: list[Feedback] = []
@@ -222,6 +228,8 @@ def run_door_bench(samples: int = 300) -> dict[str, object]:
         lock.stop()
         outbox_rows = len(outbox)
         outbox.close()
+        codes_recorded = len(replay_store)
+        replay_store.close()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     empty_ms = []
     for i in range(len(frames)):
@@ -245,6 +253,7 @@ def run_door_bench(samples: int = 300) -> dict[str, object]:
         "empty_frame_ms": round(median(empty_ms), 3),
         "empty_frame_p99_ms": round(percentile(empty_ms, 99), 3),
         "events_in_outbox": outbox_rows,
+        "codes_in_replay_store": codes_recorded,
         "rss_mb": round(rss_mb, 1),
         "frame_size": [640, 480],
     }
