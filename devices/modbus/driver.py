@@ -134,6 +134,15 @@ class ModbusDriver(DriverThread):
         else:
             request = WriteCoil(self.unit, self.lock_coil, on)
         reply = self._transact(request)
+        if seconds is not None and isinstance(reply, ExceptionReply):  # a board without "flash on"
+            message = (
+                f"{self.name}: unit {self.unit} refused the timed pulse (exception {reply.code}); "
+                "set timed_pulse = false"
+            )
+            log.error("%s", message)
+            self.on_fault(message)
+            self._write_coil(True)  # still unlock, timed by this driver only
+            return
         if not self.verify_coil or not isinstance(reply, (WriteCoil, FlashCoil)):
             return
         bits = self._transact(ReadBits(self.unit, READ_COILS, self.lock_coil, 1))

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from devices.modbus.driver import ModbusDriver
-from devices.modbus.protocol import FlashCoil, WriteCoil, crc16, encode
+from devices.modbus.protocol import ExceptionReply, FlashCoil, WriteCoil, crc16, encode
 from devices.modbus.simulator import ModbusSimulator
 from devices.pty import PtySimulatorHost
 from tests.devices.helpers import Recorder, wait_until
@@ -132,3 +132,22 @@ def test_simulated_board_times_a_flash_and_a_plain_write_cancels_it() -> None:
     sim.receive_data(encode(WriteCoil(1, 0, False)))  # the host relocks early (door closed)
     assert not sim.coils[0]
     assert sim.flash_until == {}
+
+
+def test_a_board_that_refuses_the_timed_pulse_is_reported_and_still_unlocks(
+    serve: Callable[[Any], PtySimulatorHost], run_driver: Callable[[Any], Any]
+) -> None:
+    class NoFlash(ModbusSimulator):
+        def _handle(self, event: object) -> Any:
+            if isinstance(event, FlashCoil):
+                return ExceptionReply(self.unit, 0x05, 0x02)
+            return super()._handle(event)
+
+    sim = NoFlash()
+    host, driver, rec = start(serve, run_driver, sim, timed_pulse=True)
+    driver.pulse(0.2)
+    assert wait_until(lambda: rec["fault"].items != [])
+    assert "refused the timed pulse" in rec["fault"].items[0]
+    on = host.wait_for(bytes.fromhex("01 05 00 00 FF 00 8C 3A"))  # a plain ON instead
+    assert on > 0
+    assert host.wait_for(bytes.fromhex("01 05 00 00 00 00 CD CA"), start=on) > 0  # and OFF on time
