@@ -82,16 +82,17 @@ def secure_lock_first(path: Path, *, wait_s: float = 3.0) -> SafeStart:
     raw = _read_raw(path)
     data_dir = Path(raw.get("data_dir", AgentSettings.model_fields["data_dir"].default))
     try:
+        lock = TypeAdapter(LockConfig).validate_python(raw.get("lock"))
+    except ValidationError as err:
+        raise StartupError(f"no usable [lock] table in {path}, nothing driven: {err}") from None
+    try:
         held = agent_lock.acquire(data_dir, config_ports(raw))
     except agent_lock.DataDirBusy as err:
         raise StartupError(f"{err}; refusing to start (the lock relay was not touched)") from None
-    except OSError as err:
-        raise StartupError(f"cannot use data directory {data_dir}: {err}") from None
-    try:
-        lock = TypeAdapter(LockConfig).validate_python(raw.get("lock"))
-    except ValidationError as err:
-        held.release()
-        raise StartupError(f"no usable [lock] table in {path}, nothing driven: {err}") from None
+    except OSError as err:  # no agent can run here; "locked" is still the safe write (a held port is skipped)
+        locked = write_locked(lock, wait_s=wait_s)
+        state = "the lock was left locked" if locked else "the lock port did not open"
+        raise StartupError(f"cannot use data directory {data_dir}: {err} ({state})") from None
     locked = write_locked(lock, wait_s=wait_s)
     if locked:
         log.info("lock %s written locked before start-up", lock.url)
