@@ -274,7 +274,7 @@ def build_agent(
     controller = build_controller(settings, trusted if trusted is not None else load_trusted_keys(settings), clock)
     save_door = restore_door(settings, controller)  # before any code is accepted
     topics = Topics(settings.store_id)
-    outbox, damaged = open_outbox(settings.data_dir / "outbox.db", max_rows=settings.outbox_max_rows)
+    outbox, damaged = open_outbox(settings.data_dir / "outbox.db", max_rows=settings.outbox_max_rows, factory=Outbox)
     inbox = Inbox()
     stats = AgentStats()
     status = _status_reporter(inbox)

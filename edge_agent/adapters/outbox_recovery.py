@@ -58,9 +58,9 @@ def move_aside(path: Path, now: float) -> Path:
 
 
 def open_outbox(
-    path: Path, *, max_rows: int, now: Callable[[], float] = time.time
+    path: Path, *, max_rows: int, now: Callable[[], float] = time.time, factory: Callable[..., Outbox] = Outbox
 ) -> tuple[Outbox, tuple[Path, str] | None]:
-    """Open the outbox at ``path``; a damaged one is moved aside first.
+    """Open the outbox at ``path`` (with ``factory``); a damaged one is moved aside first.
 
     Returns:
         The outbox, and (where the damaged one went, why) when it was replaced.
@@ -68,9 +68,9 @@ def open_outbox(
     why = damage(path)
     if why is None:
         try:
-            return Outbox(path, max_rows=max_rows), None
+            return factory(path, max_rows=max_rows), None
         except sqlite3.DatabaseError as err:
             why = str(err)
     moved = move_aside(path, now())
     log.error("outbox %s is damaged (%s): moved aside to %s; starting with a fresh outbox", path, why, moved.name)
-    return Outbox(path, max_rows=max_rows), (moved, why)
+    return factory(path, max_rows=max_rows), (moved, why)
