@@ -122,6 +122,7 @@ class DoorService:
         return DeviceStatusChanged(report.name, report.online, _ROLES.get(report.role, "other"), report.detail)
 
     def _execute(self, actions: list[DoorAction]) -> None:
+        self._persist()  # before the reply says "ok": a crash right after still remembers it
         for action in actions:
             if isinstance(action, SetLock):
                 self._set_lock(action)
@@ -136,13 +137,18 @@ class DoorService:
             elif isinstance(action, Reply) and self.publisher is not None:
                 self.publisher.publish_reply(self.topics.reply(action.reply.name), dump(action.reply))
         self.emitter.flush()
-        persistent = self._persistent()
-        if persistent != self._persisted:
-            self._persisted = persistent
-            if self.on_persist is not None:
-                self.on_persist(*persistent)
         if self.publisher is not None:
             self._publish_state()
+
+    def _persist(self) -> None:
+        persistent = self._persistent()
+        if persistent == self._persisted or self.on_persist is None:
+            return
+        try:
+            self.on_persist(*persistent)
+            self._persisted = persistent
+        except OSError as err:  # a full or read-only disk must not stop the door
+            log.error("cannot save lockdown=%s mode_override=%s: %s", *persistent, err)
 
     def _persistent(self) -> tuple[bool, str | None]:
         """Return what must survive a restart: the lockdown flag and the operator's mode override."""
