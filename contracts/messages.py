@@ -64,6 +64,7 @@ class AlarmKind(StrEnum):
     STAFF_REVIEW = "staff_review"
     CAMERA_DOWN = "camera_down"
     CLOCK_SKEW = "clock_skew"  # codes from several phones agree the store's clock is off
+    OUTBOX_DAMAGED = "outbox_damaged"  # unreadable at start-up: moved aside, a fresh one started
 
 
 # ----------------------------------------------------------------------------- events

@@ -9,6 +9,10 @@ class DeviceDisconnected(DeviceError):
     """The serial port vanished (unplugged, simulator closed) or could not be opened."""
 
 
+class PortBusy(DeviceDisconnected):
+    """Another process holds the port (ports are opened exclusively: one owner per port)."""
+
+
 class DeviceTimeoutError(DeviceError):
     """A device did not answer in time."""
 

@@ -23,7 +23,7 @@ from typing import TypeVar
 
 from devices import catalog
 from devices.catalog import Details, Identify, ProbeStep
-from devices.errors import DeviceDisconnected
+from devices.errors import DeviceDisconnected, PortBusy
 from devices.escpos.protocol import mark_screen
 from devices.transport import SerialSettings, open_port
 
@@ -71,12 +71,15 @@ class ProbeResult:
     usb: str | None = None
     hint: str = ""
     error: str | None = None
+    skipped: str | None = None
     marked: bool = False
     seconds: float = 0.0
 
     def summary(self) -> str:
         """Return one line for a technician: ``ttyUSB0: Toledo 8217 scale (9600 7E1)``."""
         name = self.port.rsplit("/", 1)[-1]
+        if self.skipped:
+            return f"{name}: skipped: {self.skipped}"
         if self.error:
             return f"{name}: error: {self.error}"
         if self.protocol is None:
@@ -166,6 +169,8 @@ def probe_port(
             result.hint += f"; {USB_HINTS[usb_ids]}"
         if mark:
             _mark(port, result)
+    except PortBusy:
+        result.skipped = "held by a running agent (or another program); not probed"
     except DeviceDisconnected as err:
         result.error = str(err)
     finally:

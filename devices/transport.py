@@ -24,7 +24,7 @@ except ImportError:  # not POSIX
     _TermiosError = OSError  # type: ignore[misc,assignment]
 
 from devices.discovery import resolve_url
-from devices.errors import DeviceDisconnected
+from devices.errors import DeviceDisconnected, PortBusy
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,13 @@ def _open(url: str, settings: SerialSettings, timeout: float) -> SerialPort:
     port.xonxoff = settings.xonxoff
     port.timeout = timeout
     port.write_timeout = 1.0
-    port.open()
+    port.exclusive = True  # one owner per port (flock on device paths; URL handlers ignore it)
+    try:
+        port.open()
+    except serial.SerialException as err:
+        if "exclusively lock" in str(err):
+            raise PortBusy(f"{url} is held by another process (a running agent?)") from err
+        raise
     return cast("SerialPort", port)
 
 
@@ -109,8 +115,11 @@ def open_port(url: str, settings: SerialSettings, timeout: float = 0.05) -> Seri
     pty once it was opened at 8N1 (EINVAL). For ptys only, such a refusal falls back to 8N1,
     which carries the same bytes (7-bit protocols mask the parity bit anyway).
 
+    Ports are opened exclusively (``flock``): a second owner gets ``PortBusy``.
+
     Raises:
         DeviceDisconnected: the port does not exist or cannot be opened.
+        PortBusy: another process holds it.
     """
     try:
         path = resolve_url(url)

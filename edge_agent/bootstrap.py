@@ -12,13 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from contracts.member_code import decode_public_keys
+from contracts.messages import AlarmKind, AlarmRaised
 from contracts.topics import Topics
 from devices.driver import DriverThread
 from edge_agent import hardware
+from edge_agent.adapters import door_state
 from edge_agent.adapters.camera import CameraReader
 from edge_agent.adapters.metrics import MetricsServer
 from edge_agent.adapters.mqtt import MqttLink, TlsOptions
 from edge_agent.adapters.outbox import Outbox
+from edge_agent.adapters.outbox_recovery import open_outbox
 from edge_agent.adapters.private import private_dir, write_private
 from edge_agent.adapters.replay import SqliteReplayStore
 from edge_agent.adapters.vision import Recognizer
@@ -135,6 +138,31 @@ def build_controller(
         passback_s=door.passback_s,
     )
     return DoorController(config, verifier, clock)
+
+
+def restore_door(settings: AgentSettings, controller: DoorController) -> Callable[[bool, str | None], None]:
+    """Give the controller the lockdown and mode override saved by the last run; return the saver."""
+    path = settings.data_dir / door_state.FILE_NAME
+    memory = door_state.load_door_state(path)
+    controller.lockdown = memory.lockdown
+    controller.mode_override = memory.mode_override
+    if memory.lockdown or memory.mode_override is not None:
+        log.warning("restored from %s: lockdown=%s mode_override=%s", path.name, memory.lockdown, memory.mode_override)
+    return lambda lockdown, override: door_state.save_door_state(path, lockdown, override)
+
+
+def report_damaged_outbox(emitter: EventEmitter, store_id: str, damaged: tuple[Path, str] | None) -> None:
+    """Raise ``outbox_damaged`` in the fresh outbox when the old one had to be moved aside."""
+    if damaged is None:
+        return
+    moved, why = damaged
+    detail = f"unreadable outbox moved aside to {moved.name} ({why}); its undelivered events are in that file"
+    emitter.append(
+        AlarmRaised(
+            store_id=store_id, alarm=AlarmKind.OUTBOX_DAMAGED, source="outbox", severity="critical", detail=detail[:500]
+        )
+    )
+    emitter.flush()
 
 
 StatusCallback = Callable[[str, str, str], None]
@@ -266,8 +294,9 @@ def build_agent(
     replay = ReplayCache(store=replay_store, now=clock.time(), mono=clock.monotonic())
     trusted = trusted if trusted is not None else load_trusted_keys(settings)
     controller = build_controller(settings, trusted, clock, replay)
+    save_door = restore_door(settings, controller)  # before any code is accepted
     topics = Topics(settings.store_id)
-    outbox = Outbox(settings.data_dir / "outbox.db", max_rows=settings.outbox_max_rows)
+    outbox, damaged = open_outbox(settings.data_dir / "outbox.db", max_rows=settings.outbox_max_rows, factory=Outbox)
     inbox = Inbox()
     stats = AgentStats()
     status = _status_reporter(inbox)
@@ -293,6 +322,7 @@ def build_agent(
     link = _build_link(settings, topics, outbox, downlink)
     camera = _build_door_readers(settings, inbox, io_driver, status, drivers)
     emitter = EventEmitter(outbox, topics, link)
+    report_damaged_outbox(emitter, settings.store_id, damaged)
     prune = None
     if parts is not None:  # sales the cloud acknowledged (no longer in the outbox) leave the journal
         prune = partial(_prune_journal, parts, outbox, clock)
@@ -300,7 +330,9 @@ def build_agent(
     if parts is not None:
         drivers.extend(parts.drivers)
 
-    door = DoorService(controller, lock_driver, emitter, publisher=link, on_feedback=on_feedback, stats=stats)
+    door = DoorService(
+        controller, lock_driver, emitter, publisher=link, on_feedback=on_feedback, stats=stats, on_persist=save_door
+    )
     sync = SyncService(
         synced,
         emitter,

@@ -132,13 +132,22 @@ def _show_on_screen(devices: dict[str, Any], code: str) -> Callable[[], None]:
 def _agent_run(args: argparse.Namespace) -> int:
     from edge_agent.bootstrap import build_agent
     from edge_agent.config import AgentSettings
+    from edge_agent.safe_start import StartupError, secure_lock_first
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        safe = secure_lock_first(args.config)  # the data directory, then "locked": before anything that can fail
+    except StartupError as err:
+        print(f"error: cannot start the agent with {args.config}: {err}", file=sys.stderr)
+        return 2
+    try:
         settings = AgentSettings.from_toml(args.config)
         running = build_agent(settings)
-    except (OSError, ValueError) as err:  # missing files, bad TOML, invalid settings, bad keys
-        print(f"error: cannot start the agent with {args.config}: {err}", file=sys.stderr)
+    except Exception as err:  # missing files, bad TOML, invalid settings, bad keys, anything: one line, lock safe
+        logging.getLogger(__name__).debug("start-up failed", exc_info=True)
+        kind = "" if isinstance(err, (OSError, ValueError)) else f"{type(err).__name__}: "
+        locked = "the lock was left locked" if safe.locked else "the lock port did not open"
+        print(f"error: cannot start the agent with {args.config}: {kind}{err} ({locked})", file=sys.stderr)
         return 2
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -148,6 +157,7 @@ def _agent_run(args: argparse.Namespace) -> int:
             pass
     finally:
         running.stop()
+        safe.lock_file.release()
     return 0
 
 

@@ -15,11 +15,13 @@ from devices.modbus.protocol import (
     READ_DISCRETE_INPUTS,
     BitsReply,
     ExceptionReply,
+    FlashCoil,
     ModbusCodec,
     ModbusEvent,
     ReadBits,
     Role,
     WriteCoil,
+    flash_units,
 )
 from devices.transport import SerialSettings
 
@@ -51,11 +53,14 @@ class ModbusDriver(DriverThread):
         max_backoff: float = 5.0,
         verify_coil: bool = True,
         on_fault: Callable[[str], None] | None = None,
+        timed_pulse: bool = False,
     ) -> None:
         """Prepare the driver; the coil starts OFF (locked).
 
         With ``verify_coil`` every coil write is read back (FC01); a coil that does not follow
-        (a stuck relay, a module that ignores writes) is reported to ``on_fault``.
+        (a stuck relay, a module that ignores writes) is reported to ``on_fault``. With
+        ``timed_pulse`` (a board with the "flash on" command) a pulse is timed by the board
+        itself, so it ends even if this process dies; the driver still writes OFF at the end.
         """
         super().__init__(url, name=name, settings=settings, on_status=on_status, max_backoff=max_backoff)
         self.unit = unit
@@ -67,7 +72,7 @@ class ModbusDriver(DriverThread):
         self.on_inputs = on_inputs or (lambda bits: None)
         self.codec = ModbusCodec(Role.HOST)
         self._wanted = False
-        self._pending: queue.SimpleQueue[bool] = queue.SimpleQueue()
+        self._pending: queue.SimpleQueue[bool | float] = queue.SimpleQueue()  # float: a timed pulse
         self._inputs: tuple[bool, ...] | None = None
         self._misses = 0
         self._next_poll = 0.0
@@ -77,6 +82,12 @@ class ModbusDriver(DriverThread):
         self.coil_sensed: bool | None = None
         self.exceptions = 0
         self._off_at: float | None = None
+        self.timed_pulse = timed_pulse
+
+    @property
+    def times_pulses(self) -> bool:
+        """Return whether ``pulse`` is timed by the board (a pulse survives no dead host)."""
+        return self.timed_pulse
 
     def set_energised(self, on: bool) -> None:
         """Ask for the lock coil ON (unlocked) or OFF (locked)."""
@@ -85,9 +96,14 @@ class ModbusDriver(DriverThread):
         self._pending.put(on)
 
     def pulse(self, seconds: float) -> None:
-        """Energise the coil for ``seconds``, then switch it OFF (timed by the driver thread)."""
-        self.set_energised(True)
+        """Energise the coil for ``seconds``, then switch it OFF (timed by the driver thread, and by the board)."""
+        if not self.timed_pulse:
+            self.set_energised(True)
+            self._off_at = time.monotonic() + seconds
+            return
+        self._wanted = True
         self._off_at = time.monotonic() + seconds
+        self._pending.put(float(seconds))
 
     @property
     def energised(self) -> bool:
@@ -105,11 +121,29 @@ class ModbusDriver(DriverThread):
             self._pending.get_nowait()
         self._inputs = None
         self._misses = 0
-        self._write_coil(self._wanted)
+        off_at = self._off_at
+        if self._wanted and self.timed_pulse and off_at is not None:  # a pulse still running: time it again
+            self._write_coil(True, max(0.1, off_at - time.monotonic()))
+        else:
+            self._write_coil(self._wanted)
 
-    def _write_coil(self, on: bool) -> None:
-        reply = self._transact(WriteCoil(self.unit, self.lock_coil, on))
-        if not self.verify_coil or not isinstance(reply, WriteCoil):
+    def _write_coil(self, on: bool, seconds: float | None = None) -> None:
+        """Write the coil (``seconds``: a board-timed pulse) and read it back when verifying."""
+        if seconds is not None:
+            request: WriteCoil | FlashCoil = FlashCoil(self.unit, self.lock_coil, flash_units(seconds))
+        else:
+            request = WriteCoil(self.unit, self.lock_coil, on)
+        reply = self._transact(request)
+        if seconds is not None and isinstance(reply, ExceptionReply):  # a board without "flash on"
+            message = (
+                f"{self.name}: unit {self.unit} refused the timed pulse (exception {reply.code}); "
+                "set timed_pulse = false"
+            )
+            log.error("%s", message)
+            self.on_fault(message)
+            self._write_coil(True)  # still unlock, timed by this driver only
+            return
+        if not self.verify_coil or not isinstance(reply, (WriteCoil, FlashCoil)):
             return
         bits = self._transact(ReadBits(self.unit, READ_COILS, self.lock_coil, 1))
         if isinstance(bits, BitsReply) and bits.bits:
@@ -133,6 +167,9 @@ class ModbusDriver(DriverThread):
             on = self._pending.get(timeout=wait) if wait else self._pending.get_nowait()
         except queue.Empty:
             on = None
+        if isinstance(on, float):
+            self._write_coil(True, on)
+            return
         if on is not None:
             self._write_coil(on)
             return
@@ -144,14 +181,14 @@ class ModbusDriver(DriverThread):
             self._inputs = reply.bits
             self.on_inputs(reply.bits)
 
-    def _transact(self, request: WriteCoil | ReadBits) -> ModbusEvent | None:
+    def _transact(self, request: WriteCoil | FlashCoil | ReadBits) -> ModbusEvent | None:
         """Send one request and wait for its reply; count misses."""
         self.link.reset_input()
         self.link.write(self.codec.send(request))
         deadline = time.monotonic() + self.reply_timeout
         while time.monotonic() < deadline:
             for event in self.codec.receive_data(self.link.read()):
-                answered = isinstance(event, (BitsReply, WriteCoil, ExceptionReply))
+                answered = isinstance(event, (BitsReply, WriteCoil, FlashCoil, ExceptionReply))
                 if answered and event.unit == self.unit:  # type: ignore[union-attr]
                     self._misses = 0
                     if isinstance(event, ExceptionReply):

@@ -19,7 +19,10 @@ class ModbusConfig(DeviceConfig):
     type: Literal["modbus"] = "modbus"
     unit: int = Field(default=1, ge=1, le=247)
     coil: int = Field(default=0, ge=0)
+    # The board times pulses itself ("flash on", Waveshare Modbus RTU Relay protocol V2): an
+    # unlock then ends on time even if the agent dies mid-pulse (docs/devices.md lists the boards).
+    timed_pulse: bool = False
 
     def driver_options(self) -> dict[str, Any]:
-        """Return the unit address and the lock coil."""
-        return {"unit": self.unit, "lock_coil": self.coil}
+        """Return the unit address, the lock coil and whether the board times pulses."""
+        return {"unit": self.unit, "lock_coil": self.coil, "timed_pulse": self.timed_pulse}

@@ -3,10 +3,16 @@
 Frame = address, function, data, CRC-16/MODBUS (poly 0xA001 reflected, init 0xFFFF, low byte
 first). Frames are found by length and CRC, never by silence, so one codec works on any
 transport (pty, TCP, USB). A bad CRC drops one byte and resynchronises.
+
+Timed pulse ("flash on", the Waveshare Modbus RTU Relay protocol V2 extension of FC05): coil
+address ``0x0200 + coil``, value = on-time in 100 ms units (1-0x7FFF); the board switches the
+relay ON, and OFF again by itself when the time is up, so a pulse ends even if the host dies.
+``01 05 02 00 00 07 8D B0`` = coil 0 ON for 700 ms; the reply is the echo.
 """
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass
 from enum import Enum
@@ -18,6 +24,9 @@ ILLEGAL_FUNCTION = 0x01
 ILLEGAL_ADDRESS = 0x02
 ILLEGAL_VALUE = 0x03
 _MAX_BITS = 2000
+FLASH_ON_BASE = 0x0200  # FC05 address 0x02NN: coil NN on for value x 100 ms, then off (Waveshare V2)
+FLASH_UNIT_S = 0.1
+FLASH_MAX_UNITS = 0x7FFF
 
 
 def crc16(data: bytes) -> int:
@@ -57,6 +66,25 @@ class WriteCoil:
 
 
 @dataclass(frozen=True)
+class FlashCoil:
+    """Request (FC05 at ``0x0200 + coil``) and its echo: coil ON for ``units`` x 100 ms, then OFF."""
+
+    unit: int
+    coil: int
+    units: int
+
+    @property
+    def seconds(self) -> float:
+        """Return the on-time in seconds."""
+        return self.units * FLASH_UNIT_S
+
+
+def flash_units(seconds: float) -> int:
+    """Return the flash on-time for ``seconds`` in 100 ms units (rounded up, 1-0x7FFF)."""
+    return max(1, min(FLASH_MAX_UNITS, math.ceil(round(seconds / FLASH_UNIT_S, 6))))
+
+
+@dataclass(frozen=True)
 class ReadBits:
     """Request (FC01 coils or FC02 discrete inputs)."""
 
@@ -91,7 +119,8 @@ class Garbage:
     data: bytes
 
 
-ModbusEvent = WriteCoil | ReadBits | BitsReply | ExceptionReply | Garbage
+ModbusEvent = WriteCoil | FlashCoil | ReadBits | BitsReply | ExceptionReply | Garbage
+ModbusMessage = WriteCoil | FlashCoil | ReadBits | BitsReply | ExceptionReply
 
 
 def _pack_bits(bits: tuple[bool, ...]) -> bytes:
@@ -102,9 +131,15 @@ def _pack_bits(bits: tuple[bool, ...]) -> bytes:
     return bytes(out)
 
 
-def encode(msg: WriteCoil | ReadBits | BitsReply | ExceptionReply) -> bytes:
+def encode(msg: ModbusMessage) -> bytes:
     """Encode a request or reply into an RTU frame."""
+    if isinstance(msg, FlashCoil):
+        if not 0 <= msg.coil <= 0xFF or not 1 <= msg.units <= FLASH_MAX_UNITS:
+            raise ValueError("flash: coil 0-255, units 1-0x7FFF")
+        return with_crc(struct.pack(">BBHH", msg.unit, WRITE_SINGLE_COIL, FLASH_ON_BASE + msg.coil, msg.units))
     if isinstance(msg, WriteCoil):
+        if msg.address >> 8 == FLASH_ON_BASE >> 8:
+            raise ValueError("coil addresses 0x0200-0x02FF are the flash command (FlashCoil)")
         return with_crc(struct.pack(">BBHH", msg.unit, WRITE_SINGLE_COIL, msg.address, 0xFF00 if msg.on else 0))
     if isinstance(msg, ReadBits):
         if not 1 <= msg.count <= _MAX_BITS:
@@ -129,7 +164,7 @@ class ModbusCodec:
         self._buf = bytearray()
         self._expected_count = 8
 
-    def send(self, msg: WriteCoil | ReadBits | BitsReply | ExceptionReply) -> bytes:
+    def send(self, msg: ModbusMessage) -> bytes:
         """Encode ``msg``; a host remembers a read's bit count for its reply."""
         if isinstance(msg, ReadBits):
             self._expected_count = msg.count
@@ -184,6 +219,10 @@ class ModbusCodec:
         if self.role is Role.DEVICE:
             _, _, address, value = struct.unpack(">BBHH", frame[:6])
             if function == WRITE_SINGLE_COIL:
+                if address >> 8 == FLASH_ON_BASE >> 8:
+                    if not 1 <= value <= FLASH_MAX_UNITS:
+                        return ExceptionReply(unit, function, ILLEGAL_VALUE)
+                    return FlashCoil(unit, address & 0xFF, value)
                 if value not in (0xFF00, 0x0000):
                     return ExceptionReply(unit, function, ILLEGAL_VALUE)
                 return WriteCoil(unit, address, value == 0xFF00)
@@ -194,6 +233,8 @@ class ModbusCodec:
             return ExceptionReply(unit, function & 0x7F, frame[2])
         if function == WRITE_SINGLE_COIL:
             _, _, address, value = struct.unpack(">BBHH", frame[:6])
+            if address >> 8 == FLASH_ON_BASE >> 8:
+                return FlashCoil(unit, address & 0xFF, value)
             return WriteCoil(unit, address, value == 0xFF00)
         data = frame[3:-2]
         bits = tuple(bool(data[i // 8] >> (i % 8) & 1) for i in range(min(self._expected_count, len(data) * 8)))

@@ -1,8 +1,14 @@
-"""Simulated Modbus RTU relay/IO module: 8 coils, 8 discrete inputs (door contact, exit button)."""
+"""Simulated Modbus RTU relay/IO module: 8 coils, 8 discrete inputs (door contact, exit button).
+
+It also takes the timed "flash on" write (``FlashCoil``) and times it itself: the coil goes
+back OFF when the on-time is up, whatever the host does (``poll`` runs every few ms on its pty).
+"""
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 
 from devices.modbus.protocol import (
     ILLEGAL_ADDRESS,
@@ -10,6 +16,7 @@ from devices.modbus.protocol import (
     READ_COILS,
     BitsReply,
     ExceptionReply,
+    FlashCoil,
     Garbage,
     ModbusCodec,
     ReadBits,
@@ -23,7 +30,15 @@ class ModbusSimulator:
 
     name = "modbus"
 
-    def __init__(self, unit: int = 1, coils: int = 8, inputs: int = 8, *, stuck: bool = False) -> None:
+    def __init__(
+        self,
+        unit: int = 1,
+        coils: int = 8,
+        inputs: int = 8,
+        *,
+        stuck: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         """Create the module; all coils off, all inputs off (door closed = input 0 off)."""
         self.unit = unit
         self.codec = ModbusCodec(Role.DEVICE)
@@ -34,6 +49,9 @@ class ModbusSimulator:
         self.exception_code: int | None = None  # fault: answer every request with this exception
         self.garbage = 0
         self.changed = threading.Condition()
+        self.clock = clock
+        self.flash_until: dict[int, float] = {}  # coil -> when its timed pulse ends
+        self.flashes: list[FlashCoil] = []
 
     def set_input(self, index: int, value: bool) -> None:
         """Set a discrete input (e.g. the door contact)."""
@@ -56,14 +74,17 @@ class ModbusSimulator:
                 out += self.codec.send(reply)
         return out
 
-    def _handle(self, event: object) -> WriteCoil | BitsReply | ExceptionReply | None:
+    def _handle(self, event: object) -> WriteCoil | FlashCoil | BitsReply | ExceptionReply | None:
         if isinstance(event, WriteCoil):
             if event.address >= len(self.coils):
                 return ExceptionReply(self.unit, 0x05, ILLEGAL_ADDRESS)
-            with self.changed:
-                if not self.stuck:
-                    self.coils[event.address] = event.on
-                self.changed.notify_all()
+            self._set_coil(event.address, event.on)
+            return event
+        if isinstance(event, FlashCoil):
+            if event.coil >= len(self.coils):
+                return ExceptionReply(self.unit, 0x05, ILLEGAL_ADDRESS)
+            self.flashes.append(event)
+            self._set_coil(event.coil, True, until=self.clock() + event.seconds)
             return event
         if isinstance(event, ReadBits):
             table = self.coils if event.function == READ_COILS else self.inputs
@@ -74,8 +95,22 @@ class ModbusSimulator:
             return event
         return ExceptionReply(self.unit, 0, ILLEGAL_FUNCTION)
 
+    def _set_coil(self, coil: int, on: bool, until: float | None = None) -> None:
+        """Switch a coil (a plain write cancels a running timed pulse) and wake the watchers."""
+        with self.changed:
+            if not self.stuck:
+                self.coils[coil] = on
+            if until is None:
+                self.flash_until.pop(coil, None)
+            else:
+                self.flash_until[coil] = until
+            self.changed.notify_all()
+
     def poll(self, now: float) -> bytes:
-        """Send nothing unsolicited."""
+        """End the timed pulses that are due; send nothing unsolicited."""
+        for coil, until in list(self.flash_until.items()):
+            if self.clock() >= until:
+                self._set_coil(coil, False)
         return b""
 
 

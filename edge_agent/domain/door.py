@@ -182,9 +182,15 @@ DoorInput = CodePresented | ExitPressed | DoorSensor | DoorTick | CommandReceive
 
 @dataclass(frozen=True)
 class SetLock:
-    """Energise (unlock) or de-energise (lock) the lock relay."""
+    """Energise (unlock) or de-energise (lock) the lock relay.
+
+    ``pulse_s``: an unlock that ends by itself after that long (a relay board that can time a
+    pulse is asked to, so the door relocks even if the agent dies); the controller still sends
+    ``SetLock(False)`` when it relocks.
+    """
 
     energised: bool
+    pulse_s: float | None = None
 
 
 DoorAction = SetLock | Emit | Reply | Feedback
@@ -298,10 +304,15 @@ class DoorController:
 
     def _release(self, seconds: float, trigger: LockTrigger, out: list[DoorAction]) -> None:
         mono = self.clock.monotonic()
-        self.release_until = (
-            max(self.release_until, mono + seconds) if self.lock is LockState.RELEASED else mono + seconds
-        )
+        was_released = self.lock is LockState.RELEASED
+        self.release_until = max(self.release_until, mono + seconds) if was_released else mono + seconds
+        start = len(out)
         self._fire(trigger, out)
+        pulse = SetLock(True, pulse_s=self.release_until - mono)
+        if out[start:] == [SetLock(True)]:
+            out[start] = pulse  # a timed unlock: the relay may end it by itself
+        elif was_released and self.lock is LockState.RELEASED:
+            out.append(pulse)  # a longer window: time the running pulse again
 
     def _hold(self, reason: str, out: list[DoorAction]) -> None:
         self.holds.add(reason)

@@ -72,8 +72,13 @@ class DoorService:
         publisher: Publisher | None = None,
         on_feedback: Callable[[Feedback], None] | None = None,
         stats: AgentStats | None = None,
+        on_persist: Callable[[bool, str | None], None] | None = None,
     ) -> None:
-        """Wire the controller to its lock, the events path and (optionally) the broker."""
+        """Wire the controller to its lock, the events path and (optionally) the broker.
+
+        ``on_persist(lockdown, mode_override)`` hears the operator's lockdown and mode override
+        whenever they change, so they can be kept across restarts.
+        """
         self.controller = controller
         self.lock = lock
         self.emitter = emitter
@@ -84,6 +89,8 @@ class DoorService:
         self._last_state: dict[str, object] | None = None
         self._devices: dict[str, DeviceStatus] = {}
         self._dirty_devices: set[str] = set()
+        self.on_persist = on_persist
+        self._persisted = self._persistent()
 
     def start(self) -> None:
         """Lock the door and report the starting mode."""
@@ -115,9 +122,10 @@ class DoorService:
         return DeviceStatusChanged(report.name, report.online, _ROLES.get(report.role, "other"), report.detail)
 
     def _execute(self, actions: list[DoorAction]) -> None:
+        self._persist()  # before the reply says "ok": a crash right after still remembers it
         for action in actions:
             if isinstance(action, SetLock):
-                self.lock.set_energised(action.energised)
+                self._set_lock(action)
             elif isinstance(action, Feedback):
                 if action.granted:
                     self.stats.granted += 1
@@ -131,6 +139,28 @@ class DoorService:
         self.emitter.flush()
         if self.publisher is not None:
             self._publish_state()
+
+    def _persist(self) -> None:
+        persistent = self._persistent()
+        if persistent == self._persisted or self.on_persist is None:
+            return
+        try:
+            self.on_persist(*persistent)
+            self._persisted = persistent
+        except OSError as err:  # a full or read-only disk must not stop the door
+            log.error("cannot save lockdown=%s mode_override=%s: %s", *persistent, err)
+
+    def _persistent(self) -> tuple[bool, str | None]:
+        """Return what must survive a restart: the lockdown flag and the operator's mode override."""
+        override = self.controller.mode_override
+        return self.controller.lockdown, (override.value if override is not None else None)
+
+    def _set_lock(self, action: SetLock) -> None:
+        """Drive the relay; a timed unlock goes to a board that times pulses itself (``pulse``)."""
+        if action.energised and action.pulse_s is not None and getattr(self.lock, "times_pulses", False):
+            self.lock.pulse(action.pulse_s)  # type: ignore[attr-defined]
+        else:
+            self.lock.set_energised(action.energised)
 
     def _publish_state(self) -> None:
         assert self.publisher is not None

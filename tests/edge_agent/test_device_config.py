@@ -35,7 +35,11 @@ def test_locks_by_catalog_name() -> None:
         {"store_id": "s1", "lock": {"type": "modbus", "url": "loop://", "unit": 3, "coil": 1}}
     )
     assert isinstance(modbus.lock, ModbusConfig)
-    assert modbus.lock.driver_options() == {"unit": 3, "lock_coil": 1}
+    assert modbus.lock.driver_options() == {"unit": 3, "lock_coil": 1, "timed_pulse": False}
+    timed = AgentSettings.model_validate(
+        {"store_id": "s1", "lock": {"type": "modbus", "url": "x", "timed_pulse": True}}
+    )
+    assert timed.lock.driver_options()["timed_pulse"] is True  # the board times unlocks ("flash on")
     for bad in ({"url": "loop://"}, {"type": "teleporter", "url": "loop://"}, {"type": "lcus", "url": "x", "coil": 1}):
         with pytest.raises(ValidationError):
             AgentSettings.model_validate({"store_id": "s1", "lock": bad})

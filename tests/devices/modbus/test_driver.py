@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from devices.modbus.driver import ModbusDriver
+from devices.modbus.protocol import ExceptionReply, FlashCoil, WriteCoil, crc16, encode
 from devices.modbus.simulator import ModbusSimulator
 from devices.pty import PtySimulatorHost
 from tests.devices.helpers import Recorder, wait_until
@@ -96,3 +97,57 @@ def test_unplug_then_replug(serve: Callable[[Any], PtySimulatorHost], run_driver
     host.replug()
     assert wait_until(lambda: "reconnected" in rec["status"].statuses())
     assert wait_until(lambda: sim.coils[0])  # the wanted state is written again
+
+
+def test_timed_pulse_is_timed_by_the_board_and_ends_without_the_driver(
+    serve: Callable[[Any], PtySimulatorHost], run_driver: Callable[[Any], Any]
+) -> None:
+    sim = ModbusSimulator()
+    host, driver, rec = start(serve, run_driver, sim, timed_pulse=True)
+    assert driver.times_pulses
+    assert host.wait_for(bytes.fromhex("01 05 00 00 00 00 CD CA")) > 0  # OFF first
+    driver.pulse(0.3)
+    flash = bytes.fromhex("01 05 02 00 00 03") + crc16(bytes.fromhex("01 05 02 00 00 03")).to_bytes(2, "little")
+    assert host.wait_for(flash) > 0  # "flash on" coil 0 for 3 x 100 ms
+    assert wait_until(lambda: driver.coil_sensed is True)
+    driver.stop()  # the host is gone: nobody writes OFF any more
+    with sim.changed:
+        assert sim.changed.wait_for(lambda: not sim.coils[0], 5)  # the board ended the pulse
+    assert sim.flashes == [FlashCoil(1, 0, 3)]
+    assert rec["fault"].items == []
+
+
+def test_simulated_board_times_a_flash_and_a_plain_write_cancels_it() -> None:
+    now = [100.0]
+    sim = ModbusSimulator(clock=lambda: now[0])
+    sim.receive_data(encode(FlashCoil(1, 0, 5)))
+    assert sim.coils[0]
+    now[0] += 0.4
+    sim.poll(now[0])
+    assert sim.coils[0]
+    now[0] += 0.1
+    sim.poll(now[0])
+    assert not sim.coils[0]
+    sim.receive_data(encode(FlashCoil(1, 0, 5)))
+    sim.receive_data(encode(WriteCoil(1, 0, False)))  # the host relocks early (door closed)
+    assert not sim.coils[0]
+    assert sim.flash_until == {}
+
+
+def test_a_board_that_refuses_the_timed_pulse_is_reported_and_still_unlocks(
+    serve: Callable[[Any], PtySimulatorHost], run_driver: Callable[[Any], Any]
+) -> None:
+    class NoFlash(ModbusSimulator):
+        def _handle(self, event: object) -> Any:
+            if isinstance(event, FlashCoil):
+                return ExceptionReply(self.unit, 0x05, 0x02)
+            return super()._handle(event)
+
+    sim = NoFlash()
+    host, driver, rec = start(serve, run_driver, sim, timed_pulse=True)
+    driver.pulse(0.2)
+    assert wait_until(lambda: rec["fault"].items != [])
+    assert "refused the timed pulse" in rec["fault"].items[0]
+    on = host.wait_for(bytes.fromhex("01 05 00 00 FF 00 8C 3A"))  # a plain ON instead
+    assert on > 0
+    assert host.wait_for(bytes.fromhex("01 05 00 00 00 00 CD CA"), start=on) > 0  # and OFF on time

@@ -12,6 +12,7 @@ from devices.modbus.protocol import (
     READ_DISCRETE_INPUTS,
     BitsReply,
     ExceptionReply,
+    FlashCoil,
     Garbage,
     ModbusCodec,
     ReadBits,
@@ -20,10 +21,12 @@ from devices.modbus.protocol import (
     crc16,
     crc_ok,
     encode,
+    flash_units,
+    with_crc,
 )
 from tests.devices.helpers import chunkings, feed, merge_runs
 
-EVENT_TYPES = (WriteCoil, ReadBits, BitsReply, ExceptionReply, Garbage)
+EVENT_TYPES = (WriteCoil, FlashCoil, ReadBits, BitsReply, ExceptionReply, Garbage)
 
 
 @pytest.mark.parametrize(
@@ -72,7 +75,13 @@ def test_reply_count_follows_the_request() -> None:
 
 
 requests = st.one_of(
-    st.builds(WriteCoil, st.integers(0, 247), st.integers(0, 65535), st.booleans()),
+    st.builds(
+        WriteCoil,
+        st.integers(0, 247),
+        st.integers(0, 65535).filter(lambda a: a >> 8 != 0x02),  # 0x02NN is the flash command
+        st.booleans(),
+    ),
+    st.builds(FlashCoil, st.integers(0, 247), st.integers(0, 255), st.integers(1, 0x7FFF)),
     st.builds(
         ReadBits,
         st.integers(0, 247),
@@ -108,3 +117,28 @@ def test_arbitrary_bytes_never_crash(noise: bytes, data: st.DataObject, role: Ro
     assert len(codec._buf) <= 260
     if role is Role.DEVICE:  # fixed 8-byte requests: the decoding does not depend on chunking
         assert merge_runs(events) == merge_runs(ModbusCodec(role).receive_data(noise))
+
+
+def test_flash_on_matches_the_waveshare_vector() -> None:
+    # Waveshare Modbus RTU Relay protocol V2: relay 0 "flash on" for 7 x 100 ms
+    assert encode(FlashCoil(1, 0, 7)) == bytes.fromhex("01 05 02 00 00 07 8D B0")
+    [request] = ModbusCodec(Role.DEVICE).receive_data(bytes.fromhex("01 05 02 00 00 07 8D B0"))
+    assert request == FlashCoil(1, 0, 7)
+    assert request.seconds == pytest.approx(0.7)
+    host = ModbusCodec(Role.HOST)
+    assert host.receive_data(encode(FlashCoil(1, 3, 50))) == [FlashCoil(1, 3, 50)]  # the echo
+
+
+def test_flash_units_round_up_and_stay_in_range() -> None:
+    assert flash_units(0.5) == 5
+    assert flash_units(0.7) == 7
+    assert flash_units(0.01) == 1
+    assert flash_units(5.04) == 51
+    assert flash_units(10_000) == 0x7FFF
+
+
+def test_flash_with_no_time_is_an_illegal_value_and_plain_writes_never_use_its_page() -> None:
+    zero = bytes.fromhex("01 05 02 00 00 00")
+    assert ModbusCodec(Role.DEVICE).receive_data(with_crc(zero)) == [ExceptionReply(1, 5, ILLEGAL_VALUE)]
+    with pytest.raises(ValueError, match="flash"):
+        encode(WriteCoil(1, 0x0201, True))
