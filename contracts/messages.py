@@ -64,6 +64,7 @@ class AlarmKind(StrEnum):
     STAFF_REVIEW = "staff_review"
     CAMERA_DOWN = "camera_down"
     CLOCK_SKEW = "clock_skew"  # codes from several phones agree the store's clock is off
+    DOWNLINK_REFUSED = "downlink_refused"  # a cloud message was unsigned, forged, misaddressed or rolled back
 
 
 # ----------------------------------------------------------------------------- events

@@ -18,6 +18,7 @@ from devices.modbus.simulator import ModbusSimulator
 from devices.pty import PtySimulatorHost
 from devices.scanner.simulator import ScannerSimulator
 from smartstore.testing.broker import MosquittoBroker
+from smartstore.testing.signing import pin
 from tests.edge_agent.helpers import STORE, Members
 
 
@@ -113,6 +114,7 @@ def agent_settings(
         "store_id": STORE,
         "data_dir": str(tmp_path / "data"),
         "issuer_keys_file": str(keys),
+        "downlink_keys_file": str(pin(tmp_path / "downlink-keys.json")),
         "door": {"unlock_s": 0.5, "held_open_s": 1.0, "occupancy_cap": 3, **door},
         "lock": {"type": "lcus", "url": sims.lcus_host.path},
         "inputs": {"url": sims.io_host.path},

@@ -24,8 +24,9 @@ from contracts.sync import (
 )
 from edge_agent.bootstrap import RunningAgent, build_agent, load_synced
 from edge_agent.config import AgentSettings
-from edge_agent.domain.synced import Applied, SyncedData
+from edge_agent.domain.synced import RolledBack, Applied, SyncedData
 from smartstore.testing.broker import MosquittoBroker
+from smartstore.testing.signing import signed
 from tests.edge_agent.conftest import Sims, Subscriber, agent_settings
 from tests.edge_agent.helpers import STORE, Members
 
@@ -57,7 +58,7 @@ def test_redelivered_and_gapped_deltas_are_not_applied() -> None:
         "revocations", 6
     )
     assert data.stale == set()
-    assert data.apply(RevocationList(version=5, revoked_member_ids=[]), snapshot=True) is None  # older: ignored
+    assert isinstance(data.apply(RevocationList(version=5, revoked_member_ids=[]), snapshot=True), RolledBack)
     assert data.revoked_member_ids == {"m1", "m9"}
 
 
@@ -95,14 +96,15 @@ def test_pushed_revocation_refuses_the_member_and_survives_restart(
         topic = f"smartstore/v1/{STORE}/sync/revocations/snapshot"
         t0 = time.monotonic()
         cloud.publish(
-            topic, dump(RevocationList(version=7, revoked_member_ids=["m-bad"])), qos=1, retain=True
+            topic, signed(topic, dump(RevocationList(version=7, revoked_member_ids=["m-bad"]))), qos=1, retain=True
         ).wait_for_publish(5)
         ok = subscriber.wait_for(
             lambda msgs: any(b'"sync_applied"' in p and b'"revocations"' in p for _, p, _ in msgs), 5
         )
         assert ok, ([t for t, _, _ in subscriber.messages], running.agent.stats)
         assert time.monotonic() - t0 < 5
-        cloud.publish(f"smartstore/v1/{STORE}/sync/revocations/delta", b"{garbage", qos=1).wait_for_publish(5)
+        delta_topic = f"smartstore/v1/{STORE}/sync/revocations/delta"
+        cloud.publish(delta_topic, signed(delta_topic, b"{garbage"), qos=1).wait_for_publish(5)
         sims.scanner.scan(members.code("m-bad", time.time()))
         assert subscriber.wait_for(lambda msgs: any(b'"revoked"' in p for _, p, _ in msgs), 5)
         deadline = time.monotonic() + 5  # the bad delta is counted on paho's thread
