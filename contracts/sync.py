@@ -24,8 +24,8 @@ harmless (upserts and removals by id). A snapshot never moves a channel's versio
 every message carries the channel's ``epoch`` (0 until an operator resets the cloud's versions,
 e.g. after restoring its database); a snapshot of a higher epoch replaces the store's state
 whatever its version, anything of a lower epoch is refused, and deltas apply only within the
-store's epoch. Every message arrives signed (``contracts.signing``). After applying, the agent publishes a ``sync_applied``
-event with the channel and version, which the cloud records per store.
+store's epoch. Every message arrives signed (``contracts.signing``). After applying, the agent
+publishes a ``sync_applied`` event with the channel and version, which the cloud records per store.
 
 Money is in integer cents; times are aware UTC datetimes.
 """

@@ -33,9 +33,6 @@ from typing import Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from contracts.errors import ContractError
-from contracts.names import PREFIX as PREFIX
-from contracts.names import STORE_ID_RE as STORE_ID_RE
-from contracts.names import check_store_id as check_store_id
 from contracts.messages import (
     Command,
     CommandReply,
@@ -47,6 +44,9 @@ from contracts.messages import (
     parse_command,
     parse_event,
 )
+from contracts.names import PREFIX as PREFIX
+from contracts.names import STORE_ID_RE as STORE_ID_RE
+from contracts.names import check_store_id as check_store_id
 from contracts.payments import PaymentReply, PaymentRequest, parse_payment_reply, parse_payment_request
 from contracts.signing import DownlinkKeys, parse_downlink_keys
 from contracts.sync import Delta, Snapshot, SyncManifest, parse_delta, parse_snapshot

@@ -1,7 +1,7 @@
 """``smartstore agent check``: what a technician runs, alone in the store, before opening it.
 
 Each check answers one question with ok or not and a line saying why: does the config load,
-are the cloud's issuer keys there, can the agent write its outbox, does each configured serial
+are the cloud's issuer keys and downlink keys there, can the agent write its outbox, does each configured serial
 port open and speak the protocol its role expects, does the camera deliver a frame, does the
 broker accept the store's credentials. Ports are identified with ``devices.probe``, which only
 listens and sends harmless queries (never a relay switch or a Modbus write). Run it with the
@@ -83,6 +83,17 @@ def _check_keys(settings: AgentSettings) -> Check:
     return Check("issuer keys", True, f"{len(keys)} trusted: {', '.join(sorted(k.hex() for k in keys))}")
 
 
+def _check_downlink_keys(settings: AgentSettings) -> Check:
+    from edge_agent.adapters.downlink_keys import load_pinned
+
+    path = settings.downlink_keys_file
+    pinned = load_pinned(path, settings.data_dir)
+    if pinned is None:
+        where = path if path is not None else "downlink_keys_file is not set"
+        return Check("downlink keys", False, f"{where}: no key pinned, every command and sync message would be refused")
+    return Check("downlink keys", True, f"version {pinned.version}, pinned: {', '.join(sorted(pinned.keys))}")
+
+
 def _check_data_dir(settings: AgentSettings) -> Check:
     path = settings.data_dir
     existing = next((p for p in (path, *path.parents) if p.exists()), path)
@@ -153,7 +164,7 @@ def run_checks(
         detail = describe_error(err, every=True) if isinstance(err, ValidationError) else str(err)
         return [Check("config", False, f"{config}: {detail}")]
     checks = [Check("config", True, f"{config}: store {settings.store_id}")]
-    checks += [_check_keys(settings), _check_data_dir(settings)]
+    checks += [_check_keys(settings), _check_downlink_keys(settings), _check_data_dir(settings)]
     probed: dict[str, ProbeResult] = {}
     for name, url, kind in _ports(settings):
         if url not in probed:  # a Modbus lock and the door inputs may share one module

@@ -50,8 +50,8 @@ from contracts.messages import (
     UnlockCommand,
 )
 from edge_agent.domain.access import AccessDecision, AccessVerifier, TimeRange
-from edge_agent.domain.commands import check_lifetime
 from edge_agent.domain.actions import FEEDBACK, AlarmBook, Emit, Feedback, Reply, emit
+from edge_agent.domain.commands import check_lifetime
 from edge_agent.domain.ports import Clock
 
 

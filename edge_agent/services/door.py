@@ -13,6 +13,7 @@ from typing import Literal
 
 from contracts.messages import Command, CommandReply, DeviceStatus, dump
 from edge_agent.domain.actions import Emit, Feedback, Reply
+from edge_agent.domain.commands import keep_until
 from edge_agent.domain.door import (
     CommandReceived,
     DeviceStatusChanged,
@@ -21,7 +22,6 @@ from edge_agent.domain.door import (
     DoorInput,
     SetLock,
 )
-from edge_agent.domain.commands import keep_until
 from edge_agent.domain.ports import CommandJournal, LockOutput, Publisher
 from edge_agent.services.events import EventEmitter
 from edge_agent.services.stats import AgentStats

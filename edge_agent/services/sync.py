@@ -69,8 +69,13 @@ class SyncService:
         more = f" ({item.suppressed} more refused since the last alarm)" if item.suppressed else ""
         detail = f"{item.reason.value} on {item.topic}: {item.detail}{more}"[:1000]
         self.emitter.append(
-            AlarmRaised(store_id=self.emitter.topics.store_id, alarm=AlarmKind.DOWNLINK_REFUSED, source="downlink",
-                        severity="critical", detail=detail)
+            AlarmRaised(
+                store_id=self.emitter.topics.store_id,
+                alarm=AlarmKind.DOWNLINK_REFUSED,
+                source="downlink",
+                severity="critical",
+                detail=detail,
+            )
         )
         self.emitter.flush()
 
@@ -85,7 +90,11 @@ class SyncService:
             self.stats.downlink_refused[reason.value] = self.stats.downlink_refused.get(reason.value, 0) + 1
             suppressed = self.limiter.allow(reason, self.clock.monotonic())
             if suppressed is not None:
-                self.refused(DownlinkRefusal(reason, self.emitter.topics.sync_snapshot(applied.channel), applied.detail, suppressed))
+                self.refused(
+                    DownlinkRefusal(
+                        reason, self.emitter.topics.sync_snapshot(applied.channel), applied.detail, suppressed
+                    )
+                )
             return
         if applied is None:
             return

@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from cloud_sync import downlink_key
 from cloud_sync.config import CloudSettings
 from cloud_sync.main import create_app
 from contracts.messages import SyncApplied, dump
+from contracts.signing import open_envelope
 from contracts.sync import CatalogSnapshot, RevocationDelta, RevocationList, SyncManifest, parse_delta, parse_snapshot
 from contracts.topics import Topics
 from tests.cloud_sync.conftest import Publisher, Recorder, wait_until
@@ -21,8 +25,16 @@ from tests.cloud_sync.conftest import Publisher, Recorder, wait_until
 STORES = [f"st{i:02d}" for i in range(20)]
 
 
+KEYS: dict[str, Ed25519PublicKey] = {}
+
+
+def inner(topic: str, payload: bytes) -> bytes:
+    """Verify a downlink message with the live publisher's key and return its payload."""
+    return open_envelope(payload, topic=topic, store_id=topic.split("/")[2], keys=KEYS)
+
+
 @pytest.fixture
-def live(settings: CloudSettings, engine: Engine, broker: Any) -> Iterator[TestClient]:
+def live(settings: CloudSettings, engine: Engine, broker: Any, tmp_path: Path) -> Iterator[TestClient]:
     """The app with its downlink publisher connected to the test broker."""
     s = settings.model_copy(
         update={
@@ -30,8 +42,11 @@ def live(settings: CloudSettings, engine: Engine, broker: Any) -> Iterator[TestC
             "mqtt_port": broker.port,
             "downlink_enabled": True,
             "downlink_interval_s": 0.5,
+            "downlink_key_file": tmp_path / "downlink-key.json",
         }
     )
+    KEYS.clear()
+    KEYS.update(downlink_key.load_or_create(s.downlink_key_file).announcement().public_keys())
     with TestClient(create_app(s, engine=engine)) as c:
         assert wait_until(lambda: c.app.state.downlink.connected.is_set())  # type: ignore[attr-defined]
         yield c
@@ -40,7 +55,7 @@ def live(settings: CloudSettings, engine: Engine, broker: Any) -> Iterator[TestC
 def _retained(rec: Recorder, topic: str) -> bytes | None:
     with rec.lock:
         found = [p for t, p, _, _ in rec.messages if t == topic]
-    return found[-1] if found else None
+    return inner(topic, found[-1]) if found else None
 
 
 def test_revocation_reaches_every_online_store_within_5s_p99(live: TestClient, op: dict[str, str], broker: Any) -> None:
@@ -65,7 +80,7 @@ def test_revocation_reaches_every_online_store_within_5s_p99(live: TestClient, o
             out: dict[tuple[str, str], float] = {}
             for topic, payload, at, _ in msgs:
                 if topic.endswith("revocations/delta"):
-                    delta = parse_delta("revocations", payload)
+                    delta = parse_delta("revocations", inner(topic, payload))
                     assert isinstance(delta, RevocationDelta)
                     for m in delta.add_member_ids:
                         out.setdefault((topic.split("/")[2], m), at)
@@ -159,7 +174,7 @@ def test_live_deltas_follow_versions_without_gaps(live: TestClient, op: dict[str
         for i in range(5):
             live.post("/api/v1/products", json={"id": f"p{i}", "name": f"P{i}", "price_cents": 100 + i}, headers=op)
         assert rec.wait_for(lambda m: sum(1 for t, *_ in m if t.endswith("delta")) >= 5, 10)
-        deltas = [json.loads(p) for t, p, _, _ in rec.messages if t.endswith("delta")]
+        deltas = [json.loads(inner(t, p)) for t, p, _, _ in rec.messages if t.endswith("delta")]
         assert [(d["from_version"], d["version"]) for d in deltas] == [(i, i + 1) for i in range(5)]
         assert [d["upsert_products"][0]["id"] for d in deltas] == [f"p{i}" for i in range(5)]
     finally:

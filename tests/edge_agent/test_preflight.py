@@ -46,6 +46,7 @@ def test_miswired_ports_missing_keys_and_a_dead_broker_fail_with_reasons(
     settings = agent_settings(tmp_path, sims, broker, members)
     settings["lock"] = {"type": "lcus", "url": sims.io_host.path}  # the relay cable in the IO module's port
     settings["issuer_keys_file"] = str(tmp_path / "missing.json")
+    settings["downlink_keys_file"] = str(tmp_path / "no-downlink-keys.json")
     settings["camera"] = {"source": str(tmp_path / "no-such-video.avi")}
     broker.stop()
     config = write_toml(settings, tmp_path / "agent.toml")
@@ -65,6 +66,7 @@ def test_miswired_ports_missing_keys_and_a_dead_broker_fail_with_reasons(
     )
     assert checks["door inputs"]["ok"]  # the same module, probed once, is right for the inputs
     assert not checks["issuer keys"]["ok"] and "missing.json" in checks["issuer keys"]["detail"]
+    assert not checks["downlink keys"]["ok"] and "every command and sync message" in checks["downlink keys"]["detail"]
     assert not checks["door camera"]["ok"]
     assert not checks["broker"]["ok"] and str(broker.port) in checks["broker"]["detail"]
 

@@ -24,7 +24,7 @@ from contracts.sync import (
 )
 from edge_agent.bootstrap import RunningAgent, build_agent, load_synced
 from edge_agent.config import AgentSettings
-from edge_agent.domain.synced import RolledBack, Applied, SyncedData
+from edge_agent.domain.synced import Applied, RolledBack, SyncedData
 from smartstore.testing.broker import MosquittoBroker
 from smartstore.testing.signing import signed
 from tests.edge_agent.conftest import Sims, Subscriber, agent_settings
