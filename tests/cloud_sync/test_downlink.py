@@ -179,3 +179,50 @@ def test_live_deltas_follow_versions_without_gaps(live: TestClient, op: dict[str
         assert [d["upsert_products"][0]["id"] for d in deltas] == [f"p{i}" for i in range(5)]
     finally:
         rec.close()
+
+
+def test_a_real_agent_applies_what_the_real_publisher_signs_and_follows_a_key_rotation(
+    live: TestClient, op: dict[str, str], broker: Any, tmp_path: Path, engine: Engine
+) -> None:
+    from cloud_sync.db.session import make_session_factory
+    from cloud_sync.downlink import DownlinkPublisher
+    from edge_agent.bootstrap import build_agent
+    from edge_agent.config import AgentSettings
+    from tests.edge_agent.conftest import agent_settings, start_sims
+    from tests.edge_agent.helpers import STORE, Members
+
+    settings: CloudSettings = live.app.state.settings  # type: ignore[attr-defined]
+    assert settings.downlink_key_file is not None
+    pinned = tmp_path / "agent-downlink-keys.json"  # what enrolment writes: `cloud downlink-key show --json`
+    pinned.write_bytes(dump(downlink_key.load(settings.downlink_key_file).announcement()))
+    live.post("/api/v1/stores", json={"id": STORE, "name": "Store"}, headers=op)
+    live.post("/api/v1/members", json={"id": "m-bad", "name": "Bad"}, headers=op)
+    with start_sims(tmp_path) as sims:
+        raw = agent_settings(tmp_path, sims, broker, Members())
+        raw["downlink_keys_file"] = str(pinned)
+        agent = build_agent(AgentSettings.model_validate(raw))
+        try:
+            sync = agent.agent.sync
+            assert sync is not None
+            assert live.post("/api/v1/members/m-bad/revoke", json={}, headers=op).status_code == 200
+            assert wait_until(lambda: "m-bad" in sync.synced.revoked_member_ids, 15)
+            assert agent.agent.stats.downlink_refused == {}
+            # rotate: the next publisher signs with the new key and announces it with the old one
+            rotated = downlink_key.rotate(settings.downlink_key_file)
+            live.app.state.downlink.stop()  # type: ignore[attr-defined]
+            publisher = DownlinkPublisher(settings, make_session_factory(engine), keys=rotated)
+            publisher.start(wait_s=5)
+            live.app.state.downlink = publisher  # type: ignore[attr-defined]  # the API wakes it after commits
+            try:
+                live.post("/api/v1/members", json={"id": "m-2", "name": "Two"}, headers=op)
+                assert live.post("/api/v1/members/m-2/revoke", json={}, headers=op).status_code == 200
+                publisher.wake()
+                assert wait_until(lambda: "m-2" in sync.synced.revoked_member_ids, 15)
+                assert wait_until(lambda: (tmp_path / "data" / "downlink-keys.json").exists(), 5)
+                kept = json.loads((tmp_path / "data" / "downlink-keys.json").read_text())
+                assert set(kept["keys"]) == {rotated.active.kid, rotated.announcer.kid}
+                assert agent.agent.stats.downlink_refused == {}
+            finally:
+                publisher.stop()
+        finally:
+            agent.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,8 +35,8 @@ class Sims:
     scanner_host: PtySimulatorHost
 
 
-@pytest.fixture
-def sims(tmp_path: Path) -> Iterator[Sims]:
+@contextmanager
+def start_sims(tmp_path: Path) -> Iterator[Sims]:
     """Start LCUS, Modbus IO and scanner simulators on ptys with stable paths."""
     lcus, io, scanner = LcusSimulator(), ModbusSimulator(), ScannerSimulator()
     hosts = [
@@ -48,6 +49,13 @@ def sims(tmp_path: Path) -> Iterator[Sims]:
     finally:
         for h in hosts:
             h.stop()
+
+
+@pytest.fixture
+def sims(tmp_path: Path) -> Iterator[Sims]:
+    """The door's simulators (``start_sims``) for one test."""
+    with start_sims(tmp_path) as running:
+        yield running
 
 
 @dataclass

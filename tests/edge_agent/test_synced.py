@@ -142,3 +142,29 @@ def test_synced_keys_and_revocations_reach_every_checkout_verifier() -> None:
     for verifier in (door.verifier, checkout_verifier):
         assert verifier.trusted_keys == {key.kid: key.public_raw}
         assert verifier.revocations.member_ids == {"m-x"}
+
+
+def test_a_higher_epoch_resets_versions_and_a_lower_one_is_refused() -> None:
+    data = SyncedData()
+    data.apply(RevocationList(version=9, revoked_member_ids=["m1"]), snapshot=True)
+    # the cloud's database was restored from a backup (version 2) and the operator raised the epoch
+    assert data.apply(RevocationDelta(epoch=1, from_version=1, version=2), snapshot=False) is None  # not a reset
+    assert data.apply(RevocationList(epoch=1, version=2, revoked_member_ids=["m2"]), snapshot=True) == Applied(
+        "revocations", 2
+    )
+    assert data.revoked_member_ids == {"m2"} and data.epochs["revocations"] == 1
+    assert data.apply(RevocationDelta(epoch=1, from_version=2, version=3, add_member_ids=["m3"]), snapshot=False)
+    old = data.apply(RevocationList(epoch=0, version=10, revoked_member_ids=[]), snapshot=True)
+    assert isinstance(old, RolledBack) and "epoch 0" in old.detail
+    assert data.revoked_member_ids == {"m2", "m3"}
+    assert SyncedData.from_json(json.loads(json.dumps(data.to_json()))).epochs["revocations"] == 1
+
+
+def test_refusal_alarms_are_rate_limited_per_reason() -> None:
+    from edge_agent.domain.trust import RefusalLimiter
+
+    limiter = RefusalLimiter(every_s=60)
+    assert limiter.allow("unsigned", 0.0) == 0
+    assert [limiter.allow("unsigned", t) for t in (1.0, 2.0, 59.0)] == [None, None, None]
+    assert limiter.allow("bad_signature", 3.0) == 0  # another reason has its own budget
+    assert limiter.allow("unsigned", 60.0) == 3  # the next alarm says how many were not alarmed
