@@ -53,9 +53,10 @@ class CommandArrived:
 
 @dataclass(frozen=True)
 class CommandRefused:
-    """A command that failed validation: answer it with ``reply``."""
+    """A command that failed validation: answer it with ``reply`` (and clear ``clear``, a retained one)."""
 
     reply: CommandReply
+    clear: str | None = None
 
 
 DoorServiceInput = DoorInput | DeviceReport | CommandArrived | CommandRefused
@@ -100,6 +101,8 @@ class DoorService:
         """Hand one input to the controller and carry out its actions (decision thread)."""
         if isinstance(item, CommandRefused):
             self._count_refusal(item.reply.status)
+            if item.clear is not None and self.publisher is not None:
+                self.publisher.clear_retained(item.clear)  # a retained forgery would come back at every reconnect
             if self.publisher is not None:
                 self.publisher.publish_reply(self.topics.reply(item.reply.name), dump(item.reply))
             return

@@ -96,7 +96,7 @@ class Downlink:
                     status="error",
                     error=f"downlink refused: {err}",
                 )
-                self.submit(CommandRefused(reply))
+                self.submit(CommandRefused(reply, clear=topic if retained else None))
             return None
 
     # ------------------------------------------------------------------ commands

@@ -264,3 +264,17 @@ def test_a_flood_of_forged_messages_raises_one_alarm_not_thousands(
 
 def test_pinned_helper_is_what_the_fixtures_pin() -> None:
     assert list(pinned().keys) == [TEST_CLOUD.kid]
+
+
+def test_a_retained_forged_command_is_answered_and_cleared(
+    settings: AgentSettings, cloud: Callable[..., None], subscriber: Subscriber
+) -> None:
+    topic = T.command("lockdown")
+    forged = dump(UnlockCommand(correlation_id="sticky", expires_at=datetime.now(UTC) + timedelta(hours=1)))
+    cloud(topic, forged, retain=True)  # left on the broker before the agent connects
+    running = _start(settings)
+    try:
+        assert "unsigned" in _reply(subscriber, "sticky")["error"]
+        assert subscriber.wait_for(lambda msgs: any(t == topic and p == b"" for t, p, _ in msgs), 10)
+    finally:
+        running.stop()
