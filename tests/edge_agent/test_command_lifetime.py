@@ -11,7 +11,7 @@ from edge_agent.domain.commands import check_lifetime, keep_until
 from edge_agent.domain.door import CommandReceived
 from tests.edge_agent.helpers import make_controller
 
-NOW = datetime.now(UTC).replace(microsecond=0)  # the log prunes against the real clock when opened
+NOW = datetime(2026, 1, 10, 3, 0, tzinfo=UTC)
 
 
 def _unlock(issued: timedelta, expires: timedelta) -> UnlockCommand:
@@ -43,8 +43,10 @@ def test_the_door_refuses_a_year_long_command_issued_a_month_ago() -> None:
 
 
 def test_the_command_log_claims_an_id_once_and_survives_reopening(tmp_path: Path) -> None:
-    cmd = _unlock(timedelta(0), timedelta(seconds=30))
-    until = keep_until(cmd, 120, 30).timestamp()
+    issued = datetime.now(UTC)  # the log prunes against the real clock when it is opened
+    cmd = UnlockCommand(correlation_id="c", issued_at=issued, expires_at=issued + timedelta(hours=1))
+    until = keep_until(cmd, 3600, 30).timestamp()
+    assert until >= (issued + timedelta(hours=2)).timestamp()
     log = CommandLog(tmp_path / "commands.db")
     assert log.claim("c", "unlock", until)
     assert not log.claim("c", "unlock", until)
