@@ -12,6 +12,7 @@ import numpy as np
 
 from edge_agent.preflight import Check, run_checks
 from smartstore.testing.broker import MosquittoBroker
+from smartstore.testing.signing import TEST_CLOUD
 from tests.edge_agent.conftest import Sims, agent_settings, write_toml
 from tests.edge_agent.helpers import Members
 
@@ -32,9 +33,20 @@ def test_a_correctly_wired_store_passes_and_probing_never_moves_the_lock(
     settings["camera"] = {"source": str(video)}
     checks = _by_name(run_checks(write_toml(settings, tmp_path / "agent.toml")))
     assert all(c.ok for c in checks.values()), [c.line() for c in checks.values()]
-    expected = ["config", "issuer keys", "data dir", "lock", "door inputs", "door scanner", "door camera", "broker"]
+    expected = [
+        "config",
+        "issuer keys",
+        "downlink keys",
+        "data dir",
+        "lock",
+        "door inputs",
+        "door scanner",
+        "door camera",
+        "broker",
+    ]
     assert list(checks) == expected
     assert "Modbus RTU IO module" in checks["door inputs"].detail
+    assert TEST_CLOUD.kid in checks["downlink keys"].detail
     assert "320x240" in checks["door camera"].detail
     assert members.trusted and all(kid.hex() in checks["issuer keys"].detail for kid in members.trusted)
     assert not any(frame.on for frame in sims.lcus.history)  # a check never unlocks the door
