@@ -316,8 +316,40 @@ def _broker_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _downlink_key(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cloud_sync import downlink_key
+    from contracts.messages import dump
+
+    settings = _settings(args)
+    path = Path(args.file) if args.file else settings.downlink_key_file
+    if path is None:
+        print("error: give --file or set CLOUD_DOWNLINK_KEY_FILE", file=sys.stderr)
+        return 2
+    try:
+        if args.key_command == "create":
+            keys = downlink_key.create(path)
+        elif args.key_command == "rotate":
+            keys = downlink_key.rotate(path)
+        else:
+            keys = downlink_key.load(path)
+    except downlink_key.DownlinkKeyError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    pinned = keys.announcement()
+    if args.json:
+        print(dump(pinned).decode())  # the agent's downlink_keys_file
+    else:
+        print(f"{path}: version {keys.version}, signing key {keys.active.kid}")
+        if keys.previous is not None:
+            print(f"  previous key {keys.previous.kid} signs the announcement until the next rotation")
+        print(f"  stores pin: {', '.join(pinned.keys)} (`--json` prints their downlink_keys_file)")
+    return 0
+
+
 def register(commands: argparse._SubParsersAction) -> None:
-    """Add ``cloud`` (serve, ingest, migrate, token, downlink)."""
+    """Add ``cloud`` (serve, ingest, migrate, token, downlink, downlink-key)."""
     cloud = commands.add_parser("cloud", help="Cloud service: REST API, MQTT ingest, migrations, API tokens.")
     sub = cloud.add_subparsers(dest="cloud_command", metavar="SUBCOMMAND", required=True)
 
@@ -384,6 +416,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--user", help="user mosquitto switches to (it must own OUT)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_broker_config)
+    p = sub.add_parser("downlink-key", help="Create, rotate or show the key that signs everything sent to stores.")
+    ksub = p.add_subparsers(dest="key_command", metavar="ACTION", required=True)
+    for action, text in (
+        ("create", "Create the key file (0600); refuses to overwrite."),
+        ("rotate", "Make a new signing key; the old one announces it to stores."),
+        ("show", "Print the key ids stores pin (--json: their downlink_keys_file)."),
+    ):
+        c = ksub.add_parser(action, help=text)
+        c.add_argument("--file", help="key file (default $CLOUD_DOWNLINK_KEY_FILE)")
+        c.add_argument("--json", action="store_true", help="print the public key set as JSON")
+        c.set_defaults(func=_downlink_key)
 
     p = sub.add_parser("token", help="Create, list or revoke API tokens.")
     tsub = p.add_subparsers(dest="token_command", metavar="ACTION", required=True)

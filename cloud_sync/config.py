@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -59,6 +60,10 @@ class CloudSettings(BaseModel):
     # Downlink publisher (started by ``serve`` unless disabled).
     downlink_enabled: bool = True
     downlink_interval_s: float = Field(default=0.5, gt=0, le=60)
+    # The downlink signing key (cloud_sync/downlink_key.py); created on first use when missing.
+    downlink_key_file: Path | None = None
+    # Raise after restoring the database from a backup: stores accept the (lower) versions of a higher epoch.
+    downlink_epoch: int = Field(default=0, ge=0, le=2**31)
     # API / dashboard.
     api_title: str = "smartstore cloud"
     dashboard_interval_s: float = Field(default=1.0, gt=0, le=60)

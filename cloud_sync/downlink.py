@@ -5,7 +5,10 @@ API after a commit that recorded a change, so a revocation reaches online stores
 For each store it remembers the version it last published per channel; when a channel moves on
 it publishes the missing deltas (QoS 1, not retained), then the full snapshot (retained) and the
 manifest (retained). A store that was offline gets the retained snapshot and manifest when it
-reconnects; see docs/adr/0004-downlink-sync.md.
+reconnects; see docs/adr/0004-downlink-sync.md. Every message is signed with the downlink key
+(``contracts.signing``; snapshots and deltas once per version for the whole fleet, manifests per
+store), and after every connect each store's retained ``sync/downlink-keys`` announces the key
+set, signed by the key stores already pin (docs/adr/0008-signed-downlink.md).
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud_sync.broker.login import configure_login
 from cloud_sync.config import CloudSettings
 from cloud_sync.db.models import Store
+from cloud_sync.downlink_key import DownlinkKeyFile, load_or_create
 from cloud_sync.services.sync import build_snapshot, changes_since, current_versions
 from contracts.errors import ContractError
+from contracts.messages import dump
 from contracts.sync import CHANNELS, SyncManifest
-from contracts.topics import SYNC_DELTA, SYNC_MANIFEST, SYNC_SNAPSHOT, Topics
+from contracts.topics import DOWNLINK_KEYS, SYNC_DELTA, SYNC_MANIFEST, SYNC_SNAPSHOT, Topics
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +48,15 @@ class DownlinkPublisher:
         session_factory: sessionmaker[Session],
         *,
         registry: CollectorRegistry | None = None,
+        keys: DownlinkKeyFile | None = None,
     ) -> None:
-        """Prepare (not start) the publisher."""
+        """Prepare (not start) the publisher; ``keys`` default to ``settings.downlink_key_file``."""
         self.settings = settings
         self.session_factory = session_factory
+        self.keys = keys or load_or_create(settings.downlink_key_file)
+        self.signer = self.keys.active
         self._published: dict[str, dict[str, int]] = {}
+        self._announced: set[str] = set()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -75,6 +84,7 @@ class DownlinkPublisher:
             return
         with self._lock:
             self._published.clear()  # republish snapshots and manifests after any outage
+            self._announced.clear()
         self.connected.set()
         self._wake.set()
 
@@ -97,48 +107,73 @@ class DownlinkPublisher:
         with self._lock, self.session_factory() as session:
             versions = current_versions(session)
             stores = [s for s in session.scalars(select(Store.id).order_by(Store.id)) if _valid_store(s)]
+            sent += self._announce(stores)
             changed_stores: set[str] = set()
             for channel in CHANNELS:
                 behind = [s for s in stores if self._published.get(s, {}).get(channel, -1) < versions[channel]]
-                if not behind:
-                    continue
-                snapshot = build_snapshot(session, channel)
-                snap_version = int(snapshot.version)
-                snap_bytes = snapshot.model_dump_json().encode()
-                delta_cache: dict[int, list[bytes]] = {}
-                for store in behind:
-                    topics = Topics(store)
-                    prev = self._published.get(store, {}).get(channel)
-                    if prev is not None:
-                        if prev not in delta_cache:
-                            delta_cache[prev] = [
-                                _encode(d)
-                                for d in changes_since(session, channel, prev)
-                                if d.get("version", 0) <= snap_version
-                            ]
-                        for payload in delta_cache[prev]:
-                            self.client.publish(
-                                topics.sync_delta(channel), payload, qos=SYNC_DELTA.qos, retain=SYNC_DELTA.retain
-                            )
-                            sent += 1
-                            self.messages.labels("delta").inc()
-                    self.client.publish(
-                        topics.sync_snapshot(channel), snap_bytes, qos=SYNC_SNAPSHOT.qos, retain=SYNC_SNAPSHOT.retain
-                    )
-                    sent += 1
-                    self.messages.labels("snapshot").inc()
-                    self._published.setdefault(store, {})[channel] = snap_version
-                    changed_stores.add(store)
+                if behind:
+                    sent += self._publish_channel(session, channel, behind)
+                    changed_stores.update(behind)
             for store in sorted(changed_stores):
-                manifest = SyncManifest(versions={ch: self._published[store].get(ch, 0) for ch in CHANNELS})
-                self.client.publish(
-                    Topics(store).sync_manifest,
-                    manifest.model_dump_json().encode(),
-                    qos=SYNC_MANIFEST.qos,
-                    retain=SYNC_MANIFEST.retain,
+                manifest = SyncManifest(
+                    versions={ch: self._published[store].get(ch, 0) for ch in CHANNELS},
+                    epoch=self.settings.downlink_epoch,
                 )
+                topic = Topics(store).sync_manifest
+                payload = self.signer.sign(topic, manifest.model_dump_json().encode())
+                self.client.publish(topic, payload, qos=SYNC_MANIFEST.qos, retain=SYNC_MANIFEST.retain)
                 sent += 1
                 self.messages.labels("manifest").inc()
+        return sent
+
+    def _announce(self, stores: list[str]) -> int:
+        """Publish the retained downlink key set to stores not told since the last connect."""
+        fresh = [s for s in stores if s not in self._announced]
+        if not fresh:
+            return 0
+        payload = dump(self.keys.announcement())
+        envelope = self.keys.announcer.sign(Topics(fresh[0]).downlink_keys, payload, fleet=True)
+        for store in fresh:
+            self.client.publish(
+                Topics(store).downlink_keys, envelope, qos=DOWNLINK_KEYS.qos, retain=DOWNLINK_KEYS.retain
+            )
+            self._announced.add(store)
+        self.messages.labels("keys").inc(len(fresh))
+        return len(fresh)
+
+    def _publish_channel(self, session: Session, channel: str, behind: list[str]) -> int:
+        """Publish the missing deltas and the snapshot of ``channel`` to ``behind`` (signed once, fleet-wide)."""
+        epoch = self.settings.downlink_epoch
+        snapshot = build_snapshot(session, channel).model_copy(update={"epoch": epoch})
+        snap_version = int(snapshot.version)
+        snap_bytes = self.signer.sign(
+            Topics(behind[0]).sync_snapshot(channel), snapshot.model_dump_json().encode(), fleet=True
+        )
+        delta_topic = Topics(behind[0]).sync_delta(channel)
+        delta_cache: dict[int, list[bytes]] = {}
+        sent = 0
+        for store in behind:
+            topics = Topics(store)
+            prev = self._published.get(store, {}).get(channel)
+            if prev is not None:
+                if prev not in delta_cache:
+                    delta_cache[prev] = [
+                        self.signer.sign(delta_topic, _encode({**d, "epoch": epoch}), fleet=True)
+                        for d in changes_since(session, channel, prev)
+                        if d.get("version", 0) <= snap_version
+                    ]
+                for payload in delta_cache[prev]:
+                    self.client.publish(
+                        topics.sync_delta(channel), payload, qos=SYNC_DELTA.qos, retain=SYNC_DELTA.retain
+                    )
+                    sent += 1
+                    self.messages.labels("delta").inc()
+            self.client.publish(
+                topics.sync_snapshot(channel), snap_bytes, qos=SYNC_SNAPSHOT.qos, retain=SYNC_SNAPSHOT.retain
+            )
+            sent += 1
+            self.messages.labels("snapshot").inc()
+            self._published.setdefault(store, {})[channel] = snap_version
         return sent
 
     def _run(self) -> None:

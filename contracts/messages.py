@@ -65,6 +65,7 @@ class AlarmKind(StrEnum):
     CAMERA_DOWN = "camera_down"
     CLOCK_SKEW = "clock_skew"  # codes from several phones agree the store's clock is off
     OUTBOX_DAMAGED = "outbox_damaged"  # unreadable at start-up: moved aside, a fresh one started
+    DOWNLINK_REFUSED = "downlink_refused"  # a cloud message was unsigned, forged, misaddressed or rolled back
 
 
 # ----------------------------------------------------------------------------- events

@@ -20,8 +20,12 @@ An agent stores the version it applied per channel. A delta whose ``from_version
 version is applied; a delta that skips ahead (it missed one) is ignored and the agent waits for
 the retained snapshot (resubscribe) or pulls ``GET /api/v1/sync/{channel}?since={version}``.
 A snapshot whose ``version`` is above the agent's replaces its state. Applying a delta twice is
-harmless (upserts and removals by id). After applying, the agent publishes a ``sync_applied``
-event with the channel and version, which the cloud records per store.
+harmless (upserts and removals by id). A snapshot never moves a channel's version backwards:
+every message carries the channel's ``epoch`` (0 until an operator resets the cloud's versions,
+e.g. after restoring its database); a snapshot of a higher epoch replaces the store's state
+whatever its version, anything of a lower epoch is refused, and deltas apply only within the
+store's epoch. Every message arrives signed (``contracts.signing``). After applying, the agent
+publishes a ``sync_applied`` event with the channel and version, which the cloud records per store.
 
 Money is in integer cents; times are aware UTC datetimes.
 """
@@ -39,7 +43,8 @@ from contracts.messages import utcnow
 SYNC_SCHEMA_VERSION: Final = 1
 CHANNELS = ("catalog", "revocations", "coupons", "keys")
 Channel = Literal["catalog", "revocations", "coupons", "keys"]
-Version = Annotated[int, Field(ge=0)]
+Version = Annotated[int, Field(ge=0, le=2**62)]
+Epoch = Annotated[int, Field(ge=0, le=2**31)]
 Cents = Annotated[int, Field(ge=0, le=100_000_000)]
 Id = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -63,6 +68,7 @@ class SyncManifest(_Model):
 
     schema_version: Literal[1] = SYNC_SCHEMA_VERSION
     versions: dict[Channel, Version]
+    epoch: Epoch = 0
     published_at: datetime = Field(default_factory=utcnow)
 
 
@@ -130,6 +136,7 @@ class CatalogSnapshot(_Model):
 
     schema_version: Literal[1] = SYNC_SCHEMA_VERSION
     channel: Literal["catalog"] = "catalog"
+    epoch: Epoch = 0
     version: Version
     products: list[CatalogProduct]
     promotions: list[Promotion] = Field(default_factory=list)
@@ -142,6 +149,7 @@ class CatalogDelta(_Model):
     schema_version: Literal[1] = SYNC_SCHEMA_VERSION
     channel: Literal["catalog"] = "catalog"
     from_version: Version
+    epoch: Epoch = 0
     version: Version
     upsert_products: list[CatalogProduct] = Field(default_factory=list)
     remove_product_ids: list[Id] = Field(default_factory=list)
@@ -161,6 +169,7 @@ class RevocationList(_Model):
 
     schema_version: Literal[1] = SYNC_SCHEMA_VERSION
     channel: Literal["revocations"] = "revocations"
+    epoch: Epoch = 0
     version: Version
     revoked_member_ids: list[Id] = Field(default_factory=list)
     revoked_phone_keys: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(default_factory=list)
@@ -173,6 +182,7 @@ class RevocationDelta(_Model):
     schema_version: Literal[1] = SYNC_SCHEMA_VERSION
     channel: Literal["revocations"] = "revocations"
     from_version: Version
+    epoch: Epoch = 0
     version: Version
     add_member_ids: list[Id] = Field(default_factory=list)
     remove_member_ids: list[Id] = Field(default_factory=list)
@@ -201,6 +211,7 @@ class CouponList(_Model):
 
     schema_version: Literal[1] = SYNC_SCHEMA_VERSION
     channel: Literal["coupons"] = "coupons"
+    epoch: Epoch = 0
     version: Version
     coupons: list[Coupon] = Field(default_factory=list)
     generated_at: datetime = Field(default_factory=utcnow)
@@ -212,6 +223,7 @@ class CouponDelta(_Model):
     schema_version: Literal[1] = SYNC_SCHEMA_VERSION
     channel: Literal["coupons"] = "coupons"
     from_version: Version
+    epoch: Epoch = 0
     version: Version
     upsert: list[Coupon] = Field(default_factory=list)
     remove_ids: list[Id] = Field(default_factory=list)
@@ -230,6 +242,7 @@ class IssuerKeys(_Model):
 
     schema_version: Literal[1] = SYNC_SCHEMA_VERSION
     channel: Literal["keys"] = "keys"
+    epoch: Epoch = 0
     version: Version
     from_version: Version | None = None
     keys: dict[Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")], str]

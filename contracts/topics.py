@@ -16,14 +16,15 @@ Everything lives under ``smartstore/v1/{store_id}/``:
   ``schema_version`` and a per-agent ``seq``.
 - ``cmd/{name}``: operator commands, never retained (an agent ignores retained ones);
   the reply goes to ``cmd/{name}/reply`` and echoes ``correlation_id``.
-- ``sync/...``: cloud to store downlink (catalog, members, coupons), see ``contracts.sync``.
+- ``sync/...``: cloud to store downlink (catalog, members, coupons), see ``contracts.sync``;
+  ``sync/downlink-keys`` announces the downlink keys a store pins (``contracts.signing``).
+- everything the cloud publishes to a store travels in a signed envelope (``contracts.signing``).
 - ``pay/request``, ``pay/reply``: online wallet payments, see ``contracts.payments``.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -43,11 +44,13 @@ from contracts.messages import (
     parse_command,
     parse_event,
 )
+from contracts.names import PREFIX as PREFIX
+from contracts.names import STORE_ID_RE as STORE_ID_RE
+from contracts.names import check_store_id as check_store_id
 from contracts.payments import PaymentReply, PaymentRequest, parse_payment_reply, parse_payment_request
+from contracts.signing import DownlinkKeys, parse_downlink_keys
 from contracts.sync import Delta, Snapshot, SyncManifest, parse_delta, parse_snapshot
 
-PREFIX = "smartstore/v1"
-STORE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 ONLINE = "online"
 OFFLINE = "offline"
 Availability = Literal["online", "offline"]
@@ -56,13 +59,6 @@ Role = Literal["agent", "checkout", "cloud"]
 
 P = TypeVar("P")
 M = TypeVar("M", bound=BaseModel)
-
-
-def check_store_id(store_id: str) -> str:
-    """Return ``store_id`` if it is a valid single topic level, else raise ContractError."""
-    if not STORE_ID_RE.fullmatch(store_id):
-        raise ContractError(f"invalid store id {store_id!r}: use 1-64 of [A-Za-z0-9_-]")
-    return store_id
 
 
 def parse_topic(topic: str) -> tuple[str, str, str]:
@@ -278,6 +274,10 @@ def _parse_delta(route: Route, payload: bytes) -> Delta:
     return parse_delta(route.params["channel"], payload)
 
 
+def _parse_downlink_keys(_route: Route, payload: bytes) -> DownlinkKeys:
+    return parse_downlink_keys(payload)
+
+
 def _parse_pay_request(route: Route, payload: bytes) -> PaymentRequest:
     request = parse_payment_request(payload)
     if request.store_id != route.store_id:
@@ -395,6 +395,16 @@ SYNC_DELTA = TopicSpec[Delta](
     parse=_parse_delta,
     filter_pattern="{store}/sync/#",
 )
+DOWNLINK_KEYS = TopicSpec[DownlinkKeys](
+    name="sync.downlink_keys",
+    pattern="{store}/sync/downlink-keys",
+    model=DownlinkKeys,  # announced signed by a key the store already pins (rotation)
+    publisher="cloud",
+    subscriber="agent",
+    retain=True,
+    parse=_parse_downlink_keys,
+    filter_pattern="{store}/sync/#",
+)
 PAY_REQUEST = TopicSpec[PaymentRequest](
     name="pay.request",
     pattern="{store}/pay/request",
@@ -438,6 +448,7 @@ TOPIC_MAP: Mapping[str, TopicSpec[Any]] = {
         SYNC_MANIFEST,
         SYNC_SNAPSHOT,
         SYNC_DELTA,
+        DOWNLINK_KEYS,
         PAY_REQUEST,
         PAY_REPLY,
         DELIVERY_ACK,
@@ -542,6 +553,11 @@ class Topics:
     def sync_delta(self, channel: str) -> str:
         """Return the delta topic of a downlink channel."""
         return SYNC_DELTA.topic(self.store_id, channel=channel)
+
+    @property
+    def downlink_keys(self) -> str:
+        """Return the retained downlink-keys announcement topic (key rotation)."""
+        return DOWNLINK_KEYS.topic(self.store_id)
 
     @property
     def pay_request(self) -> str:

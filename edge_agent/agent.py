@@ -20,12 +20,12 @@ from edge_agent.services.checkout import CheckoutService, StationInput
 from edge_agent.services.door import CommandArrived, CommandRefused, DeviceReport, DoorService
 from edge_agent.services.events import EventEmitter
 from edge_agent.services.stats import AgentStats
-from edge_agent.services.sync import SyncReceived, SyncService
+from edge_agent.services.sync import DownlinkRefusal, SyncReceived, SyncService
 
 log = logging.getLogger(__name__)
 GROUP_MAX = 64  # inputs whose events may share one outbox transaction
 
-AgentInput = DoorInput | DeviceReport | CommandArrived | CommandRefused | SyncReceived | StationInput
+AgentInput = DoorInput | DeviceReport | CommandArrived | CommandRefused | SyncReceived | DownlinkRefusal | StationInput
 
 
 class Inbox:
@@ -175,7 +175,7 @@ class StoreAgent:
             log.exception("writing events to the outbox failed")
 
     def _dispatch(self, item: AgentInput) -> None:
-        if isinstance(item, SyncReceived):
+        if isinstance(item, SyncReceived | DownlinkRefusal):
             if self.sync is not None:
                 self.sync.handle(item)
         elif isinstance(item, StationInput):

@@ -18,6 +18,8 @@ from devices.driver import DriverThread
 from edge_agent import hardware
 from edge_agent.adapters import door_state
 from edge_agent.adapters.camera import CameraReader
+from edge_agent.adapters.command_log import CommandLog
+from edge_agent.adapters.downlink_keys import load_pinned, save_rotated
 from edge_agent.adapters.metrics import MetricsServer
 from edge_agent.adapters.mqtt import MqttLink, TlsOptions
 from edge_agent.adapters.outbox import Outbox
@@ -39,6 +41,7 @@ from edge_agent.domain.actions import Feedback
 from edge_agent.domain.door import CodePresented, DoorConfig, DoorController
 from edge_agent.domain.ports import Clock, SystemClock
 from edge_agent.domain.synced import SyncedData
+from edge_agent.domain.trust import PinnedKeys
 from edge_agent.services.checkout import CheckoutService
 from edge_agent.services.door import DoorService
 from edge_agent.services.downlink import Downlink
@@ -61,6 +64,7 @@ class RunningAgent:
     checkout: CheckoutParts | None = None
     metrics: MetricsServer | None = None
     replay: SqliteReplayStore | None = None
+    command_log: CommandLog | None = None
 
     def stop(self) -> None:
         """Stop readers first, then lock the door, then the broker link and the lock driver."""
@@ -91,6 +95,8 @@ class RunningAgent:
         self.outbox.close()
         if self.replay is not None:
             self.replay.close()
+        if self.command_log is not None:
+            self.command_log.close()
 
 
 def load_synced(path: Path) -> SyncedData:
@@ -136,6 +142,8 @@ def build_controller(
         day_hours=TimeRange.parse(door.day_hours) if door.day_hours else None,
         timezone=door.timezone,
         passback_s=door.passback_s,
+        command_lifetime_s=settings.command_lifetime_s,
+        command_skew_s=settings.command_skew_s,
     )
     return DoorController(config, verifier, clock)
 
@@ -318,7 +326,15 @@ def build_agent(
             data_dir=settings.data_dir,
             recognizer=recognizer if recognizer is not None else load_recognizer(settings.checkout),
         )
-    downlink = Downlink(topics, inbox.submit, station_ids=list(parts.stations) if parts else [], stats=stats)
+    downlink = Downlink(
+        topics,
+        inbox.submit,
+        station_ids=list(parts.stations) if parts else [],
+        stats=stats,
+        keys=PinnedKeys(settings.store_id, load_pinned(settings.downlink_keys_file, settings.data_dir)),
+        on_keys=lambda keys: save_rotated(settings.data_dir, keys),
+        clock=clock,
+    )
     link = _build_link(settings, topics, outbox, downlink)
     camera = _build_door_readers(settings, inbox, io_driver, status, drivers)
     emitter = EventEmitter(outbox, topics, link)
@@ -330,8 +346,16 @@ def build_agent(
     if parts is not None:
         drivers.extend(parts.drivers)
 
+    command_log = CommandLog(settings.data_dir / "commands.db")
     door = DoorService(
-        controller, lock_driver, emitter, publisher=link, on_feedback=on_feedback, stats=stats, on_persist=save_door
+        controller,
+        lock_driver,
+        emitter,
+        publisher=link,
+        on_feedback=on_feedback,
+        stats=stats,
+        on_persist=save_door,
+        command_log=command_log,
     )
     sync = SyncService(
         synced,
@@ -339,11 +363,13 @@ def build_agent(
         verifiers=[controller.verifier, *(checkout.verifiers() if checkout else [])],
         on_synced=lambda data: save_synced(synced_path, data),
         on_catalog=checkout.apply_synced if checkout else None,
+        clock=clock,
+        stats=stats,
     )
     agent = StoreAgent(inbox, door=door, checkout=checkout, sync=sync, stats=stats, emitter=emitter)
 
     metrics = MetricsServer(settings.metrics_port, outbox, link) if settings.metrics_port else None
-    running = RunningAgent(agent, outbox, link, drivers, camera, parts, metrics, replay_store)
+    running = RunningAgent(agent, outbox, link, drivers, camera, parts, metrics, replay_store, command_log)
     if start:
         lock_driver.start()
         agent.start()

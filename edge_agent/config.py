@@ -155,6 +155,12 @@ class AgentSettings(_Cfg):
     store_id: Annotated[str, Field(pattern=STORE_ID_RE.pattern)]
     data_dir: Path = Path("/var/lib/smartstore")
     issuer_keys_file: Path = Path("/etc/smartstore/issuer-keys.json")
+    # The cloud's downlink public keys (enrolment writes it); without it every command and sync
+    # message is refused. Rotations the agent accepts are kept in data_dir/downlink-keys.json.
+    downlink_keys_file: Path | None = Path("/etc/smartstore/downlink-keys.json")
+    # Operator commands: good for at most this long from issued_at; issued_at at most this far ahead.
+    command_lifetime_s: float = Field(default=120.0, gt=0, le=3600)
+    command_skew_s: float = Field(default=30.0, ge=0, le=600)
     door: DoorSettings = Field(default_factory=DoorSettings)
     mqtt: MqttSettings | None = Field(default_factory=MqttSettings)
     lock: LockConfig

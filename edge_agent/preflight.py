@@ -1,12 +1,12 @@
 """``smartstore agent check``: what a technician runs, alone in the store, before opening it.
 
 Each check answers one question with ok or not and a line saying why: does the config load,
-are the cloud's issuer keys there, can the agent write its outbox (and can no one else read its
-data directory), does each configured serial port open and speak the protocol its role
-expects, does the camera deliver a frame, does the broker accept the store's credentials.
-Ports are identified with ``devices.probe``, which only listens and sends harmless queries
-(never a relay switch or a Modbus write). Run it with the agent stopped: two programs on one
-serial line would each read half of the other's answers.
+are the cloud's issuer keys and downlink keys there, can the agent write its outbox (and can no
+one else read its data directory), does each configured serial port open and speak the protocol
+its role expects, does the camera deliver a frame, does the broker accept the store's
+credentials. Ports are identified with ``devices.probe``, which only listens and sends harmless
+queries (never a relay switch or a Modbus write). Run it with the agent stopped: two programs on
+one serial line would each read half of the other's answers.
 """
 
 from __future__ import annotations
@@ -84,6 +84,17 @@ def _check_keys(settings: AgentSettings) -> Check:
     if not keys:
         return Check("issuer keys", False, f"{settings.issuer_keys_file} holds no key: every code would be refused")
     return Check("issuer keys", True, f"{len(keys)} trusted: {', '.join(sorted(k.hex() for k in keys))}")
+
+
+def _check_downlink_keys(settings: AgentSettings) -> Check:
+    from edge_agent.adapters.downlink_keys import load_pinned
+
+    path = settings.downlink_keys_file
+    pinned = load_pinned(path, settings.data_dir)
+    if pinned is None:
+        where = path if path is not None else "downlink_keys_file is not set"
+        return Check("downlink keys", False, f"{where}: no key pinned, every command and sync message would be refused")
+    return Check("downlink keys", True, f"version {pinned.version}, pinned: {', '.join(sorted(pinned.keys))}")
 
 
 def _check_data_dir(settings: AgentSettings) -> Check:
@@ -177,7 +188,12 @@ def run_checks(
         detail = describe_error(err, every=True) if isinstance(err, ValidationError) else str(err)
         return [Check("config", False, f"{config}: {detail}")]
     checks = [Check("config", True, f"{config}: store {settings.store_id}")]
-    checks += [_check_keys(settings), _check_data_dir(settings), *_check_permissions(settings)]
+    checks += [
+        _check_keys(settings),
+        _check_downlink_keys(settings),
+        _check_data_dir(settings),
+        *_check_permissions(settings),
+    ]
     probed: dict[str, ProbeResult] = {}
     for name, url, kind in _ports(settings):
         if url not in probed:  # a Modbus lock and the door inputs may share one module

@@ -50,6 +50,7 @@ from edge_agent.domain.actions import Feedback
 from edge_agent.domain.door import CodePresented
 from smartstore.demo_checkout import CheckoutSims as _CheckoutSims
 from smartstore.testing.broker import MosquittoBroker
+from smartstore.testing.signing import pin, signed
 
 STORE = "store-001"
 TOPICS = Topics(STORE)
@@ -114,9 +115,8 @@ class Cloud:
     def publish_catalog(self, snapshot: Any) -> None:
         """Publish the retained catalog snapshot."""
         topic = TOPICS.sync_snapshot("catalog")
-        self.client.publish(topic, dump(snapshot), qos=SYNC_SNAPSHOT.qos, retain=SYNC_SNAPSHOT.retain).wait_for_publish(
-            5
-        )
+        payload = signed(topic, dump(snapshot), fleet=True)
+        self.client.publish(topic, payload, qos=SYNC_SNAPSHOT.qos, retain=SYNC_SNAPSHOT.retain).wait_for_publish(5)
 
     def wait_events(self, count: int, timeout: float = 20.0) -> bool:
         """Wait until at least ``count`` distinct events have arrived."""
@@ -124,8 +124,9 @@ class Cloud:
             return self.cond.wait_for(lambda: len({e["event_id"] for e in self.events}) >= count, timeout)
 
     def command(self, name: str, payload: bytes, *, retain: bool = False) -> None:
-        """Publish an operator command (``retain`` only to show that the agent refuses it)."""
-        self.client.publish(TOPICS.command(name), payload, qos=COMMAND.qos, retain=retain).wait_for_publish(5)
+        """Publish an operator command, signed with the demo's downlink key (``retain``: to show it is refused)."""
+        topic = TOPICS.command(name)
+        self.client.publish(topic, signed(topic, payload), qos=COMMAND.qos, retain=retain).wait_for_publish(5)
 
     def close(self) -> None:
         """Disconnect."""
@@ -201,6 +202,7 @@ def run_demo(*, quiet: bool = False, workdir: str | None = None) -> dict[str, An
             "store_id": STORE,
             "data_dir": str(root / "data"),
             "issuer_keys_file": str(keys),
+            "downlink_keys_file": str(pin(root / "downlink-keys.json")),
             "door": {
                 "unlock_s": 1.0,
                 "held_open_s": 2.0,

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from contracts.messages import Mode
+from edge_agent.adapters.private import write_private
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +44,4 @@ def load_door_state(path: Path) -> DoorMemory:
 
 def save_door_state(path: Path, lockdown: bool, mode_override: str | None) -> None:
     """Save the lockdown flag and the mode override atomically (and durably)."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, json.dumps({"lockdown": lockdown, "mode_override": mode_override}).encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_private(path, json.dumps({"lockdown": lockdown, "mode_override": mode_override}).encode())

@@ -37,6 +37,7 @@ from contracts.topics import (
     AVAILABILITY,
     COMMAND_REPLY,
     DELIVERY_ACK,
+    DOWNLINK_KEYS,
     EVENT,
     OFFLINE,
     ONLINE,
@@ -306,7 +307,7 @@ class MqttLink:
             spec = route(topic).spec
         except UnknownTopic as err:
             return self.on_sync if err.kind == "sync" else self.on_command
-        if spec in (SYNC_MANIFEST, SYNC_SNAPSHOT, SYNC_DELTA):
+        if spec in (SYNC_MANIFEST, SYNC_SNAPSHOT, SYNC_DELTA, DOWNLINK_KEYS):
             return self.on_sync
         if spec is DELIVERY_ACK:
             return self._on_delivery_ack

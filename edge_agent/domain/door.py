@@ -51,6 +51,7 @@ from contracts.messages import (
 )
 from edge_agent.domain.access import AccessDecision, AccessVerifier, TimeRange
 from edge_agent.domain.actions import FEEDBACK, AlarmBook, Emit, Feedback, Reply, emit
+from edge_agent.domain.commands import check_lifetime
 from edge_agent.domain.ports import Clock
 
 
@@ -211,6 +212,8 @@ class DoorConfig:
     # Timed anti-passback: at night, a member who walked in is refused for this long while anyone
     # is inside, so a phone handed back out cannot let a second person in. 0 turns it off.
     passback_s: float = 120.0
+    command_lifetime_s: float = 120.0  # a command is good this long from issued_at at most
+    command_skew_s: float = 30.0  # how far in the future issued_at may be
 
 
 @dataclass
@@ -554,8 +557,9 @@ class DoorController:
 
         if event.retained:
             return reply("rejected", "retained commands are ignored; publish commands with retain=false")
-        if cmd.expires_at <= now:
-            return reply("expired", f"command expired at {cmd.expires_at.isoformat()}")
+        refusal = check_lifetime(cmd, now, self.config.command_lifetime_s, self.config.command_skew_s)
+        if refusal is not None:
+            return reply(*refusal)
         if isinstance(cmd, UnlockCommand):
             if self.lockdown:
                 return reply("rejected", "store is in lockdown")

@@ -108,3 +108,19 @@ class ReplayStore(Protocol):
     def prune(self, now: float) -> None:
         """Forget records expired at ``now``."""
         ...
+
+
+class CommandJournal(Protocol):
+    """Correlation ids of the commands a store has taken, kept across restarts (``CommandLog``)."""
+
+    def claim(self, correlation_id: str, name: str, keep_until: float) -> bool:
+        """Record ``correlation_id`` until ``keep_until`` (unix s); return False if it was already there."""
+        ...
+
+    def record_reply(self, correlation_id: str, reply: bytes) -> None:
+        """Remember the reply sent for ``correlation_id``."""
+        ...
+
+    def reply_of(self, correlation_id: str) -> bytes | None:
+        """Return the reply sent for ``correlation_id``, if any."""
+        ...

@@ -1,7 +1,8 @@
 """What the cloud pushes to a store (catalog, revocations, coupons, issuer keys), kept in step.
 
 Pure bookkeeping of the downlink described in ``contracts/sync.py``: a snapshot newer than what
-the store has replaces it; a delta applies only if its ``from_version`` is the store's version
+the store has replaces it, an older one is refused (``RolledBack``) unless it opens a higher
+epoch; a delta applies only if its ``from_version`` is the store's version
 (otherwise the store marks the channel stale and waits for the retained snapshot). The result
 says what to acknowledge with a ``sync_applied`` event.
 """
@@ -38,11 +39,20 @@ class Applied:
     version: int
 
 
+@dataclass(frozen=True)
+class RolledBack:
+    """A message older than what the store has (version or epoch): refused, raise ``downlink_refused``."""
+
+    channel: str
+    detail: str
+
+
 @dataclass
 class SyncedData:
-    """The store's copy of every downlink channel, with its version."""
+    """The store's copy of every downlink channel, with its version and epoch."""
 
     versions: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CHANNELS, 0))
+    epochs: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CHANNELS, 0))
     stale: set[str] = field(default_factory=set)
     products: dict[str, CatalogProduct] = field(default_factory=dict)
     promotions: dict[str, Promotion] = field(default_factory=dict)
@@ -51,23 +61,38 @@ class SyncedData:
     revoked_phone_keys: set[bytes] = field(default_factory=set)
     issuer_keys: dict[bytes, bytes] = field(default_factory=dict)
 
-    def apply(self, message: Snapshot | Delta, *, snapshot: bool) -> Applied | None:
-        """Apply a snapshot or delta; return what to acknowledge, or None if it was not applied."""
-        channel, version = message.channel, message.version
-        current = self.versions.get(channel, 0)
-        if snapshot or not isinstance(message, CatalogDelta | RevocationDelta | CouponDelta):  # keys: always whole
-            if version <= current and channel not in self.stale:
+    def apply(self, message: Snapshot | Delta, *, snapshot: bool) -> Applied | RolledBack | None:
+        """Apply a snapshot or delta; return what to acknowledge, a refusal, or None if there is nothing to do.
+
+        A version never goes backwards within an epoch; a snapshot of a higher epoch is the one
+        legitimate reset (it replaces the state whatever its version).
+        """
+        channel, version, epoch = message.channel, message.version, message.epoch
+        current, current_epoch = self.versions.get(channel, 0), self.epochs.get(channel, 0)
+        whole = snapshot or not isinstance(message, CatalogDelta | RevocationDelta | CouponDelta)  # keys: always whole
+        if epoch < current_epoch:
+            return RolledBack(channel, f"{channel} epoch {epoch} is older than the store's epoch {current_epoch}")
+        if epoch > current_epoch and not whole:
+            self.stale.add(channel)  # a delta of a new epoch: wait for that epoch's snapshot
+            return None
+        if epoch > current_epoch:
+            self._replace(message)
+        elif whole:
+            if version < current:
+                return RolledBack(channel, f"{channel} version {version} is older than the store's {current}")
+            if version == current and channel not in self.stale:
                 return None
             self._replace(message)
         else:
-            from_version = message.from_version
+            assert isinstance(message, CatalogDelta | RevocationDelta | CouponDelta)
             if version <= current:
                 return None  # already have it (QoS 1 redelivery)
-            if from_version != current:
+            if message.from_version != current:
                 self.stale.add(channel)  # a gap: wait for the retained snapshot
                 return None
             self._patch(message)
         self.versions[channel] = version
+        self.epochs[channel] = epoch
         self.stale.discard(channel)
         return Applied(channel, version)
 
@@ -106,6 +131,7 @@ class SyncedData:
         """Return a JSON-friendly copy (the agent saves it so a restart while offline keeps it)."""
         return {
             "versions": self.versions,
+            "epochs": self.epochs,
             "products": [p.model_dump(mode="json") for p in self.products.values()],
             "promotions": [p.model_dump(mode="json") for p in self.promotions.values()],
             "coupons": [c.model_dump(mode="json") for c in self.coupons.values()],
@@ -119,6 +145,7 @@ class SyncedData:
         """Rebuild from ``to_json`` output."""
         out = cls()
         out.versions.update({str(k): int(v) for k, v in data.get("versions", {}).items()})
+        out.epochs.update({str(k): int(v) for k, v in data.get("epochs", {}).items()})
         out.products = {p["id"]: CatalogProduct.model_validate(p) for p in data.get("products", [])}
         out.promotions = {p["id"]: Promotion.model_validate(p) for p in data.get("promotions", [])}
         out.coupons = {c["id"]: Coupon.model_validate(c) for c in data.get("coupons", [])}

@@ -13,6 +13,7 @@ from typing import Literal
 
 from contracts.messages import Command, CommandReply, DeviceStatus, dump
 from edge_agent.domain.actions import Emit, Feedback, Reply
+from edge_agent.domain.commands import keep_until
 from edge_agent.domain.door import (
     CommandReceived,
     DeviceStatusChanged,
@@ -21,7 +22,7 @@ from edge_agent.domain.door import (
     DoorInput,
     SetLock,
 )
-from edge_agent.domain.ports import LockOutput, Publisher
+from edge_agent.domain.ports import CommandJournal, LockOutput, Publisher
 from edge_agent.services.events import EventEmitter
 from edge_agent.services.stats import AgentStats
 
@@ -52,9 +53,10 @@ class CommandArrived:
 
 @dataclass(frozen=True)
 class CommandRefused:
-    """A command that failed validation: answer it with ``reply``."""
+    """A command that failed validation: answer it with ``reply`` (and clear ``clear``, a retained one)."""
 
     reply: CommandReply
+    clear: str | None = None
 
 
 DoorServiceInput = DoorInput | DeviceReport | CommandArrived | CommandRefused
@@ -73,8 +75,9 @@ class DoorService:
         on_feedback: Callable[[Feedback], None] | None = None,
         stats: AgentStats | None = None,
         on_persist: Callable[[bool, str | None], None] | None = None,
+        command_log: CommandJournal | None = None,
     ) -> None:
-        """Wire the controller to its lock, the events path and (optionally) the broker.
+        """Wire the controller to its lock, the events path, (optionally) the broker and the command log.
 
         ``on_persist(lockdown, mode_override)`` hears the operator's lockdown and mode override
         whenever they change, so they can be kept across restarts.
@@ -86,6 +89,7 @@ class DoorService:
         self.publisher = publisher
         self.on_feedback = on_feedback or (lambda fb: log.info("reader: %s", fb.message))
         self.stats = stats or AgentStats()
+        self.command_log = command_log
         self._last_state: dict[str, object] | None = None
         self._devices: dict[str, DeviceStatus] = {}
         self._dirty_devices: set[str] = set()
@@ -103,16 +107,56 @@ class DoorService:
     def handle(self, item: DoorServiceInput) -> None:
         """Hand one input to the controller and carry out its actions (decision thread)."""
         if isinstance(item, CommandRefused):
+            self._count_refusal(item.reply.status)
+            if item.clear is not None and self.publisher is not None:
+                self.publisher.clear_retained(item.clear)  # a retained forgery would come back at every reconnect
             if self.publisher is not None:
                 self.publisher.publish_reply(self.topics.reply(item.reply.name), dump(item.reply))
             return
         if isinstance(item, CommandArrived):
-            if item.retained and self.publisher is not None:
-                self.publisher.clear_retained(item.topic)  # a retained command would replay at every reconnect
-            item = CommandReceived(item.command, retained=item.retained)
-        elif isinstance(item, DeviceReport):
+            self._command(item)
+            return
+        if isinstance(item, DeviceReport):
             item = self._device_changed(item)
         self._execute(self.controller.handle(item))
+
+    def _command(self, item: CommandArrived) -> None:
+        """Run a command once per correlation id, across restarts (``command_log``)."""
+        cmd = item.command
+        if item.retained and self.publisher is not None:
+            self.publisher.clear_retained(item.topic)  # a retained command would replay at every reconnect
+        log_it = self.command_log is not None and not item.retained
+        if log_it:
+            assert self.command_log is not None
+            config = self.controller.config
+            until = keep_until(cmd, config.command_lifetime_s, config.command_skew_s).timestamp()
+            if not self.command_log.claim(cmd.correlation_id, cmd.name, until):
+                self._count_refusal("duplicate")
+                previous = self.command_log.reply_of(cmd.correlation_id)
+                if previous is None:  # claimed, then the agent stopped before it answered
+                    previous = dump(
+                        CommandReply(
+                            correlation_id=cmd.correlation_id,
+                            name=cmd.name,
+                            status="rejected",
+                            error="duplicate correlation id: this command was already taken",
+                        )
+                    )
+                if self.publisher is not None:
+                    self.publisher.publish_reply(self.topics.reply(cmd.name), previous)
+                return
+        actions = self.controller.handle(CommandReceived(cmd, retained=item.retained))
+        for action in actions:
+            if isinstance(action, Reply) and action.reply.correlation_id == cmd.correlation_id:
+                if action.reply.status != "ok":
+                    self._count_refusal(action.reply.status)
+                if log_it:
+                    assert self.command_log is not None
+                    self.command_log.record_reply(cmd.correlation_id, dump(action.reply))
+        self._execute(actions)
+
+    def _count_refusal(self, why: str) -> None:
+        self.stats.commands_refused[why] = self.stats.commands_refused.get(why, 0) + 1
 
     def _device_changed(self, report: DeviceReport) -> DeviceStatusChanged:
         self._devices[report.name] = DeviceStatus(

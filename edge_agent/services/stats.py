@@ -14,3 +14,5 @@ class AgentStats:
     commands: int = 0
     bad_commands: int = 0
     bad_sync: int = 0
+    downlink_refused: dict[str, int] = field(default_factory=dict)  # by contracts.signing.RefusalReason
+    commands_refused: dict[str, int] = field(default_factory=dict)  # by reply status (or "duplicate")

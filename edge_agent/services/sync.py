@@ -1,15 +1,24 @@
-"""The sync service: applies downlink snapshots and deltas (keys, revocations, catalog, coupons)."""
+"""The sync service: applies downlink snapshots and deltas (keys, revocations, catalog, coupons).
+
+It also raises the ``downlink_refused`` alarm: for messages the downlink handlers refused
+(``DownlinkRefusal``, already rate-limited there) and for signed snapshots older than what the
+store has (``RolledBack``), at most one a minute.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from contracts.messages import SyncApplied
+from contracts.messages import AlarmKind, AlarmRaised, SyncApplied
+from contracts.signing import RefusalReason
 from contracts.sync import Delta, Snapshot
 from edge_agent.domain.access import AccessVerifier
-from edge_agent.domain.synced import SyncedData
+from edge_agent.domain.ports import Clock, SystemClock
+from edge_agent.domain.synced import RolledBack, SyncedData
+from edge_agent.domain.trust import RefusalLimiter
 from edge_agent.services.events import EventEmitter
+from edge_agent.services.stats import AgentStats
 
 
 @dataclass(frozen=True)
@@ -18,6 +27,16 @@ class SyncReceived:
 
     message: Snapshot | Delta
     snapshot: bool
+
+
+@dataclass(frozen=True)
+class DownlinkRefusal:
+    """A downlink message was refused (``suppressed``: refusals of that reason not alarmed before it)."""
+
+    reason: RefusalReason
+    topic: str
+    detail: str = ""
+    suppressed: int = 0
 
 
 class SyncService:
@@ -31,6 +50,8 @@ class SyncService:
         verifiers: Sequence[AccessVerifier] = (),
         on_synced: Callable[[SyncedData], None] | None = None,
         on_catalog: Callable[[SyncedData], None] | None = None,
+        clock: Clock | None = None,
+        stats: AgentStats | None = None,
     ) -> None:
         """Apply ``synced`` to ``verifiers`` now; ``on_synced`` saves it, ``on_catalog`` updates the checkout."""
         self.synced = synced
@@ -38,11 +59,43 @@ class SyncService:
         self.verifiers = list({id(v): v for v in verifiers}.values())  # the door's and the checkouts'
         self.on_synced = on_synced or (lambda data: None)
         self.on_catalog = on_catalog
+        self.clock = clock or SystemClock()
+        self.stats = stats or AgentStats()
+        self.limiter = RefusalLimiter()
         self._apply_to_verifiers()
 
-    def handle(self, item: SyncReceived) -> None:
+    def refused(self, item: DownlinkRefusal) -> None:
+        """Raise ``downlink_refused`` saying why (decision thread)."""
+        more = f" ({item.suppressed} more refused since the last alarm)" if item.suppressed else ""
+        detail = f"{item.reason.value} on {item.topic}: {item.detail}{more}"[:1000]
+        self.emitter.append(
+            AlarmRaised(
+                store_id=self.emitter.topics.store_id,
+                alarm=AlarmKind.DOWNLINK_REFUSED,
+                source="downlink",
+                severity="critical",
+                detail=detail,
+            )
+        )
+        self.emitter.flush()
+
+    def handle(self, item: SyncReceived | DownlinkRefusal) -> None:
         """Apply one downlink message in order, then report the version applied (decision thread)."""
+        if isinstance(item, DownlinkRefusal):
+            self.refused(item)
+            return
         applied = self.synced.apply(item.message, snapshot=item.snapshot)
+        if isinstance(applied, RolledBack):
+            reason = RefusalReason.ROLLED_BACK
+            self.stats.downlink_refused[reason.value] = self.stats.downlink_refused.get(reason.value, 0) + 1
+            suppressed = self.limiter.allow(reason, self.clock.monotonic())
+            if suppressed is not None:
+                self.refused(
+                    DownlinkRefusal(
+                        reason, self.emitter.topics.sync_snapshot(applied.channel), applied.detail, suppressed
+                    )
+                )
+            return
         if applied is None:
             return
         self._apply_to_verifiers()

@@ -222,6 +222,7 @@ class Cluster:
         from paho.mqtt.enums import CallbackAPIVersion
 
         from contracts.messages import dump
+        from smartstore.testing.signing import signed
 
         client = self.broker.login(
             mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"chaos-catalog-{uuid.uuid4().hex[:6]}")
@@ -229,9 +230,8 @@ class Cluster:
         try:
             client.connect(self.broker.host, self.broker.port)
             client.loop_start()
-            info = client.publish(
-                f"smartstore/v1/{STORE}/sync/catalog/snapshot", dump(catalog_snapshot()), qos=1, retain=True
-            )
+            topic = f"smartstore/v1/{STORE}/sync/catalog/snapshot"
+            info = client.publish(topic, signed(topic, dump(catalog_snapshot())), qos=1, retain=True)
             info.wait_for_publish(5)
         except (OSError, RuntimeError, ValueError) as err:
             self.say(f"catalog not published: {err}")

@@ -24,6 +24,7 @@ from devices.mtsics.simulator import MtSicsSimulator
 from devices.nextion.simulator import NextionSimulator
 from devices.pty import PtySimulatorHost
 from devices.scanner.simulator import ScannerSimulator
+from smartstore.testing.signing import pin
 
 STORE = "chaos-store"
 STATION = "co1"
@@ -124,6 +125,7 @@ def agent_settings(
         "store_id": STORE,
         "data_dir": str(data_dir),
         "issuer_keys_file": str(keys),
+        "downlink_keys_file": str(pin(keys.parent / "downlink-keys.json")),
         # every code is a new walk-in: no occupancy cap or anti-passback in the way of the traffic
         "door": {"unlock_s": 0.5, "held_open_s": 5.0, "occupancy_cap": 1_000_000, "passback_s": 0},
         "lock": {"type": "lcus", "url": hw.path("lock")},

@@ -15,6 +15,7 @@ from contracts.topics import (
     DELIVERY_ACK,
     DEVICE_STATE,
     DOOR_STATE,
+    DOWNLINK_KEYS,
     EVENT,
     PAY_REPLY,
     PAY_REQUEST,
@@ -46,6 +47,7 @@ T = Topics("store-1")
         (T.pay_request, PAY_REQUEST, {}),
         (T.pay_reply, PAY_REPLY, {}),
         (T.ack, DELIVERY_ACK, {}),
+        (T.downlink_keys, DOWNLINK_KEYS, {}),
     ],
 )
 def test_every_built_topic_routes_to_its_entry(topic: str, spec: TopicSpec[object], params: dict[str, str]) -> None:
@@ -58,7 +60,15 @@ def test_every_built_topic_routes_to_its_entry(topic: str, spec: TopicSpec[objec
 
 def test_flags_and_filters_are_those_of_the_contract() -> None:
     retained = {name for name, spec in TOPIC_MAP.items() if spec.retain}
-    assert retained == {"availability", "state.door", "state.device", "state", "sync.manifest", "sync.snapshot"}
+    assert retained == {
+        "availability",
+        "state.door",
+        "state.device",
+        "state",
+        "sync.manifest",
+        "sync.snapshot",
+        "sync.downlink_keys",
+    }
     assert {spec.qos for spec in TOPIC_MAP.values()} == {1}
     assert not any(spec.shared and spec.retain for spec in TOPIC_MAP.values())
     assert EVENT.filter() == "smartstore/v1/+/events/#"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from devices.modbus.simulator import ModbusSimulator
 from devices.pty import PtySimulatorHost
 from devices.scanner.simulator import ScannerSimulator
 from smartstore.testing.broker import MosquittoBroker
+from smartstore.testing.signing import pin
 from tests.edge_agent.helpers import STORE, Members
 
 
@@ -33,8 +35,8 @@ class Sims:
     scanner_host: PtySimulatorHost
 
 
-@pytest.fixture
-def sims(tmp_path: Path) -> Iterator[Sims]:
+@contextmanager
+def start_sims(tmp_path: Path) -> Iterator[Sims]:
     """Start LCUS, Modbus IO and scanner simulators on ptys with stable paths."""
     lcus, io, scanner = LcusSimulator(), ModbusSimulator(), ScannerSimulator()
     hosts = [
@@ -47,6 +49,13 @@ def sims(tmp_path: Path) -> Iterator[Sims]:
     finally:
         for h in hosts:
             h.stop()
+
+
+@pytest.fixture
+def sims(tmp_path: Path) -> Iterator[Sims]:
+    """The door's simulators (``start_sims``) for one test."""
+    with start_sims(tmp_path) as running:
+        yield running
 
 
 @dataclass
@@ -115,6 +124,7 @@ def agent_settings(
         "store_id": STORE,
         "data_dir": str(tmp_path / "data"),
         "issuer_keys_file": str(keys),
+        "downlink_keys_file": str(pin(tmp_path / "downlink-keys.json")),
         "door": {"unlock_s": 0.5, "held_open_s": 1.0, "occupancy_cap": 3, **door},
         "lock": {"type": "lcus", "url": sims.lcus_host.path},
         "inputs": {"url": sims.io_host.path},

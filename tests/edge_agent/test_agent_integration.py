@@ -17,6 +17,7 @@ from edge_agent.adapters.outbox import Outbox
 from edge_agent.bootstrap import RunningAgent, build_agent
 from edge_agent.config import AgentSettings
 from smartstore.testing.broker import MosquittoBroker
+from smartstore.testing.signing import signed
 from tests.edge_agent.conftest import Sims, Subscriber, agent_settings
 from tests.edge_agent.helpers import STORE, Members
 
@@ -185,12 +186,12 @@ def test_remote_unlock_and_retained_command(
     try:
         topic = f"smartstore/v1/{STORE}/cmd/unlock"
         cmd = UnlockCommand(correlation_id="op-1", expires_at=datetime.now(UTC) + timedelta(seconds=30), duration_s=0.5)
-        client.publish(topic, dump(cmd), qos=1).wait_for_publish(5)
+        client.publish(topic, signed(topic, dump(cmd)), qos=1).wait_for_publish(5)
         assert sims.lcus_host.wait_for(ON, 3) > 0
         assert subscriber.wait_for(lambda msgs: any(t.endswith("/unlock/reply") and b'"op-1"' in p for t, p, _ in msgs))
         reply = json.loads(next(p for t, p, _ in subscriber.messages if t.endswith("/unlock/reply")))
         assert reply["status"] == "ok"
-        client.publish(topic, b"{not json", qos=1).wait_for_publish(5)
+        client.publish(topic, signed(topic, b"{not json"), qos=1).wait_for_publish(5)
         assert subscriber.wait_for(
             lambda msgs: any(t.endswith("/unlock/reply") and b'"error"' in p for t, p, _ in msgs)
         )

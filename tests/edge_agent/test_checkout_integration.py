@@ -21,6 +21,7 @@ from devices.scanner.simulator import ScannerSimulator
 from edge_agent.bootstrap import RunningAgent, build_agent
 from edge_agent.config import AgentSettings
 from smartstore.testing.broker import MosquittoBroker
+from smartstore.testing.signing import signed
 from tests.edge_agent.conftest import Sims, Subscriber, agent_settings
 from tests.edge_agent.helpers import STORE, Members
 
@@ -57,9 +58,8 @@ class Cloud:
 
     def publish_catalog(self) -> None:
         snapshot = CatalogSnapshot(version=1, products=[MILK])
-        self.client.publish(
-            f"smartstore/v1/{STORE}/sync/catalog/snapshot", dump(snapshot), qos=1, retain=True
-        ).wait_for_publish(5)
+        topic = f"smartstore/v1/{STORE}/sync/catalog/snapshot"
+        self.client.publish(topic, signed(topic, dump(snapshot)), qos=1, retain=True).wait_for_publish(5)
 
     def close(self) -> None:
         self.client.loop_stop()

@@ -205,12 +205,14 @@ def test_held_open_alarm_after_threshold() -> None:
 
 def test_lockdown_refuses_codes_and_remote_unlock_but_exit_stays_free() -> None:
     ctl, members, clock = make_controller()
-    cmd = LockdownCommand(correlation_id="L1", expires_at=in_seconds(clock, 30), active=True)
+    cmd = LockdownCommand(
+        correlation_id="L1", issued_at=in_seconds(clock, 0), expires_at=in_seconds(clock, 30), active=True
+    )
     assert replies(ctl.handle(CommandReceived(cmd)))[0].status == "ok"
     denied = ctl.handle(CodePresented(members.code("m1", clock.wall)))
     assert events(denied, AccessDenied)[0].reason is DenyReason.LOCKDOWN
     assert locks(denied) == []
-    unlock = UnlockCommand(correlation_id="U1", expires_at=in_seconds(clock, 30))
+    unlock = UnlockCommand(correlation_id="U1", issued_at=in_seconds(clock, 0), expires_at=in_seconds(clock, 30))
     assert replies(ctl.handle(CommandReceived(unlock)))[0].status == "rejected"
     assert locks(ctl.handle(ExitPressed())) == [True]
 
@@ -218,7 +220,7 @@ def test_lockdown_refuses_codes_and_remote_unlock_but_exit_stays_free() -> None:
 @pytest.mark.parametrize(("retained", "expires_in", "status"), [(True, 30, "rejected"), (False, -1, "expired")])
 def test_retained_or_expired_unlock_never_unlocks(retained: bool, expires_in: float, status: str) -> None:
     ctl, _, clock = make_controller()
-    cmd = UnlockCommand(correlation_id="c1", expires_at=in_seconds(clock, expires_in))
+    cmd = UnlockCommand(correlation_id="c1", issued_at=in_seconds(clock, 0), expires_at=in_seconds(clock, expires_in))
     actions = ctl.handle(CommandReceived(cmd, retained=retained))
     assert locks(actions) == []
     assert replies(actions)[0].status == status
@@ -226,7 +228,9 @@ def test_retained_or_expired_unlock_never_unlocks(retained: bool, expires_in: fl
 
 def test_remote_unlock_once_per_correlation_id() -> None:
     ctl, _, clock = make_controller()
-    cmd = UnlockCommand(correlation_id="c1", expires_at=in_seconds(clock, 30), duration_s=2)
+    cmd = UnlockCommand(
+        correlation_id="c1", issued_at=in_seconds(clock, 0), expires_at=in_seconds(clock, 30), duration_s=2
+    )
     first = ctl.handle(CommandReceived(cmd))
     assert locks(first) == [True]
     assert replies(first)[0].status == "ok"
@@ -240,11 +244,17 @@ def test_remote_unlock_once_per_correlation_id() -> None:
 def test_day_mode_first_person_in_then_night_relocks() -> None:
     policy = AccessPolicy(occupancy_cap=0)  # cap ignored by day
     ctl, _members, clock = make_controller(policy=policy)
-    cmd = SetModeCommand(correlation_id="d1", expires_at=in_seconds(clock, 30), mode="day")
+    cmd = SetModeCommand(
+        correlation_id="d1", issued_at=in_seconds(clock, 0), expires_at=in_seconds(clock, 30), mode="day"
+    )
     assert locks(ctl.handle(CommandReceived(cmd))) == [True]  # operator: held open at once
-    night = SetModeCommand(correlation_id="n1", expires_at=in_seconds(clock, 30), mode="night")
+    night = SetModeCommand(
+        correlation_id="n1", issued_at=in_seconds(clock, 0), expires_at=in_seconds(clock, 30), mode="night"
+    )
     assert locks(ctl.handle(CommandReceived(night))) == [False]
-    auto = SetModeCommand(correlation_id="a1", expires_at=in_seconds(clock, 30), mode="auto")
+    auto = SetModeCommand(
+        correlation_id="a1", issued_at=in_seconds(clock, 0), expires_at=in_seconds(clock, 30), mode="auto"
+    )
     ctl.handle(CommandReceived(auto))
     assert ctl.mode is Mode.NIGHT  # no day hours configured
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from edge_agent.preflight import Check, run_checks
 from smartstore.testing.broker import MosquittoBroker
+from smartstore.testing.signing import TEST_CLOUD
 from tests.edge_agent.conftest import Sims, agent_settings, write_toml
 from tests.edge_agent.helpers import Members
 
@@ -32,9 +33,20 @@ def test_a_correctly_wired_store_passes_and_probing_never_moves_the_lock(
     settings["camera"] = {"source": str(video)}
     checks = _by_name(run_checks(write_toml(settings, tmp_path / "agent.toml")))
     assert all(c.ok for c in checks.values()), [c.line() for c in checks.values()]
-    expected = ["config", "issuer keys", "data dir", "lock", "door inputs", "door scanner", "door camera", "broker"]
+    expected = [
+        "config",
+        "issuer keys",
+        "downlink keys",
+        "data dir",
+        "lock",
+        "door inputs",
+        "door scanner",
+        "door camera",
+        "broker",
+    ]
     assert list(checks) == expected
     assert "Modbus RTU IO module" in checks["door inputs"].detail
+    assert TEST_CLOUD.kid in checks["downlink keys"].detail
     assert "320x240" in checks["door camera"].detail
     assert members.trusted and all(kid.hex() in checks["issuer keys"].detail for kid in members.trusted)
     assert not any(frame.on for frame in sims.lcus.history)  # a check never unlocks the door
@@ -46,6 +58,7 @@ def test_miswired_ports_missing_keys_and_a_dead_broker_fail_with_reasons(
     settings = agent_settings(tmp_path, sims, broker, members)
     settings["lock"] = {"type": "lcus", "url": sims.io_host.path}  # the relay cable in the IO module's port
     settings["issuer_keys_file"] = str(tmp_path / "missing.json")
+    settings["downlink_keys_file"] = str(tmp_path / "no-downlink-keys.json")
     settings["camera"] = {"source": str(tmp_path / "no-such-video.avi")}
     broker.stop()
     config = write_toml(settings, tmp_path / "agent.toml")
@@ -65,6 +78,7 @@ def test_miswired_ports_missing_keys_and_a_dead_broker_fail_with_reasons(
     )
     assert checks["door inputs"]["ok"]  # the same module, probed once, is right for the inputs
     assert not checks["issuer keys"]["ok"] and "missing.json" in checks["issuer keys"]["detail"]
+    assert not checks["downlink keys"]["ok"] and "every command and sync message" in checks["downlink keys"]["detail"]
     assert not checks["door camera"]["ok"]
     assert not checks["broker"]["ok"] and str(broker.port) in checks["broker"]["detail"]
 

@@ -24,8 +24,9 @@ from contracts.sync import (
 )
 from edge_agent.bootstrap import RunningAgent, build_agent, load_synced
 from edge_agent.config import AgentSettings
-from edge_agent.domain.synced import Applied, SyncedData
+from edge_agent.domain.synced import Applied, RolledBack, SyncedData
 from smartstore.testing.broker import MosquittoBroker
+from smartstore.testing.signing import signed
 from tests.edge_agent.conftest import Sims, Subscriber, agent_settings
 from tests.edge_agent.helpers import STORE, Members
 
@@ -57,7 +58,7 @@ def test_redelivered_and_gapped_deltas_are_not_applied() -> None:
         "revocations", 6
     )
     assert data.stale == set()
-    assert data.apply(RevocationList(version=5, revoked_member_ids=[]), snapshot=True) is None  # older: ignored
+    assert isinstance(data.apply(RevocationList(version=5, revoked_member_ids=[]), snapshot=True), RolledBack)
     assert data.revoked_member_ids == {"m1", "m9"}
 
 
@@ -95,14 +96,15 @@ def test_pushed_revocation_refuses_the_member_and_survives_restart(
         topic = f"smartstore/v1/{STORE}/sync/revocations/snapshot"
         t0 = time.monotonic()
         cloud.publish(
-            topic, dump(RevocationList(version=7, revoked_member_ids=["m-bad"])), qos=1, retain=True
+            topic, signed(topic, dump(RevocationList(version=7, revoked_member_ids=["m-bad"]))), qos=1, retain=True
         ).wait_for_publish(5)
         ok = subscriber.wait_for(
             lambda msgs: any(b'"sync_applied"' in p and b'"revocations"' in p for _, p, _ in msgs), 5
         )
         assert ok, ([t for t, _, _ in subscriber.messages], running.agent.stats)
         assert time.monotonic() - t0 < 5
-        cloud.publish(f"smartstore/v1/{STORE}/sync/revocations/delta", b"{garbage", qos=1).wait_for_publish(5)
+        delta_topic = f"smartstore/v1/{STORE}/sync/revocations/delta"
+        cloud.publish(delta_topic, signed(delta_topic, b"{garbage"), qos=1).wait_for_publish(5)
         sims.scanner.scan(members.code("m-bad", time.time()))
         assert subscriber.wait_for(lambda msgs: any(b'"revoked"' in p for _, p, _ in msgs), 5)
         deadline = time.monotonic() + 5  # the bad delta is counted on paho's thread
@@ -140,3 +142,29 @@ def test_synced_keys_and_revocations_reach_every_checkout_verifier() -> None:
     for verifier in (door.verifier, checkout_verifier):
         assert verifier.trusted_keys == {key.kid: key.public_raw}
         assert verifier.revocations.member_ids == {"m-x"}
+
+
+def test_a_higher_epoch_resets_versions_and_a_lower_one_is_refused() -> None:
+    data = SyncedData()
+    data.apply(RevocationList(version=9, revoked_member_ids=["m1"]), snapshot=True)
+    # the cloud's database was restored from a backup (version 2) and the operator raised the epoch
+    assert data.apply(RevocationDelta(epoch=1, from_version=1, version=2), snapshot=False) is None  # not a reset
+    assert data.apply(RevocationList(epoch=1, version=2, revoked_member_ids=["m2"]), snapshot=True) == Applied(
+        "revocations", 2
+    )
+    assert data.revoked_member_ids == {"m2"} and data.epochs["revocations"] == 1
+    assert data.apply(RevocationDelta(epoch=1, from_version=2, version=3, add_member_ids=["m3"]), snapshot=False)
+    old = data.apply(RevocationList(epoch=0, version=10, revoked_member_ids=[]), snapshot=True)
+    assert isinstance(old, RolledBack) and "epoch 0" in old.detail
+    assert data.revoked_member_ids == {"m2", "m3"}
+    assert SyncedData.from_json(json.loads(json.dumps(data.to_json()))).epochs["revocations"] == 1
+
+
+def test_refusal_alarms_are_rate_limited_per_reason() -> None:
+    from edge_agent.domain.trust import RefusalLimiter
+
+    limiter = RefusalLimiter(every_s=60)
+    assert limiter.allow("unsigned", 0.0) == 0
+    assert [limiter.allow("unsigned", t) for t in (1.0, 2.0, 59.0)] == [None, None, None]
+    assert limiter.allow("bad_signature", 3.0) == 0  # another reason has its own budget
+    assert limiter.allow("unsigned", 60.0) == 3  # the next alarm says how many were not alarmed
