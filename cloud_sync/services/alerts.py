@@ -22,6 +22,7 @@ ALERT_KINDS = (
     "revoked_member_sale",
     "checkout_abandoned",
     "delivery_gap",
+    "charge_mismatch",
 )
 
 
