@@ -56,7 +56,10 @@ def find_sale_charges(session: Session, keys: Iterable[SaleKey]) -> dict[SaleKey
             WalletEntry.amount_cents,
             WalletEntry.kind,
             WalletEntry.reference,
-        ).where(WalletEntry.sale_id.in_(sorted({sale for _, sale in wanted})))
+        ).where(  # both columns: the unique (store_id, sale_id) index answers it
+            WalletEntry.store_id.in_(sorted({store for store, _ in wanted})),
+            WalletEntry.sale_id.in_(sorted({sale for _, sale in wanted})),
+        )
     ).all()
     out: dict[SaleKey, SaleCharge] = {}
     for r in rows:

@@ -238,3 +238,16 @@ def test_two_writers_racing_the_same_sales_charge_each_once(db_url: str, engine:
     assert _balance(engine, "alice") == 100_000 - 400 * len(sales)
     assert count(engine, "SELECT count(*) FROM dead_letters") == 0
     assert _alerts(engine, "charge_mismatch") == []
+
+
+def test_an_online_sale_without_the_authorisation_id_is_matched_by_its_charge(
+    processor: BatchProcessor, engine: Engine
+) -> None:
+    """The station completes on an approval whose id it did not get; the cloud finds the charge."""
+    paid, unpaid = uuid.uuid4(), uuid.uuid4()
+    assert _pay(processor, _request(paid)).status == "approved"
+    _event(processor, _sale(paid, mode="online", seq=1))
+    _event(processor, _sale(unpaid, mode="online", seq=2))
+    [problem] = _alerts(engine, "payment_mismatch")
+    assert str(unpaid) in problem
+    assert _balance(engine, "alice") == 600
