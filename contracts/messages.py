@@ -38,15 +38,18 @@ def bounded_ts(value: datetime) -> datetime:
         ValueError: the offset or the year is out of bounds (a contract refusal, not a crash).
     """
     offset = value.utcoffset()
-    if offset is not None and abs(offset) > MAX_UTC_OFFSET:
-        raise ValueError(f"UTC offset {_offset_text(offset)} is outside -14:00..+14:00")
-    low, high = TS_YEARS
-    utc_year = value.year
-    if low <= value.year <= high and offset is not None:
-        utc_year = value.astimezone(UTC).year  # safe: one day from a bounded year at most
-    if not low <= utc_year <= high:
-        raise ValueError(f"timestamp {value.isoformat()} is outside the years {low}..{high} UTC")
+    year = value.year
+    if offset:
+        if abs(offset) > MAX_UTC_OFFSET:
+            raise ValueError(f"UTC offset {_offset_text(offset)} is outside -14:00..+14:00")
+        if _LOW_YEAR <= year <= _HIGH_YEAR:
+            year = (value.replace(tzinfo=None) - offset).year  # safe: a bounded year, one day at most
+    if not _LOW_YEAR <= year <= _HIGH_YEAR:
+        raise ValueError(f"timestamp {value.isoformat()} is outside the years {_LOW_YEAR}..{_HIGH_YEAR} UTC")
     return value
+
+
+_LOW_YEAR, _HIGH_YEAR = TS_YEARS
 
 
 def _offset_text(offset: timedelta) -> str:
@@ -140,7 +143,7 @@ class AccessGranted(EventBase):
     type: Literal["access_granted"] = "access_granted"
     door_id: ShortText
     member_id: Id | None = None
-    tier: ShortText | None = None
+    tier: str | None = None
     via: Literal["member_code", "remote", "day_mode"] = "member_code"
 
 
