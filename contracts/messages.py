@@ -8,17 +8,75 @@ deduplicates on ``event_id`` because QoS 1 may deliver a message twice.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from contracts.errors import ContractError
 
 SCHEMA_VERSION: Final = 1
-ShortText = Annotated[str, Field(min_length=1, max_length=128)]
+
+# Bounds: what both databases store alike (a signed 64-bit integer, a text without NUL, a
+# timestamp that converts to UTC), so a payload the contract accepts is written the same way on
+# SQLite and PostgreSQL and a payload it refuses says which field and why.
+MAX_SEQ: Final = 2**62
+"""Largest sequence or version number (a signed 64-bit column, with room to add to it)."""
+MAX_COUNT: Final = 1_000_000
+"""Largest count of things (items, people) an event may report."""
+TS_YEARS: Final = (2000, 2100)
+"""Timestamps must fall in these years (inclusive) once converted to UTC."""
+MAX_UTC_OFFSET: Final = timedelta(hours=14)
+"""Largest UTC offset of a timestamp (real zones span -12:00..+14:00)."""
+
+
+def bounded_ts(value: datetime) -> datetime:
+    """Return ``value`` if its offset is within ±14:00 and it falls in 2000..2100 UTC (naive = UTC).
+
+    Raises:
+        ValueError: the offset or the year is out of bounds (a contract refusal, not a crash).
+    """
+    offset = value.utcoffset()
+    year = value.year
+    if offset:
+        if abs(offset) > MAX_UTC_OFFSET:
+            raise ValueError(f"UTC offset {_offset_text(offset)} is outside -14:00..+14:00")
+        if _LOW_YEAR <= year <= _HIGH_YEAR:
+            year = (value.replace(tzinfo=None) - offset).year  # safe: a bounded year, one day at most
+    if not _LOW_YEAR <= year <= _HIGH_YEAR:
+        raise ValueError(f"timestamp {value.isoformat()} is outside the years {_LOW_YEAR}..{_HIGH_YEAR} UTC")
+    return value
+
+
+_LOW_YEAR, _HIGH_YEAR = TS_YEARS
+
+
+def _offset_text(offset: timedelta) -> str:
+    sign = "-" if offset < timedelta(0) else "+"
+    minutes = int(abs(offset).total_seconds()) // 60
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("text must not contain NUL (U+0000)")
+    return value
+
+
+def _nul_to_replacement(value: Any) -> Any:
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+
+Timestamp = Annotated[datetime, AfterValidator(bounded_ts)]
+"""An event or request time: ±14:00 offset at most, years 2000..2100 in UTC."""
+ShortText = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_no_nul)]
+Id = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_no_nul)]
+"""An identifier the cloud keeps in a 64-character column (member, product, authorisation)."""
+FreeText = Annotated[str, BeforeValidator(_nul_to_replacement)]
+"""Free text (details, names): any length; a NUL, which PostgreSQL text cannot hold, becomes U+FFFD."""
 Cents = Annotated[int, Field(ge=0, le=100_000_000)]
+Seq = Annotated[int, Field(ge=0, le=MAX_SEQ)]
 
 
 def utcnow() -> datetime:
@@ -76,9 +134,9 @@ class EventBase(_Model):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
-    ts: datetime = Field(default_factory=utcnow)
+    ts: Timestamp = Field(default_factory=utcnow)
     store_id: ShortText
-    seq: int = Field(default=0, ge=0, description="Per-agent sequence number, increasing.")
+    seq: Seq = Field(default=0, description="Per-agent sequence number, increasing.")
 
 
 class AccessGranted(EventBase):
@@ -86,7 +144,7 @@ class AccessGranted(EventBase):
 
     type: Literal["access_granted"] = "access_granted"
     door_id: ShortText
-    member_id: str | None = None
+    member_id: Id | None = None
     tier: str | None = None
     via: Literal["member_code", "remote", "day_mode"] = "member_code"
 
@@ -97,8 +155,8 @@ class AccessDenied(EventBase):
     type: Literal["access_denied"] = "access_denied"
     door_id: ShortText
     reason: DenyReason
-    member_id: str | None = None
-    detail: str = ""
+    member_id: Id | None = None
+    detail: FreeText = ""
 
 
 class DoorOpened(EventBase):
@@ -130,7 +188,7 @@ class AlarmRaised(EventBase):
     alarm: AlarmKind
     source: ShortText
     severity: Literal["info", "warning", "critical"] = "warning"
-    detail: str = ""
+    detail: FreeText = ""
 
 
 class AlarmCleared(EventBase):
@@ -150,13 +208,17 @@ class ModeChanged(EventBase):
     by: Literal["schedule", "operator", "startup"] = "schedule"
 
 
+MAX_SALE_LINES: Final = 1000
+"""Most lines (and coupons, promotions) one sale may carry."""
+
+
 class SaleLine(_Model):
     """One line of a sale."""
 
-    product_id: ShortText
-    name: str = ""
+    product_id: Id
+    name: FreeText = ""
     quantity: int = Field(default=1, ge=1, le=1000)
-    weight_g: float | None = Field(default=None, ge=0)
+    weight_g: float | None = Field(default=None, ge=0, le=1_000_000, allow_inf_nan=False)
     unit_price_cents: Cents
     total_cents: Cents
 
@@ -167,16 +229,16 @@ class SaleCompleted(EventBase):
     type: Literal["sale_completed"] = "sale_completed"
     sale_id: uuid.UUID
     station_id: ShortText
-    member_id: ShortText
-    lines: list[SaleLine]
+    member_id: Id
+    lines: list[SaleLine] = Field(max_length=MAX_SALE_LINES)
     subtotal_cents: Cents
     discount_cents: Cents = Field(default=0, description="Promotions and coupons together.")
     total_cents: Cents
-    coupon_ids: list[str] = Field(default_factory=list)
-    promotion_ids: list[str] = Field(default_factory=list)
+    coupon_ids: list[Id] = Field(default_factory=list, max_length=MAX_SALE_LINES)
+    promotion_ids: list[Id] = Field(default_factory=list, max_length=MAX_SALE_LINES)
     promotion_discount_cents: Cents = Field(default=0, description="The part of discount_cents from promotions.")
     payment_mode: Literal["online", "offline"]
-    authorization_id: str | None = None
+    authorization_id: Id | None = None
 
 
 class CheckoutAbandoned(EventBase):
@@ -191,17 +253,17 @@ class CheckoutAbandoned(EventBase):
     station_id: ShortText
     member_id: ShortText
     reason: Literal["shopper", "timeout"]
-    lines: list[SaleLine] = Field(default_factory=list)
+    lines: list[SaleLine] = Field(default_factory=list, max_length=MAX_SALE_LINES)
     value_cents: Cents = 0
-    unidentified: int = Field(default=0, ge=0)
+    unidentified: int = Field(default=0, ge=0, le=MAX_COUNT)
 
 
 class SyncApplied(EventBase):
     """The agent applied a downlink version (catalog, members, coupons)."""
 
     type: Literal["sync_applied"] = "sync_applied"
-    channel: ShortText
-    version: int = Field(ge=0)
+    channel: Annotated[str, Field(min_length=1, max_length=32), AfterValidator(_no_nul)]
+    version: Seq
 
 
 class Telemetry(EventBase):
@@ -324,20 +386,20 @@ class DoorState(_Model):
     lockdown: bool
     lock: Literal["locked", "unlocked", "unknown"]
     door: Literal["open", "closed", "unknown"]
-    occupancy: int
-    occupancy_cap: int
-    alarms: list[str]
-    ts: datetime = Field(default_factory=utcnow)
+    occupancy: int = Field(ge=-MAX_COUNT, le=MAX_COUNT)
+    occupancy_cap: int = Field(ge=-MAX_COUNT, le=MAX_COUNT)
+    alarms: list[FreeText]
+    ts: Timestamp = Field(default_factory=utcnow)
 
 
 class DeviceStatus(_Model):
     """Retained snapshot of one device (``state/device-{name}``)."""
 
-    device: str
-    kind: str
+    device: ShortText
+    kind: Annotated[str, Field(max_length=64), AfterValidator(_no_nul)]
     status: Literal["online", "offline", "degraded"]
-    detail: str = ""
-    ts: datetime = Field(default_factory=utcnow)
+    detail: FreeText = ""
+    ts: Timestamp = Field(default_factory=utcnow)
 
 
 # ---------------------------------------------------------------------------- parsing

@@ -21,7 +21,7 @@ from typing import Annotated, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contracts.errors import ContractError
-from contracts.messages import describe_error, utcnow
+from contracts.messages import Timestamp, describe_error, utcnow
 
 PAYMENT_SCHEMA_VERSION: Final = 1
 Cents = Annotated[int, Field(ge=0, le=100_000_000)]
@@ -61,10 +61,10 @@ class PaymentRequest(_Model):
     store_id: Annotated[str, Field(min_length=1, max_length=64)]
     member_id: Annotated[str, Field(min_length=1, max_length=64)]
     amount_cents: Cents
-    coupon_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list)
+    coupon_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list, max_length=1000)
     sale_id: uuid.UUID
-    expires_at: datetime
-    ts: datetime = Field(default_factory=utcnow)
+    expires_at: Timestamp
+    ts: Timestamp = Field(default_factory=utcnow)
 
 
 class PaymentReply(_Model):

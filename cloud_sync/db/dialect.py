@@ -48,6 +48,14 @@ def upsert(
     return stmt.on_conflict_do_update(index_elements=index_elements, set_=set_, where=where)
 
 
+def lock_members(session: Session, member_ids: Sequence[str]) -> None:
+    """Lock the rows of ``member_ids`` (sorted) until the commit; SQLite's writer lock already does."""
+    if member_ids and session.get_bind().dialect.name == "postgresql":
+        session.connection().exec_driver_sql(
+            "SELECT id FROM members WHERE id = ANY(%s) ORDER BY id FOR UPDATE", (list(member_ids),)
+        )
+
+
 def debit_balances(session: Session, member_ids: Sequence[str], amounts: Sequence[int]) -> None:
     """Subtract ``amounts`` from the balances of ``member_ids`` (sorted, no repeats), one statement.
 

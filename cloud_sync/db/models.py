@@ -266,10 +266,18 @@ class MemberPhoneKey(Base):
 
 
 class WalletEntry(Base):
-    """One wallet movement (positive top-up/refund, negative charge)."""
+    """One wallet movement (positive top-up/refund, negative charge).
+
+    A charge for a sale (online authorisation or offline sale) names it in ``sale_id``: the
+    unique (``store_id``, ``sale_id``) makes the database refuse a second charge for one sale,
+    whichever path or worker writes it.
+    """
 
     __tablename__ = "wallet_entries"
-    __table_args__ = (UniqueConstraint("member_id", "kind", "reference", name="uq_wallet_entries_ref"),)
+    __table_args__ = (
+        UniqueConstraint("member_id", "kind", "reference", name="uq_wallet_entries_ref"),
+        UniqueConstraint("store_id", "sale_id", name="uq_wallet_entries_sale"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     member_id: Mapped[str] = mapped_column(ForeignKey("members.id"), index=True)
@@ -279,6 +287,7 @@ class WalletEntry(Base):
     balance_after: Mapped[int] = mapped_column(BigInteger)
     store_id: Mapped[str | None] = mapped_column(String(ID), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sale_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
 
 
 class Payment(Base):

@@ -105,7 +105,9 @@ class BatchProcessor:
         """Write a batch durably; retries transient errors, isolates poison messages.
 
         Returns only once everything is committed (the caller then acknowledges). Raises only
-        if ``stop`` is set while the database stays unreachable.
+        if ``stop`` is set while the database stays unreachable. Any other error, from the
+        database or not (an ``OverflowError`` in a driver, a bug in an effect), is pinned on the
+        message that causes it, which goes to the dead letters with the reason.
         """
         cls = classify(messages)
         delay = 0.05
@@ -123,8 +125,13 @@ class BatchProcessor:
                     delay = min(delay * 2, 5.0)
                     continue
                 if attempts < 2:
-                    continue  # a race (e.g. same key inserted by another worker): retry once
+                    # A race: the same key written by another worker meanwhile (an event, a sale's
+                    # charge). The retry sees the committed row and reconciles with it.
+                    continue
                 log.error("batch failed, isolating messages: %s", err.orig)
+                return self._isolate(messages, stop)
+            except Exception as err:
+                log.error("batch failed, isolating messages: %s: %s", type(err).__name__, err)
                 return self._isolate(messages, stop)
 
     def _isolate(self, messages: Sequence[Incoming], stop: threading.Event | None) -> BatchResult:
@@ -137,10 +144,22 @@ class BatchProcessor:
                 if is_transient(err):
                     res = self.process([msg], stop=stop)
                 else:
-                    dead = Classified(dead=[(msg, f"database refused message: {str(err.orig)[:400]}", None)])
-                    res = self._write(dead)
+                    res = self._dead_letter(msg, f"database refused message: {str(err.orig)[:400]}", one)
+            except Exception as err:
+                log.exception("message on %s refused by the ingest", msg.topic[:200])
+                res = self._dead_letter(msg, f"cannot write message: {type(err).__name__}: {str(err)[:400]}", one)
             total.add(res)
         return total
+
+    def _dead_letter(self, msg: Incoming, reason: str, cls: Classified) -> BatchResult:
+        """Keep ``msg`` as a dead letter; if even that is refused, keep it without its store."""
+        store = next(iter(cls.store_ids()), None) if not cls.dead else cls.dead[0][2]
+        try:
+            return self._write(Classified(dead=[(msg, reason, store)]))
+        except DBAPIError as err:
+            if is_transient(err) or store is None:
+                raise
+            return self._write(Classified(dead=[(msg, f"{reason} (store {store[:64]!r} refused too)", None)]))
 
     # ---------------------------------------------------------------------- writing
 
@@ -211,5 +230,5 @@ def _event_id_of(payload: bytes) -> uuid.UUID | None:
     try:
         value = json.loads(payload).get("event_id")
         return uuid.UUID(value) if isinstance(value, str) else None
-    except (ValueError, AttributeError, TypeError):
+    except Exception:  # anything a refused payload may raise (nesting too deep, not an object)
         return None

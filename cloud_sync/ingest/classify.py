@@ -61,29 +61,45 @@ class Classified:
 
 
 def classify(messages: Sequence[Incoming]) -> Classified:
-    """Validate each message against the contract, without touching the database."""
+    """Validate each message against the contract, without touching the database.
+
+    Never raises: whatever one message makes the contract (or anything under it) raise sends
+    that message to ``dead`` with the reason, and the others are classified as usual.
+    """
     out = Classified()
     for msg in messages:
         try:
-            r = route(msg.topic)
-        except UnknownTopic as err:
-            if err.store_id is None:
-                out.dead.append((msg, str(err), None))
-            else:
-                out.dead.append((msg, str(err)[:500], err.store_id))
-            continue
-        store = r.store_id
-        try:
-            if r.spec is EVENT:
-                out.events.append((msg, EVENT.parse(r, msg.payload)))
-            elif r.spec is AVAILABILITY:
-                out.availability.append((store, AVAILABILITY.parse(r, msg.payload) == ONLINE, msg))
-            elif r.spec in (DOOR_STATE, DEVICE_STATE, STATE):
-                out.states.append((store, r.rest, r.spec.parse(r, msg.payload), msg))
-            elif r.spec is PAY_REQUEST:
-                out.payments.append((PAY_REQUEST.parse(r, msg.payload), msg))
-            else:
-                raise ContractError(f"unknown topic {r.kind}/{r.rest}")
-        except (ContractError, ValidationError, ValueError) as err:
-            out.dead.append((msg, str(err)[:500], store))
+            _classify_one(out, msg)
+        except Exception as err:  # anything else one payload can raise stays with that payload
+            out.dead.append((msg, f"cannot classify: {type(err).__name__}: {err}"[:500], _store_of(msg.topic)))
     return out
+
+
+def _classify_one(out: Classified, msg: Incoming) -> None:
+    try:
+        r = route(msg.topic)
+    except UnknownTopic as err:
+        out.dead.append((msg, str(err)[:500], err.store_id))
+        return
+    store = r.store_id
+    try:
+        if r.spec is EVENT:
+            out.events.append((msg, EVENT.parse(r, msg.payload)))
+        elif r.spec is AVAILABILITY:
+            out.availability.append((store, AVAILABILITY.parse(r, msg.payload) == ONLINE, msg))
+        elif r.spec in (DOOR_STATE, DEVICE_STATE, STATE):
+            out.states.append((store, r.rest, r.spec.parse(r, msg.payload), msg))
+        elif r.spec is PAY_REQUEST:
+            out.payments.append((PAY_REQUEST.parse(r, msg.payload), msg))
+        else:
+            raise ContractError(f"unknown topic {r.kind}/{r.rest}")
+    except (ContractError, ValidationError, ValueError) as err:
+        out.dead.append((msg, str(err)[:500], store))
+
+
+def _store_of(topic: str) -> str | None:
+    """Return the store a topic names, if it names a valid one (for a dead letter)."""
+    try:
+        return route(topic).store_id
+    except Exception:
+        return None

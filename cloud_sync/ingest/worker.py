@@ -29,6 +29,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from cloud_sync.broker.login import configure_login
@@ -310,9 +311,13 @@ class IngestWorker:
         for store, ids in result.committed.items():
             through = result.committed_through.get(store, 0)
             for start in range(0, len(ids), MAX_ACK_EVENT_IDS):
-                ack = DeliveryAck(
-                    store_id=store, event_ids=ids[start : start + MAX_ACK_EVENT_IDS], committed_through=through
-                )
+                try:
+                    ack = DeliveryAck(
+                        store_id=store, event_ids=ids[start : start + MAX_ACK_EVENT_IDS], committed_through=through
+                    )
+                except ValidationError:  # never the end of the worker: the store resends, we log
+                    log.exception("cannot acknowledge to store %r", store[:80])
+                    continue
                 self.client.publish(
                     DELIVERY_ACK.topic(store), dump(ack), qos=DELIVERY_ACK.qos, retain=DELIVERY_ACK.retain
                 )

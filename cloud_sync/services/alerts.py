@@ -23,6 +23,7 @@ ALERT_KINDS = (
     "checkout_abandoned",
     "delivery_gap",
     "enrolment_burnt",
+    "charge_mismatch",
 )
 
 

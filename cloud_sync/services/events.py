@@ -139,11 +139,16 @@ def record_dead_letters(session: Session, dead: Sequence[DeadLetterIn], now: dat
         [
             {
                 "received_at": now,
-                "topic": d.topic[:1000],
+                "topic": _printable(d.topic[:1000]),
                 "store_id": d.store_id,
                 "payload": d.payload[:MAX_DEAD_PAYLOAD],
-                "reason": d.reason,
+                "reason": _printable(d.reason),
             }
             for d in dead
         ],
     )
+
+
+def _printable(text: str) -> str:
+    """Return ``text`` without NUL (PostgreSQL text cannot hold it), so every reason can be kept."""
+    return text.replace("\x00", "\\x00")

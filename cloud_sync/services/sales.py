@@ -21,6 +21,7 @@ from cloud_sync.db.base import aware, table_of
 from cloud_sync.db.bulk import insert_ignore_rows
 from cloud_sync.db.models import CouponRow, Payment, Product, Sale, StockMovement
 from cloud_sync.services.alerts import raise_alert
+from cloud_sync.services.sale_charges import find_sale_charges
 from cloud_sync.services.sync import record_change
 from contracts.messages import CheckoutAbandoned, SaleCompleted
 
@@ -219,7 +220,11 @@ def _alert_unusable_coupon(session: Session, s: SaleCompleted, cid: str) -> None
 
 
 def check_online_payments(session: Session, sales: Sequence[SaleCompleted]) -> None:
-    """Alert an online sale whose authorisation is missing, not approved or does not match it."""
+    """Alert an online sale whose authorisation is missing, not approved or does not match it.
+
+    An online sale that quotes no authorisation id is fine if its sale was charged online for
+    its member and total (the station completes on an approval whose id it did not get).
+    """
     if not sales:
         return
     auth_ids = [s.authorization_id for s in sales if s.authorization_id]
@@ -228,9 +233,14 @@ def check_online_payments(session: Session, sales: Sequence[SaleCompleted]) -> N
         if auth_ids
         else {}
     )
+    unquoted = [(s.store_id, s.sale_id) for s in sales if not s.authorization_id]
+    charged = find_sale_charges(session, unquoted) if unquoted else {}
     for s in sales:
         p = payments.get(s.authorization_id) if s.authorization_id else None
         problem = None
+        charge = charged.get((s.store_id, s.sale_id))
+        if p is None and charge is not None and charge.kind == "charge" and charge.matches(s.member_id, s.total_cents):
+            continue  # approved, the reply (with its id) was lost: the sale's charge is this one
         if p is None:
             problem = f"no approved authorisation {s.authorization_id!r}"
         elif p.status != "approved":

@@ -3,26 +3,28 @@
 Three callers move money: the API (top-ups, refunds, orders) through :func:`wallet_move` and
 :func:`charge`, online payment authorisation (:func:`add_entry`, in
 ``cloud_sync.services.payments``) and the ingest, which charges offline sales in bulk with
-:func:`charge_offline_sales`. Each entry is unique per (member, kind, reference).
+:func:`charge_offline_sales`. Each entry is unique per (member, kind, reference), and a sale is charged at most once per
+(store, sale) whatever the path (``cloud_sync.services.sale_charges``).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from cloud_sync.db.base import aware, table_of, utcnow
-from cloud_sync.db.bulk import insert_ignore_rows
-from cloud_sync.db.dialect import debit_balances
-from cloud_sync.db.models import Member, WalletEntry
+from cloud_sync.db.dialect import debit_balances, lock_members
+from cloud_sync.db.models import Member, Sale, WalletEntry
 from cloud_sync.services.alerts import raise_alert
 from cloud_sync.services.errors import Conflict
 from cloud_sync.services.members import get_member
+from cloud_sync.services.sale_charges import SaleCharge, alert_charge_mismatch, authorization_of, find_sale_charges
 from contracts.messages import SaleCompleted
 
 
@@ -35,9 +37,11 @@ def entry_row(
     balance_after: int,
     store_id: str | None,
     created_at: datetime,
+    sale_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     """Return the column values of one wallet entry (``amount_cents`` negative for a charge)."""
     return {
+        "sale_id": sale_id,
         "member_id": member_id,
         "amount_cents": amount_cents,
         "kind": kind,
@@ -58,6 +62,7 @@ def add_entry(
     balance_after: int,
     store_id: str | None,
     created_at: datetime,
+    sale_id: uuid.UUID | None = None,
 ) -> WalletEntry:
     """Add one wallet entry to the session (written at the next flush) and return it."""
     entry = WalletEntry(
@@ -69,6 +74,7 @@ def add_entry(
             balance_after=balance_after,
             store_id=store_id,
             created_at=created_at,
+            sale_id=sale_id,
         )
     )
     session.add(entry)
@@ -126,15 +132,30 @@ def charge_offline_sales(session: Session, sales: Sequence[SaleCompleted]) -> No
     """Charge offline sales to their members' wallets, raising alerts for what looks wrong.
 
     Run it last in a transaction: member rows are locked in one order for every writer (no
-    deadlocks) and only until the commit. An offline sale is charged even past zero (the goods
+    deadlocks) and only until the commit. A sale that already has a wallet charge (its online
+    authorisation was approved but the reply was lost) is reconciled, not charged again
+    (``cloud_sync.services.sale_charges``). An offline sale is charged even past zero (the goods
     are gone); an overdraft, an unknown member or a member revoked before the sale is alerted.
+    The entries are inserted plainly: if another writer charged one of these sales meanwhile,
+    the unique (store, sale) refuses the batch and the ingest retries it, then reconciled.
     """
     if not sales:
         return
-    per_member: dict[str, list[SaleCompleted]] = defaultdict(list)
+    lock_members(session, sorted({s.member_id for s in sales}))
+    charged = find_sale_charges(session, [(s.store_id, s.sale_id) for s in sales])
+    to_charge: list[SaleCompleted] = []
     for s in sales:
+        charge = charged.get((s.store_id, s.sale_id))
+        if charge is None:
+            to_charge.append(s)
+        else:
+            _reconcile(session, s, charge)
+    per_member: dict[str, list[SaleCompleted]] = defaultdict(list)
+    for s in to_charge:
         per_member[s.member_id].append(s)
     ids = sorted(per_member)
+    if not ids:
+        return
     totals = [sum(s.total_cents for s in per_member[m]) for m in ids]
     debit_balances(session, ids, totals)
     balances = {
@@ -162,13 +183,37 @@ def charge_offline_sales(session: Session, sales: Sequence[SaleCompleted]) -> No
                     balance_after=running,
                     store_id=s.store_id,
                     created_at=s.ts,
+                    sale_id=s.sale_id,
                 )
             )
             if running < 0 and s.total_cents > 0:
                 _alert_overdraft(session, s, running)
             if revoked_at is not None and aware(revoked_at) <= aware(s.ts):
                 _alert_revoked_member(session, s)
-    insert_ignore_rows(session, table_of(WalletEntry), entries)
+    if entries:
+        session.execute(insert(table_of(WalletEntry)), entries)
+
+
+def _reconcile(session: Session, s: SaleCompleted, charge: SaleCharge) -> None:
+    """Settle an offline sale that already has a wallet charge: never twice; alert a mismatch."""
+    if not charge.matches(s.member_id, s.total_cents):
+        alert_charge_mismatch(
+            session,
+            charge,
+            member_id=s.member_id,
+            amount_cents=s.total_cents,
+            source="offline sale",
+            ref=str(s.event_id),
+        )
+        return
+    auth = authorization_of(session, charge)
+    if auth is not None:  # the sale row names the authorisation that paid it
+        session.execute(
+            update(Sale)
+            .where(Sale.sale_id == s.sale_id, Sale.authorization_id.is_(None))
+            .values(authorization_id=auth)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _alert_unknown_member(session: Session, s: SaleCompleted) -> None:

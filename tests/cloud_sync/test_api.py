@@ -445,7 +445,11 @@ def test_http_payment_authorisation_is_idempotent(client: TestClient, op: dict[s
     assert first["balance_cents"] == 50
     assert again["authorization_id"] == first["authorization_id"]
     assert again["balance_cents"] == 50
-    second = client.post("/api/v1/payments/authorize", json=req | {"request_id": str(uuid.uuid4())}, headers=dev).json()
+    # A new request for the same sale is answered from its charge (charged once per sale).
+    same_sale = client.post("/api/v1/payments/authorize", json=req | {"request_id": str(uuid.uuid4())}, headers=dev)
+    assert same_sale.json()["authorization_id"] == first["authorization_id"]
+    other = {"request_id": str(uuid.uuid4()), "sale_id": str(uuid.uuid4())}
+    second = client.post("/api/v1/payments/authorize", json=req | other, headers=dev).json()
     assert second["status"] == "declined"
     assert second["reason"] == "insufficient_funds"
     assert client.post("/api/v1/payments/authorize", json=req | {"store_id": "s2"}, headers=dev).status_code == 403
