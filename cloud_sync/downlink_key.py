@@ -139,3 +139,34 @@ def load_or_create(path: Path | None) -> DownlinkKeyFile:
         log.warning("created downlink signing key %s (kid %s): pin it on stores", path, keys.active.kid)
         return keys
     return load(path)
+
+
+class ActiveSigner:
+    """The key file's active signer, reloaded when the file changes (a rotation by another process).
+
+    Ingest workers sign delivery acknowledgements and payment replies with it; ``cloud serve``
+    rotates the file, and each worker picks the new key up at its next message.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        """Load (or create) the key file at ``path``; without one, a throw-away key (stores refuse it)."""
+        self.path = path
+        self._mtime = self._stat()
+        self.signer = load_or_create(path).active
+
+    def _stat(self) -> float | None:
+        try:
+            return self.path.stat().st_mtime if self.path is not None else None
+        except OSError:
+            return None
+
+    def sign(self, topic: str, payload: bytes) -> bytes:
+        """Sign ``payload`` for ``topic`` with the current active key."""
+        mtime = self._stat()
+        if mtime != self._mtime and self.path is not None:
+            try:
+                self.signer = load(self.path).active
+                self._mtime = mtime
+            except DownlinkKeyError as err:  # keep signing with the key we have; say so
+                log.error("cannot reload %s: %s", self.path, err)
+        return self.signer.sign(topic, payload)

@@ -241,6 +241,7 @@ def _build_link(settings: AgentSettings, topics: Topics, outbox: Outbox, downlin
         on_command=downlink.on_command,
         on_sync=downlink.on_sync,
         on_connection=downlink.on_connection,
+        verify=downlink.verified,
         delivery=m.delivery,
         ack_timeout_s=m.ack_timeout_s,
         max_unacked=m.max_unacked,

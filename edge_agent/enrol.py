@@ -110,11 +110,14 @@ def _config(bundle: EnrolBundle, files: EnrolFiles, devices: dict[str, Any], dat
         mqtt |= {"username": bundle.broker.username, "password_file": str(files.path("mqtt-password"))}
     if bundle.broker.ca_pem:
         mqtt["ca_file"] = str(files.path("ca.crt"))
-    config = {k: v for k, v in devices.items() if k not in ("store_id", "issuer_keys_file", "mqtt")}
+    config = {
+        k: v for k, v in devices.items() if k not in ("store_id", "issuer_keys_file", "downlink_keys_file", "mqtt")
+    }
     config |= {
         "store_id": bundle.store_id,
         "data_dir": str(devices.get("data_dir", data_dir)),
         "issuer_keys_file": str(files.path("issuer-keys.json")),
+        "downlink_keys_file": str(files.path("downlink-keys.json")),
         "mqtt": devices.get("mqtt", {}) | mqtt,
     }
     return config

@@ -110,7 +110,9 @@ class Cloud:
             reason="" if ok else "insufficient_funds",
         )
         self.say(f"  cloud: payment of {request.amount_cents / 100:.2f} for {request.member_id}: {reply.status}")
-        client.publish(TOPICS.pay_reply, dump(reply), qos=PAY_REPLY.qos, retain=PAY_REPLY.retain)
+        client.publish(
+            TOPICS.pay_reply, signed(TOPICS.pay_reply, dump(reply)), qos=PAY_REPLY.qos, retain=PAY_REPLY.retain
+        )
 
     def publish_catalog(self, snapshot: Any) -> None:
         """Publish the retained catalog snapshot."""

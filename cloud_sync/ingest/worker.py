@@ -35,6 +35,7 @@ from sqlalchemy import Engine
 from cloud_sync.broker.login import configure_login
 from cloud_sync.config import CloudSettings
 from cloud_sync.db.session import make_engine
+from cloud_sync.downlink_key import ActiveSigner
 from cloud_sync.ingest.batch import BatchProcessor, BatchResult
 from cloud_sync.ingest.classify import Incoming
 from contracts.errors import ContractError
@@ -193,6 +194,8 @@ class IngestWorker:
         self._writers: list[threading.Thread] = []
         self.error: BaseException | None = None
         self.client = self._make_client()
+        # What a store receives from the cloud is signed (acks and payment replies too).
+        self.signer = ActiveSigner(settings.downlink_key_file)
 
     # ----------------------------------------------------------------------- MQTT
 
@@ -292,7 +295,7 @@ class IngestWorker:
         self.metrics.batch_seconds.observe(time.perf_counter() - t0)
         self.metrics.batch_size.observe(len(batch))
         for topic, payload in result.replies:
-            self.client.publish(topic, payload, qos=PAY_REPLY.qos, retain=PAY_REPLY.retain)
+            self.client.publish(topic, self.signer.sign(topic, payload), qos=PAY_REPLY.qos, retain=PAY_REPLY.retain)
         self._acknowledge_to_stores(result)
         self.client.ack_batch([msg.mid for msg in batch if msg.qos == 1])
         acked = time.time()
@@ -318,9 +321,9 @@ class IngestWorker:
                 except ValidationError:  # never the end of the worker: the store resends, we log
                     log.exception("cannot acknowledge to store %r", store[:80])
                     continue
-                self.client.publish(
-                    DELIVERY_ACK.topic(store), dump(ack), qos=DELIVERY_ACK.qos, retain=DELIVERY_ACK.retain
-                )
+                topic = DELIVERY_ACK.topic(store)
+                signed = self.signer.sign(topic, dump(ack))
+                self.client.publish(topic, signed, qos=DELIVERY_ACK.qos, retain=DELIVERY_ACK.retain)
 
     # ------------------------------------------------------------------- lifecycle
 

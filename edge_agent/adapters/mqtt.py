@@ -127,8 +127,14 @@ class MqttLink:
         ack_timeout_s: float = 10.0,
         max_unacked: int = 10_000,
         tls: TlsOptions | None = None,
+        verify: Callable[[CommandHandler], CommandHandler] | None = None,
     ) -> None:
-        """Prepare the client; ``start`` connects (and keeps reconnecting)."""
+        """Prepare the client; ``start`` connects (and keeps reconnecting).
+
+        ``verify`` wraps the delivery-acknowledgement handler and every routed handler (payment
+        replies) in the downlink's signature checks (``Downlink.verified``); without it they are
+        taken as they come (benchmarks).
+        """
         self.topics = topics
         self.delivery = delivery
         self.max_unacked = max(window, max_unacked)
@@ -169,6 +175,8 @@ class MqttLink:
         self._states: dict[str, bytes] = {}
         self._pump: threading.Thread | None = None
         self._handlers: list[tuple[str, CommandHandler]] = []
+        self._verify = verify or (lambda handler: handler)
+        self._ack_handler = self._verify(self._on_delivery_ack)
 
     def delivery_state(self) -> DeliveryState:
         """Return what the outbox holds for the cloud: depth, oldest age, resends (``state/delivery``)."""
@@ -177,8 +185,8 @@ class MqttLink:
         )
 
     def route(self, topic_filter: str, handler: CommandHandler) -> None:
-        """Subscribe ``handler`` to ``topic_filter`` (call before ``start``)."""
-        self._handlers.append((topic_filter, handler))
+        """Subscribe ``handler`` to ``topic_filter`` (call before ``start``); it gets verified payloads."""
+        self._handlers.append((topic_filter, self._verify(handler)))
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -310,7 +318,7 @@ class MqttLink:
         if spec in (SYNC_MANIFEST, SYNC_SNAPSHOT, SYNC_DELTA, DOWNLINK_KEYS):
             return self.on_sync
         if spec is DELIVERY_ACK:
-            return self._on_delivery_ack
+            return self._ack_handler
         if spec in (COMMAND_REPLY, PAY_REPLY):
             return None
         return self.on_command

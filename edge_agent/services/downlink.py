@@ -99,6 +99,22 @@ class Downlink:
                 self.submit(CommandRefused(reply, clear=topic if retained else None))
             return None
 
+    def verified(self, handler: Callable[[str, bytes, bool], None]) -> Callable[[str, bytes, bool], None]:
+        """Return ``handler`` behind signature checks: it gets the inner payload of a verified envelope.
+
+        For what the cloud sends besides commands and sync: delivery acknowledgements and payment
+        replies. A refused message raises the ``downlink_refused`` alarm like any other.
+        """
+
+        def opened(topic: str, payload: bytes, retained: bool) -> None:
+            if not payload:
+                return
+            inner = self._open(topic, payload, retained, command=False)
+            if inner is not None:
+                handler(topic, inner, retained)
+
+        return opened
+
     # ------------------------------------------------------------------ commands
     def on_command(self, topic: str, payload: bytes, retained: bool) -> None:
         """Turn an MQTT command into an input, or into the error reply it deserves."""

@@ -37,6 +37,7 @@ from smartstore.testing.chaos_traffic import (
     catalog_snapshot,
     write_toml,
 )
+from smartstore.testing.signing import write_cloud_key
 
 FAULT_KINDS = (
     "kill9_agent",
@@ -147,6 +148,7 @@ class Cluster:
             CLOUD_DATABASE_URL=self.db.url,
             **self.broker.cloud_env("ingest"),
             CLOUD_MQTT_KEEPALIVE_S="5",
+            CLOUD_DOWNLINK_KEY_FILE=str(write_cloud_key(workdir / "cloud-downlink-key.json")),
             CLOUD_INGEST_SESSION_EXPIRY_S=str(session_expiry_s),
         )
         self.env = env

@@ -38,3 +38,24 @@ def pin(path: Path, *signers: DownlinkSigner, version: int = 1) -> Path:
 def signed(topic: str, payload: bytes, *, signer: DownlinkSigner | None = None, fleet: bool = False) -> bytes:
     """Wrap ``payload`` for ``topic`` as the cloud would (``TEST_CLOUD`` unless told)."""
     return (signer or TEST_CLOUD).sign(topic, payload, fleet=fleet)
+
+
+def write_cloud_key(path: Path) -> Path:
+    """Write a cloud key file (``CLOUD_DOWNLINK_KEY_FILE``) whose active key is ``TEST_CLOUD``."""
+    from cloud_sync.downlink_key import DownlinkKeyFile, save
+
+    save(path, DownlinkKeyFile(1, TEST_CLOUD))
+    return path
+
+
+def unwrap(topic: str, payload: bytes) -> bytes:
+    """Return the inner payload of a message the cloud signed with ``TEST_CLOUD`` for ``topic``.
+
+    Raises:
+        DownlinkRefused: it is not signed so (what a store would refuse).
+    """
+    from contracts.names import PREFIX
+    from contracts.signing import open_envelope
+
+    store = topic.removeprefix(PREFIX + "/").split("/", 1)[0]
+    return open_envelope(payload, topic=topic, store_id=store, keys=pinned().public_keys())

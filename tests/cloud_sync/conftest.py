@@ -28,6 +28,7 @@ from cloud_sync.db.migrate import upgrade
 from cloud_sync.db.session import make_engine, make_session_factory
 from cloud_sync.main import create_app
 from cloud_sync.services.tokens import Role, create_token
+from smartstore.testing.signing import write_cloud_key
 
 PG_URL = os.environ.get("CLOUD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 _pg_ok: bool | None = None
@@ -112,9 +113,14 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def settings(db_url: str) -> CloudSettings:
-    """Settings for the test database, downlink off, fast dashboard refresh."""
-    return CloudSettings(database_url=db_url, downlink_enabled=False, dashboard_interval_s=0.2)
+def settings(db_url: str, tmp_path: Path) -> CloudSettings:
+    """Settings for the test database, downlink off, fast dashboard refresh, the test signing key."""
+    return CloudSettings(
+        database_url=db_url,
+        downlink_enabled=False,
+        dashboard_interval_s=0.2,
+        downlink_key_file=write_cloud_key(tmp_path / "cloud-downlink-key.json"),
+    )
 
 
 @pytest.fixture

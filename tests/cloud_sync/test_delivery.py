@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from contracts.messages import AccessGranted, DeliveryAck, dump
 from contracts.topics import DELIVERY_ACK, Topics
+from smartstore.testing.signing import unwrap
 from tests.cloud_sync.conftest import Publisher, Recorder, count, wait_until
 
 
@@ -31,7 +32,7 @@ def _acked(rec: Recorder, store: str) -> tuple[set[uuid.UUID], int]:
         messages = list(rec.messages)
     for topic, payload, _t, _r in messages:
         if topic == Topics(store).ack:
-            ack = DeliveryAck.model_validate_json(payload)
+            ack = DeliveryAck.model_validate_json(unwrap(topic, payload))  # signed as stores require
             ids |= set(ack.event_ids)
             through = max(through, ack.committed_through)
     return ids, through

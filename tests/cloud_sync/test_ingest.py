@@ -40,6 +40,7 @@ from contracts.messages import (
 from contracts.payments import PaymentRequest, parse_payment_reply, pay_reply_topic, pay_request_topic
 from contracts.topics import Topics
 from smartstore.testing.broker import free_port
+from smartstore.testing.signing import unwrap
 from tests.cloud_sync.conftest import Publisher, Recorder, count, wait_until
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -494,7 +495,7 @@ def test_mqtt_payment_authorisation_and_online_sale_reconciliation(
         reused = req.model_copy(update={"request_id": uuid.uuid4(), "sale_id": uuid.uuid4(), "amount_cents": 1})
         publisher.publish(pay_request_topic("s1"), dump(reused))
         assert replies.wait_for(lambda m: len(m) == 5)
-        got = [parse_payment_reply(p) for _, p, _, _ in replies.messages]
+        got = [parse_payment_reply(unwrap(t, p)) for t, p, _, _ in replies.messages]
         by_id: dict[uuid.UUID, list[Any]] = {}
         for r in got:
             by_id.setdefault(r.request_id, []).append(r)

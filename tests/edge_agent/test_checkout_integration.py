@@ -33,8 +33,9 @@ MILK = CatalogProduct(
 class Cloud:
     """Publishes the catalog and answers payment requests like cloud_sync does."""
 
-    def __init__(self, broker: MosquittoBroker, approve: bool | None) -> None:
+    def __init__(self, broker: MosquittoBroker, approve: bool | None, *, sign: bool = True) -> None:
         self.approve = approve
+        self.sign = sign  # False: a forged answer (a compromised broker or someone on it)
         self.requests: list[dict] = []
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="fake-cloud")
         self.client.on_message = self._on_message
@@ -54,7 +55,8 @@ class Cloud:
             authorization_id="auth-1" if self.approve else None,
             reason="" if self.approve else "insufficient_funds",
         )
-        client.publish(f"smartstore/v1/{STORE}/pay/reply", dump(reply), qos=1)
+        topic = f"smartstore/v1/{STORE}/pay/reply"
+        client.publish(topic, signed(topic, dump(reply)) if self.sign else dump(reply), qos=1)
 
     def publish_catalog(self) -> None:
         snapshot = CatalogSnapshot(version=1, products=[MILK])
@@ -155,6 +157,25 @@ def test_paid_online_after_barcode_fallback(
         assert _wait(lambda: "Paid" in str(station.screen.value("t0", page="home") or ""), 5)
         journal = (tmp_path / "data" / "sales.jsonl").read_text().splitlines()
         assert len(journal) == 1
+    finally:
+        running.stop()
+        cloud.close()
+
+
+def test_a_forged_payment_approval_releases_nothing(
+    tmp_path: Path, sims: Sims, broker: MosquittoBroker, subscriber: Subscriber, members: Members, station: Station
+) -> None:
+    cloud = Cloud(broker, approve=True, sign=False)
+    running = _start(tmp_path, sims, broker, members, station, floor_limit_cents=500)
+    try:
+        cloud.publish_catalog()
+        _shop(station, members, subscriber, "m-4")
+        assert subscriber.wait_for(lambda msgs: any(b'"sale_completed"' in p for _, p, _ in msgs), 15)
+        sale = _sales(subscriber)[0]
+        # The forged "approved" is refused; the station waits it out and pays within its offline limit.
+        assert (sale["payment_mode"], sale["authorization_id"]) == ("offline", None)
+        alarms = [p for p in subscriber.payloads() if p.get("alarm") == "downlink_refused"]
+        assert alarms and "pay/reply" in alarms[0]["detail"]
     finally:
         running.stop()
         cloud.close()

@@ -20,7 +20,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from contracts.member_code import IssuerKey
-from contracts.messages import UnlockCommand, dump
+from contracts.messages import DeliveryAck, UnlockCommand, dump
 from contracts.signing import DownlinkKeys
 from contracts.sync import IssuerKeys, RevocationList
 from contracts.topics import Topics
@@ -266,7 +266,7 @@ def test_pinned_helper_is_what_the_fixtures_pin() -> None:
     assert list(pinned().keys) == [TEST_CLOUD.kid]
 
 
-def test_a_retained_forged_command_is_answered_and_cleared(
+def test_a_retained_forged_command_is_answered_and_never_executed(
     settings: AgentSettings, cloud: Callable[..., None], subscriber: Subscriber
 ) -> None:
     topic = T.command("lockdown")
@@ -275,6 +275,38 @@ def test_a_retained_forged_command_is_answered_and_cleared(
     running = _start(settings)
     try:
         assert "unsigned" in _reply(subscriber, "sticky")["error"]
-        assert subscriber.wait_for(lambda msgs: any(t == topic and p == b"" for t, p, _ in msgs), 10)
+        # The agent asks the broker to clear it, but a store may not publish commands (ACL): only
+        # the cloud could have left it, and only the cloud can clear it.
+        assert running.agent.door is not None and not running.agent.door.controller.lockdown
+    finally:
+        running.stop()
+
+
+def test_a_forged_delivery_acknowledgement_forgets_nothing(
+    tmp_path: Path,
+    sims: Sims,
+    broker: MosquittoBroker,
+    members: Members,
+    cloud: Callable[..., None],
+    subscriber: Subscriber,
+) -> None:
+    raw = agent_settings(tmp_path, sims, broker, members)
+    raw["mqtt"] |= {"delivery": "cloud", "ack_timeout_s": 600}  # nobody else acknowledges in this test
+    running = _start(AgentSettings.model_validate(raw))
+    try:
+        sims.scanner.scan("not a member code")
+        assert subscriber.wait_for(lambda msgs: any(b'"access_denied"' in p for _, p, _ in msgs), 10)
+        denied = next(p for p in subscriber.payloads() if p.get("type") == "access_denied")
+        event_id = denied["event_id"]
+        ack = dump(DeliveryAck(store_id=STORE, event_ids=[event_id]))
+        cloud(T.ack, ack)  # unsigned: a forged acknowledgement would make the store drop the event
+        cloud(T.ack, signed(T.ack, ack, signer=ATTACKER))
+        assert subscriber.wait_for(lambda msgs: len(_alarms(subscriber)) >= 2, 10)
+        assert running.outbox.holds([event_id]) == {event_id}
+        cloud(T.ack, signed(T.ack, ack))  # the cloud's own
+        deadline = time.monotonic() + 10
+        while running.outbox.holds([event_id]) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert running.outbox.holds([event_id]) == set()
     finally:
         running.stop()

@@ -18,6 +18,7 @@ from cloud_sync.ingest.worker import IngestWorker
 from edge_agent.bootstrap import RunningAgent, build_agent
 from edge_agent.config import AgentSettings
 from smartstore.testing.broker import MosquittoBroker, free_port
+from smartstore.testing.signing import write_cloud_key
 from tests.edge_agent.conftest import Sims, agent_settings
 from tests.edge_agent.helpers import STORE, Members
 
@@ -43,6 +44,7 @@ def cloud_url(tmp_path: Path) -> str:
 def _worker(url: str, broker: MosquittoBroker) -> IngestWorker:
     settings = CloudSettings(
         database_url=url,
+        downlink_key_file=write_cloud_key(broker.workdir / "cloud-downlink-key.json"),  # the key agents pin
         **broker.cloud("ingest"),
         ingest_client_id=f"e2e-{uuid.uuid4().hex[:6]}",
         ingest_batch_wait_ms=5,

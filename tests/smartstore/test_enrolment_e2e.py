@@ -61,6 +61,7 @@ class Cloud:
             "CLOUD_DATABASE_URL": self.db_url,
             "CLOUD_MQTT_HOST": broker.host,
             "CLOUD_MQTT_PORT": str(broker.port),
+            "CLOUD_DOWNLINK_KEY_FILE": str(tmp / "cloud-downlink-key.json"),  # serve creates it
         }
         self.env = base | {
             "CLOUD_MQTT_USERNAME": files.downlink.username,

@@ -6,6 +6,7 @@ one-time enrolment token, the second by the claiming device's signature.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -20,11 +21,13 @@ from cloud_sync.api.routes.stores import StorePath
 from cloud_sync.broker.admin import BrokerAdmin, BrokerAdminError
 from cloud_sync.config import CloudSettings
 from cloud_sync.db.models import StoreEnrolment
+from cloud_sync.downlink_key import load_or_create
 from cloud_sync.services import enrolment
 from cloud_sync.services.errors import ServiceError
 from cloud_sync.services.sync import build_snapshot
 from cloud_sync.services.tokens import Role, create_token
 from contracts.enrolment import BrokerLogin, CollectRequest, EnrolBundle, EnrolClaimed, EnrolRequest
+from contracts.messages import dump
 from contracts.sync import IssuerKeys
 
 router = APIRouter(tags=["enrolment"])
@@ -96,7 +99,7 @@ def make_provisioner(settings: CloudSettings) -> enrolment.Provisioner:
                 ca_pem=ca_pem,
             ),
             issuer_keys=dict(keys.keys),
-            downlink_keys={},
+            downlink_keys=json.loads(dump(load_or_create(settings.downlink_key_file).announcement())),
             api_token=secret,
             cloud_url=settings.public_url or "",
         )
