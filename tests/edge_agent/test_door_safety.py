@@ -81,10 +81,22 @@ def test_lockdown_and_mode_override_are_handed_to_the_saver_when_they_change() -
     ctl, _, clock = make_controller()
     saved: list[tuple[bool, str | None]] = []
     door = DoorService(ctl, PlainLock(), EventEmitter(Sink(), Topics("store-1")), on_persist=lambda *a: saved.append(a))  # type: ignore[arg-type]
-    door.handle(CommandReceived(LockdownCommand(correlation_id="L1", expires_at=_in(clock, 30), active=True)))
+    door.handle(
+        CommandReceived(
+            LockdownCommand(correlation_id="L1", issued_at=_in(clock, 0), expires_at=_in(clock, 30), active=True)
+        )
+    )
     door.handle(DoorTick())
-    door.handle(CommandReceived(SetModeCommand(correlation_id="M1", expires_at=_in(clock, 30), mode="day")))
-    door.handle(CommandReceived(LockdownCommand(correlation_id="L2", expires_at=_in(clock, 30), active=False)))
+    door.handle(
+        CommandReceived(
+            SetModeCommand(correlation_id="M1", issued_at=_in(clock, 0), expires_at=_in(clock, 30), mode="day")
+        )
+    )
+    door.handle(
+        CommandReceived(
+            LockdownCommand(correlation_id="L2", issued_at=_in(clock, 0), expires_at=_in(clock, 30), active=False)
+        )
+    )
     assert saved == [(True, None), (True, "day"), (False, "day")]
 
 

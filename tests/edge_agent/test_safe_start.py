@@ -22,6 +22,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from contracts.messages import LockdownCommand, dump
 from devices.modbus.protocol import FlashCoil, WriteCoil, encode
 from smartstore.testing.broker import MosquittoBroker
+from smartstore.testing.signing import signed
 from tests.edge_agent.conftest import Sims, Subscriber, agent_settings, write_toml
 from tests.edge_agent.helpers import STORE, Members
 
@@ -141,7 +142,8 @@ def test_lockdown_survives_a_kill_9_and_a_valid_code_is_refused_after_it(
     try:
         assert _online_after(subscriber, 0)
         cmd = LockdownCommand(correlation_id="ld-1", expires_at=datetime.now(UTC) + timedelta(seconds=60), active=True)
-        client.publish(f"smartstore/v1/{STORE}/cmd/lockdown", dump(cmd), qos=1).wait_for_publish(5)
+        topic = f"smartstore/v1/{STORE}/cmd/lockdown"
+        client.publish(topic, signed(topic, dump(cmd)), qos=1).wait_for_publish(5)  # as the cloud signs it
         assert subscriber.wait_for(
             lambda msgs: any(t.endswith("/lockdown/reply") and b'"ok"' in p for t, p, _ in msgs), 10
         )
