@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from contracts.enrolment import EnrolBundle, EnrolClaimed, EnrolRequest, pairing_code, sign_collect
 from contracts.messages import describe_error
+from edge_agent.adapters.private import private_dir, write_private
 from edge_agent.config import AgentSettings
 
 log = logging.getLogger(__name__)
@@ -68,21 +69,13 @@ def parse_token(text: str, cloud: str | None) -> tuple[str, str]:
     return cloud.rstrip("/"), token
 
 
-def write_private(path: Path, data: str | bytes) -> None:
-    """Write a file readable by its owner only (created 0600, never wider)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data.encode() if isinstance(data, str) else data)
-    os.chmod(path, 0o600)
-
-
 def device_key(files: EnrolFiles) -> SigningKey:
     """Return the device's own key, made on first use."""
     path = files.path(DEVICE_KEY_FILE)
     if path.exists():
         return SigningKey(bytes.fromhex(path.read_text().strip()))
     key = SigningKey.generate()
-    write_private(path, key.encode().hex() + "\n")
+    write_private(path, (key.encode().hex() + "\n").encode())
     return key
 
 
@@ -136,13 +129,14 @@ def write_bundle(bundle: EnrolBundle, files: EnrolFiles, devices: dict[str, Any]
         raise EnrolFailed(f"the devices file does not make a valid config: {describe_error(err)}") from err
     files.directory.mkdir(parents=True, exist_ok=True)
     if bundle.broker.password:
-        write_private(files.path("mqtt-password"), bundle.broker.password + "\n")
+        write_private(files.path("mqtt-password"), (bundle.broker.password + "\n").encode())
     if bundle.broker.ca_pem:
         files.path("ca.crt").write_text(bundle.broker.ca_pem)
-    write_private(files.path("api-token"), bundle.api_token + "\n")
+    write_private(files.path("api-token"), (bundle.api_token + "\n").encode())
     files.path("issuer-keys.json").write_text(json.dumps(bundle.issuer_keys, indent=2) + "\n")
     files.path("downlink-keys.json").write_text(json.dumps(bundle.downlink_keys, indent=2) + "\n")
-    write_private(files.config, tomli_w.dumps(config))
+    private_dir(Path(config["data_dir"]))  # ready for the pre-opening check, 0700
+    write_private(files.config, tomli_w.dumps(config).encode())
     return config
 
 

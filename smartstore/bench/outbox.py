@@ -167,12 +167,11 @@ class _EventPerInput:
         return [Emit(AccessDenied(store_id=STORE, door_id="main", reason=DenyReason.MALFORMED, detail="x" * 12))]
 
 
-def _event_agent(broker: MosquittoBroker, outbox: Outbox, delivery: str) -> tuple[StoreAgent, MqttLink]:
-    """An agent whose one service emits one event per input: the outbox path without door logic."""
-    topics = Topics(STORE)
+def _link(broker: MosquittoBroker, outbox: Outbox, delivery: str) -> MqttLink:
+    """The store's link, logged in as the store (acknowledgements taken unverified: no downlink here)."""
     login = broker.store_login(STORE)
-    link = MqttLink(
-        topics,
+    return MqttLink(
+        Topics(STORE),
         outbox,
         host=broker.host,
         port=broker.port,
@@ -180,6 +179,12 @@ def _event_agent(broker: MosquittoBroker, outbox: Outbox, delivery: str) -> tupl
         password=login.password,
         delivery=delivery,  # type: ignore[arg-type]
     )
+
+
+def _event_agent(broker: MosquittoBroker, outbox: Outbox, delivery: str) -> tuple[StoreAgent, MqttLink]:
+    """An agent whose one service emits one event per input: the outbox path without door logic."""
+    topics = Topics(STORE)
+    link = _link(broker, outbox, delivery)
     emitter = EventEmitter(outbox, topics, link)
     checkout = CheckoutService({"bench": _EventPerInput()}, emitter)  # type: ignore[dict-item]
     return StoreAgent(Inbox(), checkout=checkout, emitter=emitter), link
@@ -187,16 +192,7 @@ def _event_agent(broker: MosquittoBroker, outbox: Outbox, delivery: str) -> tupl
 
 def _door_agent(broker: MosquittoBroker, outbox: Outbox, delivery: str) -> tuple[StoreAgent, MqttLink]:
     topics = Topics(STORE)
-    login = broker.store_login(STORE)
-    link = MqttLink(
-        topics,
-        outbox,
-        host=broker.host,
-        port=broker.port,
-        username=login.username,
-        password=login.password,
-        delivery=delivery,  # type: ignore[arg-type]
-    )
+    link = _link(broker, outbox, delivery)
     verifier = AccessVerifier(STORE, {}, AccessPolicy(occupancy_cap=10**6))
     controller = DoorController(DoorConfig(store_id=STORE), verifier, SystemClock())
     emitter = EventEmitter(outbox, topics, link)

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from contracts.messages import DenyReason
-from edge_agent.bootstrap import build_agent
+from edge_agent.bootstrap import RunningAgent, build_agent
 from edge_agent.config import AgentSettings
 from edge_agent.domain.actions import FEEDBACK, Feedback
 from smartstore.demo import run_demo
@@ -71,12 +71,17 @@ def station(tmp_path: Path) -> Iterator[Station]:
     st.stop()
 
 
+def _readers_online(running: RunningAgent) -> None:
+    assert all(driver.wait_online(10) for driver in running.drivers)
+
+
 def test_a_code_used_before_a_restart_is_refused_after_it(tmp_path: Path, sims: Sims, members: Members) -> None:
     settings = AgentSettings.model_validate(agent_settings(tmp_path, sims, None, members))
     code = members.code("m-1", time.time())
     seen = Feedbacks()
     running = build_agent(settings, on_feedback=seen)
     try:
+        _readers_online(running)
         sims.scanner.scan(code)
         assert seen.wait(1)[0].granted
     finally:
@@ -84,6 +89,7 @@ def test_a_code_used_before_a_restart_is_refused_after_it(tmp_path: Path, sims: 
     seen = Feedbacks()
     running = build_agent(settings, on_feedback=seen)  # what systemd does a second later
     try:
+        _readers_online(running)  # a line scanned before the port is open is lost, not refused
         sims.scanner.scan(code)
         refused = seen.wait(1)[0]
         assert (refused.granted, refused.reason) == (False, DenyReason.REPLAYED)
