@@ -164,6 +164,8 @@ class MqttLink:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+        self._subscribe_mid: int | None = None
         self._keepalive = keepalive
         self._cond = threading.Condition()
         self._connected = False
@@ -259,8 +261,11 @@ class MqttLink:
         if rc.is_failure:
             log.warning("broker refused connection: %s", rc)
             return
-        client.publish(self.topics.availability, ONLINE, qos=AVAILABILITY.qos, retain=AVAILABILITY.retain)
-        client.subscribe(subscriptions("agent", self.topics.store_id) + [(f, 1) for f, _ in self._handlers])
+        # "online" goes out once the broker has acknowledged the subscriptions (``_on_subscribe``):
+        # a command sent as soon as the store says it is online must not find nobody subscribed.
+        _rc, self._subscribe_mid = client.subscribe(
+            subscriptions("agent", self.topics.store_id) + [(f, 1) for f, _ in self._handlers]
+        )
         with self._cond:
             states = list(self._states.items())
         for topic, payload in states:
@@ -269,6 +274,12 @@ class MqttLink:
             self._connected = True
             self._cond.notify_all()
         self.on_connection(True)
+
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: object, mid: int, codes: list[ReasonCode], props: Properties | None
+    ) -> None:
+        if mid == self._subscribe_mid:
+            client.publish(self.topics.availability, ONLINE, qos=AVAILABILITY.qos, retain=AVAILABILITY.retain)
 
     def _on_disconnect(
         self,
