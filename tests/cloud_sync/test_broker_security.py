@@ -123,44 +123,36 @@ def test_the_cloud_roles_move_only_in_the_contracts_direction(fleet: Any, client
     assert downlink.subscribe("smartstore/v1/+/events/#") == "Not authorized"
 
 
-def test_a_retired_store_is_disconnected_and_refused(tmp_path: Path, clients: list[Client]) -> None:
-    broker = MosquittoBroker(workdir=tmp_path / "broker")
-    broker.start()
-    try:
-        files = broker.files
-        assert files is not None
-        with BrokerAdmin(broker.host, broker.port, files.admin.username, files.admin.password) as admin:
-            identity = admin.create_store("storeC")
-            store = Client(broker, identity)
-            clients.append(store)
-            assert store.connected
-            admin.retire_store("storeC")
-        assert wait_until(lambda: not store.connected)
-        again = Client(broker, identity)
-        clients.append(again)
-        assert str(again.rc) == "Not authorized"
-    finally:
-        broker.close()
-
-
-def test_identities_survive_a_broker_restart(tmp_path: Path, clients: list[Client]) -> None:
-    broker = MosquittoBroker(workdir=tmp_path / "broker")
-    broker.start()
-    try:
-        files = broker.files
-        assert files is not None
-        with BrokerAdmin(broker.host, broker.port, files.admin.username, files.admin.password) as admin:
-            identity = admin.create_store("storeD")
-        broker.restart()
+def test_a_retired_store_is_disconnected_and_refused(broker: MosquittoBroker, clients: list[Client]) -> None:
+    with _admin(broker) as admin:
+        identity = admin.create_store("storeC")
         store = Client(broker, identity)
         clients.append(store)
         assert store.connected
-        assert store.subscribe(Topics("storeD").command("unlock")) == "Granted QoS 1"
-        # Regenerating the configuration keeps the enrolled stores and the cloud's logins.
-        again = write_broker_config(files.directory, port=files.port)
-        assert again.ingest == files.ingest
-    finally:
-        broker.close()
+        admin.retire_store("storeC")
+    assert wait_until(lambda: not store.connected)
+    again = Client(broker, identity)
+    clients.append(again)
+    assert str(again.rc) == "Not authorized"
+
+
+def test_identities_survive_a_broker_restart(broker: MosquittoBroker, clients: list[Client]) -> None:
+    with _admin(broker) as admin:
+        identity = admin.create_store("storeD")
+    broker.restart()
+    store = Client(broker, identity)
+    clients.append(store)
+    assert store.connected
+    assert store.subscribe(Topics("storeD").command("unlock")) == "Granted QoS 1"
+    # Regenerating the configuration keeps the enrolled stores and the cloud's logins.
+    files = broker.files
+    again = write_broker_config(files.directory, port=files.port)
+    assert again.ingest == files.ingest
+
+
+def _admin(broker: MosquittoBroker) -> BrokerAdmin:
+    """The identity admin of a test broker (the cloud API's login)."""
+    return BrokerAdmin(broker.host, broker.port, broker.files.admin.username, broker.files.admin.password)
 
 
 def test_the_store_role_is_derived_from_the_topic_map() -> None:
