@@ -305,6 +305,7 @@ class CommandBase(_Model):
     issued_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime
     issued_by: str = "operator"
+    reason: Annotated[FreeText, Field(max_length=500)] = ""
 
 
 class UnlockCommand(CommandBase):
@@ -313,7 +314,6 @@ class UnlockCommand(CommandBase):
     name: Literal["unlock"] = "unlock"
     door_id: ShortText = "main"
     duration_s: float = Field(default=5.0, gt=0, le=60)
-    reason: str = ""
 
 
 class SetModeCommand(CommandBase):
@@ -337,8 +337,17 @@ class ResetOccupancyCommand(CommandBase):
     count: int = Field(default=0, ge=0, le=1000)
 
 
+class ResolveReviewCommand(CommandBase):
+    """Staff checked a held basket at ``station_id``: accept ``product_id`` for the oldest held item, or clear the holds."""
+
+    name: Literal["resolve_review"] = "resolve_review"
+    station_id: ShortText
+    product_id: ShortText | None = None
+    quantity: int | None = Field(default=None, ge=1, le=100)
+
+
 Command = Annotated[
-    UnlockCommand | SetModeCommand | LockdownCommand | ResetOccupancyCommand,
+    UnlockCommand | SetModeCommand | LockdownCommand | ResetOccupancyCommand | ResolveReviewCommand,
     Field(discriminator="name"),
 ]
 COMMAND_ADAPTER: TypeAdapter[Command] = TypeAdapter(Command)

@@ -69,6 +69,8 @@ class Store(Base):
     agent_key: Mapped[str | None] = mapped_column(String(64), default=None)
     enrolled_at: Mapped[datetime | None] = mapped_column(default=None)
     retired_at: Mapped[datetime | None] = mapped_column(default=None)
+    # IANA zone the dashboard shows the store's times in (the zone is named beside every time).
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
 
 
 class StoreEnrolment(Base):
@@ -218,6 +220,9 @@ class Alarm(Base):
     cleared_at: Mapped[datetime | None] = mapped_column(default=None)
     event_ts: Mapped[datetime]
     event_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Who acknowledged the current raise, and when; a newer raise clears both.
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100), default=None)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Alert(Base):
@@ -495,3 +500,67 @@ class SyncChange(Base):
     version: Mapped[int] = mapped_column(BigInteger)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OperatorCommand(Base):
+    """A command an operator sent to a store, and the store's reply.
+
+    ``status``: ``sent`` until the store answers (``ok``, ``error``, ``rejected``, ``expired``),
+    or ``unanswered`` once the command's lifetime has passed without a reply.
+    """
+
+    __tablename__ = "operator_commands"
+    __table_args__ = (Index("ix_operator_commands_store", "store_id", "issued_at"),)
+
+    correlation_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    store_id: Mapped[str] = mapped_column(String(ID))
+    name: Mapped[str] = mapped_column(String(32))
+    args: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    issued_by: Mapped[str] = mapped_column(String(100))
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="sent")
+    reply_error: Mapped[str | None] = mapped_column(Text, default=None)
+    reply_data: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    replied_at: Mapped[datetime | None] = mapped_column(default=None)
+    latency_ms: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class AuditEntry(Base):
+    """Who did what through the API or the CLI (commands, acknowledgements, retirements)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64))
+    store_id: Mapped[str | None] = mapped_column(String(ID), default=None, index=True)
+    target: Mapped[str] = mapped_column(String(200), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Notification(Base):
+    """One alarm or alert to deliver to the operator's webhook; ``dedupe_key`` makes it once per occurrence.
+
+    ``status``: ``pending`` (``next_attempt_at`` says when), ``delivered`` or ``failed`` (gave up
+    after the configured attempts).
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)
+    store_id: Mapped[str | None] = mapped_column(String(ID), default=None)
+    kind: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
