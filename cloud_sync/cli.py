@@ -35,7 +35,12 @@ def _add_mqtt(p: argparse.ArgumentParser) -> None:
 
 
 class DatabaseNotReady(RuntimeError):
-    """The database is missing, unreachable or not at the shipped schema revision."""
+    """The database is missing, unreachable or not at the shipped schema revision (``retryable``: unreachable)."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        """Keep the one-line message and whether waiting could help."""
+        super().__init__(message)
+        self.retryable = retryable
 
 
 def _migrated_engine(settings: Any) -> Any:
@@ -62,12 +67,35 @@ def _migrated_engine(settings: Any) -> Any:
     except SQLAlchemyError as err:
         engine.dispose()
         raise DatabaseNotReady(
-            f"database unreachable: {str(getattr(err, 'orig', None) or err).splitlines()[0]}"
+            f"database unreachable: {str(getattr(err, 'orig', None) or err).splitlines()[0]}", retryable=True
         ) from err
     if at != head_revision():
         engine.dispose()
         raise DatabaseNotReady(f"database at revision {at or 'none'}: run 'smartstore cloud migrate' first")
     return engine
+
+
+def _database_ready(settings: Any, command: str) -> None:
+    """Check the database before a long-running process starts; wait (bounded, logged) only while it is unreachable.
+
+    Raises:
+        DatabaseNotReady: not migrated (at once), or still unreachable after ``CLOUD_DB_WAIT_S``.
+    """
+    import logging
+    import time
+
+    log = logging.getLogger("cloud_sync")
+    delay, deadline = 1.0, time.monotonic() + settings.db_wait_s
+    while True:
+        try:
+            _migrated_engine(settings).dispose()
+            return
+        except DatabaseNotReady as err:
+            if not err.retryable or time.monotonic() + delay > deadline:
+                raise
+            log.warning("%s: %s; retrying in %.0f s", command, err, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -99,6 +127,11 @@ def _serve(args: argparse.Namespace) -> int:
         engine = make_engine(settings.database_url)
         upgrade(engine)
         engine.dispose()
+    try:
+        _database_ready(settings, "serve")
+    except DatabaseNotReady as err:
+        print(f"serve: {err}", file=sys.stderr)
+        return 2
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level, proxy_headers=True)
     return 0
 
@@ -120,6 +153,11 @@ def _ingest(args: argparse.Namespace) -> int:
         ingest_payments=False if args.no_payments else None,
         ingest_metrics_port=args.metrics_port,
     )
+    try:
+        _database_ready(settings, "ingest")
+    except DatabaseNotReady as err:
+        print(f"ingest: {err}", file=sys.stderr)
+        return 2
     worker = IngestWorker(settings)
     if settings.ingest_metrics_port:
         from prometheus_client import start_http_server
@@ -141,6 +179,11 @@ def _downlink(args: argparse.Namespace) -> int:
     from cloud_sync.downlink import DownlinkPublisher
 
     settings = _settings(args)
+    try:
+        _database_ready(settings, "downlink")
+    except DatabaseNotReady as err:
+        print(f"downlink: {err}", file=sys.stderr)
+        return 2
     engine = make_engine(settings.database_url)
     publisher = DownlinkPublisher(settings, make_session_factory(engine))
     done = threading.Event()
@@ -464,7 +507,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     _add_mqtt(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--log-level", default="info")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug", "trace"])
     p.add_argument("--no-downlink", action="store_true", help="do not publish the downlink from this process")
     p.add_argument("--migrate", action="store_true", help="upgrade the database before serving")
     p.set_defaults(func=_serve)

@@ -62,6 +62,8 @@ class CloudSettings(BaseModel):
     downlink_interval_s: float = Field(default=0.5, gt=0, le=60)
     # How long an operator command may be acted on; unanswered by then, it reads "unanswered".
     command_lifetime_s: float = Field(default=60.0, ge=5, le=600)
+    # How long serve, ingest and downlink wait at start for an unreachable database (then exit 2).
+    db_wait_s: float = Field(default=30.0, ge=0, le=3600)
     # The downlink signing key (cloud_sync/downlink_key.py); created on first use when missing.
     downlink_key_file: Path | None = None
     # Raise after restoring the database from a backup: stores accept the (lower) versions of a higher epoch.

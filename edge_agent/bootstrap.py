@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from contracts.errors import ContractError
 from contracts.member_code import decode_public_keys
 from contracts.messages import AlarmKind, AlarmRaised
 from contracts.topics import Topics
@@ -142,8 +143,15 @@ def save_synced(path: Path, data: SyncedData) -> None:
 
 def load_trusted_keys(settings: AgentSettings) -> dict[bytes, bytes]:
     """Read the issuer public keys the store trusts."""
-    with open(settings.issuer_keys_file) as fh:
-        return decode_public_keys(json.load(fh))
+    path = settings.issuer_keys_file
+    try:
+        data = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"issuer keys file {path} is not JSON ({err.msg} at line {err.lineno})") from err
+    try:
+        return decode_public_keys(data)
+    except ContractError as err:
+        raise ValueError(f"issuer keys file {path}: {err}") from err
 
 
 def build_controller(

@@ -137,6 +137,7 @@ def _agent_run(args: argparse.Namespace) -> int:
     from edge_agent.adapters.systemd import Notifier
     from edge_agent.bootstrap import build_agent, describe
     from edge_agent.config import AgentSettings
+    from edge_agent.config_errors import ConfigError
     from edge_agent.safe_start import StartupError, secure_lock_first
 
     configure(args.log_level, args.log_format)
@@ -144,8 +145,8 @@ def _agent_run(args: argparse.Namespace) -> int:
     systemd = Notifier()
     try:
         safe = secure_lock_first(args.config)  # the data directory, then "locked": before anything that can fail
-    except StartupError as err:
-        print(f"error: cannot start the agent with {args.config}: {err}", file=sys.stderr)
+    except StartupError as err:  # names the file and line itself
+        print(f"error: cannot start the agent: {err}", file=sys.stderr)
         return 2
     try:
         settings = AgentSettings.from_toml(args.config)
@@ -155,7 +156,8 @@ def _agent_run(args: argparse.Namespace) -> int:
         log.debug("start-up failed", exc_info=True)
         kind = "" if isinstance(err, (OSError, ValueError)) else f"{type(err).__name__}: "
         locked = "the lock was left locked" if safe.locked else "the lock port did not open"
-        print(f"error: cannot start the agent with {args.config}: {kind}{err} ({locked})", file=sys.stderr)
+        where = "" if isinstance(err, ConfigError) else f" with {args.config}"
+        print(f"error: cannot start the agent{where}: {kind}{err} ({locked})", file=sys.stderr)
         return 2
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from contracts.topics import STORE_ID_RE
 from devices.catalog import config_union
 from devices.config import DeviceConfig
 from devices.scanner.profiles import ScannerConfig
+from edge_agent.config_errors import ConfigError, explain, read_toml
 from edge_agent.domain.access import TimeRange
 
 __all__ = [
@@ -174,6 +174,13 @@ class AgentSettings(_Cfg):
 
     @classmethod
     def from_toml(cls, path: str | Path) -> AgentSettings:
-        """Load settings from a TOML file."""
-        with open(path, "rb") as fh:
-            return cls.model_validate(tomllib.load(fh))
+        """Load settings from a TOML file.
+
+        Raises:
+            ConfigError: naming the file, the line and the key, with a "did you mean" for a typo.
+        """
+        raw, text = read_toml(Path(path))
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as err:
+            raise ConfigError(explain(err, Path(path), text, cls)) from None
