@@ -316,6 +316,34 @@ def _broker_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _home_assistant_login(args: argparse.Namespace) -> int:
+    from cloud_sync.broker.admin import BrokerAdmin
+    from contracts.errors import ContractError
+
+    settings = _settings(args)
+    admin = BrokerAdmin.from_settings(settings)
+    if admin is None:
+        print("home-assistant-login: set CLOUD_BROKER_ADMIN_USERNAME/PASSWORD (credentials/serve.env)", file=sys.stderr)
+        return 2
+    try:
+        with admin:
+            if args.delete:
+                admin.delete_home_assistant(args.username)
+            else:
+                identity = admin.create_home_assistant(args.username, args.store or [])
+    except (RuntimeError, ContractError) as err:  # BrokerAdminError, a bad store id
+        print(f"home-assistant-login: {err}", file=sys.stderr)
+        return 2
+    if args.delete:
+        print(f"deleted broker login {args.username}")
+    elif args.json:
+        print(json.dumps({"username": identity.username, "password": identity.password, "stores": args.store or []}))
+    else:
+        print(f"read-only broker login {identity.username}: {identity.password}")
+        print("give it to Home Assistant's MQTT integration; store it now, it is not kept.", file=sys.stderr)
+    return 0
+
+
 def _downlink_key(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -416,6 +444,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--user", help="user mosquitto switches to (it must own OUT)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_broker_config)
+    p = sub.add_parser(
+        "home-assistant-login", help="Create a read-only broker login for Home Assistant (discovery, state)."
+    )
+    _add_mqtt(p)
+    p.add_argument("username")
+    p.add_argument("--store", action="append", help="only this store (repeat; default every store)")
+    p.add_argument("--delete", action="store_true", help="delete the login instead")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_home_assistant_login)
     p = sub.add_parser("downlink-key", help="Create, rotate or show the key that signs everything sent to stores.")
     ksub = p.add_subparsers(dest="key_command", metavar="ACTION", required=True)
     for action, text in (

@@ -20,6 +20,7 @@ from edge_agent.adapters import door_state
 from edge_agent.adapters.camera import CameraReader
 from edge_agent.adapters.command_log import CommandLog
 from edge_agent.adapters.downlink_keys import load_pinned, save_rotated
+from edge_agent.adapters.home_assistant import HomeAssistantDiscovery
 from edge_agent.adapters.metrics import MetricsServer
 from edge_agent.adapters.mqtt import MqttLink, TlsOptions
 from edge_agent.adapters.outbox import Outbox
@@ -337,6 +338,8 @@ def build_agent(
         clock=clock,
     )
     link = _build_link(settings, topics, outbox, downlink)
+    if link is not None:  # discovery configs (or clearing them) go out after every connect
+        HomeAssistantDiscovery(settings.store_id, settings.home_assistant, settings.data_dir).attach(link)
     camera = _build_door_readers(settings, inbox, io_driver, status, drivers)
     emitter = EventEmitter(outbox, topics, link)
     report_damaged_outbox(emitter, settings.store_id, damaged)

@@ -160,7 +160,8 @@ def test_the_store_role_is_derived_from_the_topic_map() -> None:
     sends = {a.topic for a in role.acls if a.acltype == "publishClientSend"}
     subscribes = {a.topic for a in role.acls if a.acltype == "subscribePattern"}
     assert A.event("x").rsplit("/", 1)[0] + "/+" in sends
-    assert all("/storeA/" in t for t in sends | subscribes)
+    assert all("/storeA/" in t or "/smartstore_storeA/" in t for t in sends | subscribes)
+    assert [t for t in sends if not t.startswith("smartstore/")] == ["homeassistant/+/smartstore_storeA/+/config"]
     assert not any("/cmd/+" == t[-6:] or "/sync/" in t for t in sends)
 
 
