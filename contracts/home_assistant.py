@@ -138,7 +138,9 @@ def discovery_configs(
 ) -> dict[str, dict[str, Any]]:
     """Return every discovery config of a store, by topic (publish each retained, as JSON)."""
     state_topic = DOOR_STATE.topic(store_id)
-    availability = [{"topic": AVAILABILITY.topic(store_id), "payload_available": ONLINE, "payload_not_available": OFFLINE}]
+    availability = [
+        {"topic": AVAILABILITY.topic(store_id), "payload_available": ONLINE, "payload_not_available": OFFLINE}
+    ]
     device = device_block(store_id, sw_version, device_name)
     out: dict[str, dict[str, Any]] = {}
     for spec in ENTITIES:

@@ -96,7 +96,9 @@ SENSOR_DEVICE_CLASSES = set(
     "volume_storage volume_flow_rate water weight wind_direction wind_speed".split()
 )
 SENSOR_STATE_CLASSES = {"measurement", "total", "total_increasing"}
-DISCOVERY_TOPIC_RE = re.compile(r"^homeassistant/(?P<component>\w+)/(?P<node>[a-zA-Z0-9_-]+)/(?P<object>[a-zA-Z0-9_-]+)/config$")
+DISCOVERY_TOPIC_RE = re.compile(
+    r"^homeassistant/(?P<component>\w+)/(?P<node>[a-zA-Z0-9_-]+)/(?P<object>[a-zA-Z0-9_-]+)/config$"
+)
 
 
 def schema_problems(component: str, config: dict[str, Any]) -> list[str]:
@@ -113,7 +115,9 @@ def schema_problems(component: str, config: dict[str, Any]) -> list[str]:
         if "topic" not in item or set(item) - AVAILABILITY_ITEM_KEYS:
             problems.append(f"bad availability item {item}")
     device = config.get("device")
-    if device is not None and (set(device) - DEVICE_KEYS or not (device.get("identifiers") or device.get("connections"))):
+    if device is not None and (
+        set(device) - DEVICE_KEYS or not (device.get("identifiers") or device.get("connections"))
+    ):
         problems.append(f"bad device {device}")
     if "origin" in config and ("name" not in config["origin"] or set(config["origin"]) - ORIGIN_KEYS):
         problems.append("bad origin")
@@ -124,7 +128,9 @@ def schema_problems(component: str, config: dict[str, Any]) -> list[str]:
     if component == "sensor":
         if config.get("state_class") not in (None, *SENSOR_STATE_CLASSES):
             problems.append("bad state_class")
-        if "options" in config and (device_class != "enum" or "state_class" in config or "unit_of_measurement" in config):
+        if "options" in config and (
+            device_class != "enum" or "state_class" in config or "unit_of_measurement" in config
+        ):
             problems.append("options need device_class enum, no state_class and no unit")  # sensor.py validation
         if device_class == "enum" and not config.get("options"):
             problems.append("an enum sensor lists its options")
@@ -142,7 +148,9 @@ def test_a_config_that_breaks_the_schema_is_caught() -> None:
         "bad device {'name': 'n'}",
         "device_class 'locked' is not a binary_sensor class",
     ]
-    assert schema_problems("sensor", {"state_topic": "x", "device_class": "enum"}) == ["an enum sensor lists its options"]
+    assert schema_problems("sensor", {"state_topic": "x", "device_class": "enum"}) == [
+        "an enum sensor lists its options"
+    ]
 
 
 def test_every_discovery_config_fits_home_assistants_schema() -> None:
@@ -187,7 +195,7 @@ def test_every_entity_shares_one_device_block() -> None:
 def render(template: str, value_json: dict[str, Any]) -> str:
     """Render the small Jinja subset the configs use (if/elif/else, ``| length``, plain fields)."""
     jinja2 = pytest.importorskip("jinja2")
-    env = jinja2.Environment(autoescape=False)  # noqa: S701 - not HTML
+    env = jinja2.Environment(autoescape=False)
     env.filters.setdefault("tojson", json.dumps)
     return str(env.from_string(template).render(value_json=value_json)).strip()
 
