@@ -465,23 +465,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--user", help="user mosquitto switches to (it must own OUT)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_broker_config)
-    p = sub.add_parser("top", help="A live terminal view of the fleet: stores, alarms, latest events.")
-    p.add_argument("--url", default="http://127.0.0.1:8000", help="the cloud's base URL (default %(default)s)")
-    p.add_argument("--token", help="API token (default $CLOUD_API_TOKEN)")
-    p.add_argument("--once", action="store_true", help="print one frame and exit")
-    p.add_argument("--json", action="store_true", help="with --once: print the data as JSON")
-    p.add_argument("--interval", type=float, default=1.0, help="seconds between polls (default 1)")
-    p.add_argument("--events", type=int, default=20, choices=range(1, 501), metavar="N", help="latest events shown")
-    p.set_defaults(func=_top)
-    p = sub.add_parser(
-        "home-assistant-login", help="Create a read-only broker login for Home Assistant (discovery, state)."
-    )
-    _add_mqtt(p)
-    p.add_argument("username")
-    p.add_argument("--store", action="append", help="only this store (repeat; default every store)")
-    p.add_argument("--delete", action="store_true", help="delete the login instead")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_home_assistant_login)
+    _register_top(sub)
+    _register_home_assistant_login(sub)
     p = sub.add_parser("downlink-key", help="Create, rotate or show the key that signs everything sent to stores.")
     ksub = p.add_subparsers(dest="key_command", metavar="ACTION", required=True)
     for action, text in (
@@ -510,3 +495,28 @@ def register(commands: argparse._SubParsersAction) -> None:
     _add_db(c)
     c.add_argument("id", type=int)
     c.set_defaults(func=_token)
+
+
+def _register_top(sub: argparse._SubParsersAction) -> None:
+    """Add ``cloud top``."""
+    p = sub.add_parser("top", help="A live terminal view of the fleet: stores, alarms, latest events.")
+    p.add_argument("--url", default="http://127.0.0.1:8000", help="the cloud's base URL (default %(default)s)")
+    p.add_argument("--token", help="API token (default $CLOUD_API_TOKEN)")
+    p.add_argument("--once", action="store_true", help="print one frame and exit")
+    p.add_argument("--json", action="store_true", help="with --once: print the data as JSON")
+    p.add_argument("--interval", type=float, default=1.0, help="seconds between polls (default 1)")
+    p.add_argument("--events", type=int, default=20, choices=range(1, 501), metavar="N", help="latest events shown")
+    p.set_defaults(func=_top)
+
+
+def _register_home_assistant_login(sub: argparse._SubParsersAction) -> None:
+    """Add ``cloud home-assistant-login``."""
+    p = sub.add_parser(
+        "home-assistant-login", help="Create a read-only broker login for Home Assistant (discovery, state)."
+    )
+    _add_mqtt(p)
+    p.add_argument("username")
+    p.add_argument("--store", action="append", help="only this store (repeat; default every store)")
+    p.add_argument("--delete", action="store_true", help="delete the login instead")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_home_assistant_login)
