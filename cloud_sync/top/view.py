@@ -131,7 +131,8 @@ def status_line(fleet: Fleet | None, now: datetime, error: str | None = None) ->
     """Return the header: fleet totals and the time of the poll, or why the cloud cannot be read."""
     if error is not None:
         since = f"; showing data from {ago(fleet.fetched_at, now)}" if fleet else ""
-        return Text(f"cloud unreachable, retrying: {error}{since}", style="bold red")
+        detail = error.removeprefix("cloud unreachable at ")
+        return Text(f"cloud unreachable, retrying: {detail}{since}", style="bold red")
     if fleet is None:
         return Text("connecting to the cloud...", style="yellow")
     online = sum(1 for s in fleet.stores if s.get("online"))
