@@ -331,6 +331,8 @@ def _home_assistant_login(args: argparse.Namespace) -> int:
                 admin.delete_home_assistant(args.username)
             else:
                 identity = admin.create_home_assistant(args.username, args.store or [])
+                for store_id in args.store or []:  # stores enrolled before discovery existed
+                    admin.grant_discovery(store_id)
     except (RuntimeError, ContractError) as err:  # BrokerAdminError, a bad store id
         print(f"home-assistant-login: {err}", file=sys.stderr)
         return 2

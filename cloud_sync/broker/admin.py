@@ -27,7 +27,7 @@ from cloud_sync.broker.acl import (
 )
 from cloud_sync.broker.files import new_password
 from cloud_sync.config import CloudSettings
-from contracts.home_assistant import DEFAULT_PREFIX
+from contracts.home_assistant import DEFAULT_PREFIX, discovery_filter
 from contracts.topics import AVAILABILITY, OFFLINE, check_store_id
 
 
@@ -199,6 +199,14 @@ class BrokerAdmin:
             ]
         )
         return identity
+
+    def grant_discovery(self, store_id: str) -> None:
+        """Let an already enrolled store publish its own discovery configs (roles made before they existed)."""
+        acl = {"acltype": "publishClientSend", "topic": discovery_filter(self.discovery_prefix, store_id)}
+        self.run(
+            [{"command": "addRoleACL", "rolename": store_role_name(store_id), **acl, "allow": True, "priority": 0}],
+            allow=frozenset({"ACL with this topic already exists"}),
+        )
 
     def delete_home_assistant(self, username: str) -> None:
         """Delete a Home Assistant login and its role (it is disconnected at once)."""

@@ -292,6 +292,9 @@ def test_a_home_assistant_login_reads_discovery_and_state_but_publishes_nothing(
     monkeypatch.setenv("CLOUD_MQTT_PORT", str(broker.port))
     monkeypatch.setenv("CLOUD_BROKER_ADMIN_USERNAME", broker.files.admin.username)
     monkeypatch.setenv("CLOUD_BROKER_ADMIN_PASSWORD", broker.files.admin.password)
+    with _admin(broker) as admin:  # store A as enrolled before discovery existed
+        acl = {"acltype": "publishClientSend", "topic": "homeassistant/+/smartstore_storeA/+/config"}
+        admin.run([{"command": "removeRoleACL", "rolename": "store-storeA", **acl}])
     assert main(["cloud", "home-assistant-login", "ha-a", "--store", "storeA", "--json"]) == 0
     login = json.loads(capsys.readouterr().out)
     ha = Client(broker, Identity(login["username"], login["password"]))
