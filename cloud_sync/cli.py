@@ -10,6 +10,9 @@ import json
 import sys
 from typing import Any
 
+from cloud_sync.broker.commands import register_home_assistant_login
+from cloud_sync.top.commands import register_top
+
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Any:
     from cloud_sync.config import CloudSettings
@@ -316,57 +319,6 @@ def _broker_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def _home_assistant_login(args: argparse.Namespace) -> int:
-    from cloud_sync.broker.admin import BrokerAdmin
-    from contracts.errors import ContractError
-
-    settings = _settings(args)
-    admin = BrokerAdmin.from_settings(settings)
-    if admin is None:
-        print("home-assistant-login: set CLOUD_BROKER_ADMIN_USERNAME/PASSWORD (credentials/serve.env)", file=sys.stderr)
-        return 2
-    try:
-        with admin:
-            if args.delete:
-                admin.delete_home_assistant(args.username)
-            else:
-                identity = admin.create_home_assistant(args.username, args.store or [])
-                for store_id in args.store or []:  # stores enrolled before discovery existed
-                    admin.grant_discovery(store_id)
-    except (RuntimeError, ContractError) as err:  # BrokerAdminError, a bad store id
-        print(f"home-assistant-login: {err}", file=sys.stderr)
-        return 2
-    if args.delete:
-        print(f"deleted broker login {args.username}")
-    elif args.json:
-        print(json.dumps({"username": identity.username, "password": identity.password, "stores": args.store or []}))
-    else:
-        print(f"read-only broker login {identity.username}: {identity.password}")
-        print("give it to Home Assistant's MQTT integration; store it now, it is not kept.", file=sys.stderr)
-    return 0
-
-
-def _top(args: argparse.Namespace) -> int:
-    import os
-
-    from rich.console import Console
-
-    from cloud_sync.top.live import live, once
-    from cloud_sync.top.poll import CloudReader
-
-    token = args.token or os.environ.get("CLOUD_API_TOKEN")
-    if not token:
-        print("cloud top: give --token or set CLOUD_API_TOKEN (smartstore cloud token create)", file=sys.stderr)
-        return 2
-    if args.json and not args.once:
-        print("cloud top: --json goes with --once", file=sys.stderr)
-        return 2
-    reader = CloudReader(args.url, token, events=args.events)
-    if args.once:
-        return once(reader, Console(), as_json=args.json)
-    return live(reader, Console(), interval_s=args.interval)
-
-
 def _downlink_key(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -467,8 +419,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--user", help="user mosquitto switches to (it must own OUT)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_broker_config)
-    _register_top(sub)
-    _register_home_assistant_login(sub)
+    register_top(sub)
+    register_home_assistant_login(sub)
     p = sub.add_parser("downlink-key", help="Create, rotate or show the key that signs everything sent to stores.")
     ksub = p.add_subparsers(dest="key_command", metavar="ACTION", required=True)
     for action, text in (
@@ -497,28 +449,3 @@ def register(commands: argparse._SubParsersAction) -> None:
     _add_db(c)
     c.add_argument("id", type=int)
     c.set_defaults(func=_token)
-
-
-def _register_top(sub: argparse._SubParsersAction) -> None:
-    """Add ``cloud top``."""
-    p = sub.add_parser("top", help="A live terminal view of the fleet: stores, alarms, latest events.")
-    p.add_argument("--url", default="http://127.0.0.1:8000", help="the cloud's base URL (default %(default)s)")
-    p.add_argument("--token", help="API token (default $CLOUD_API_TOKEN)")
-    p.add_argument("--once", action="store_true", help="print one frame and exit")
-    p.add_argument("--json", action="store_true", help="with --once: print the data as JSON")
-    p.add_argument("--interval", type=float, default=1.0, help="seconds between polls (default 1)")
-    p.add_argument("--events", type=int, default=20, choices=range(1, 501), metavar="N", help="latest events shown")
-    p.set_defaults(func=_top)
-
-
-def _register_home_assistant_login(sub: argparse._SubParsersAction) -> None:
-    """Add ``cloud home-assistant-login``."""
-    p = sub.add_parser(
-        "home-assistant-login", help="Create a read-only broker login for Home Assistant (discovery, state)."
-    )
-    _add_mqtt(p)
-    p.add_argument("username")
-    p.add_argument("--store", action="append", help="only this store (repeat; default every store)")
-    p.add_argument("--delete", action="store_true", help="delete the login instead")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_home_assistant_login)

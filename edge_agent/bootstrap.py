@@ -226,11 +226,14 @@ def _build_door_readers(
 
 
 def _build_link(settings: AgentSettings, topics: Topics, outbox: Outbox, downlink: Downlink) -> MqttLink | None:
-    """Build the broker link (not started), or None when the agent runs without MQTT."""
+    """Build the broker link (not started), or None when the agent runs without MQTT.
+
+    Home Assistant discovery configs (or the clearing of old ones) go out after its every connect.
+    """
     if settings.mqtt is None:
         return None
     m = settings.mqtt
-    return MqttLink(
+    link = MqttLink(
         topics,
         outbox,
         host=m.host,
@@ -247,6 +250,8 @@ def _build_link(settings: AgentSettings, topics: Topics, outbox: Outbox, downlin
         ack_timeout_s=m.ack_timeout_s,
         max_unacked=m.max_unacked,
     )
+    HomeAssistantDiscovery(settings.store_id, settings.home_assistant, settings.data_dir).attach(link)
+    return link
 
 
 def _build_checkout(
@@ -338,8 +343,6 @@ def build_agent(
         clock=clock,
     )
     link = _build_link(settings, topics, outbox, downlink)
-    if link is not None:  # discovery configs (or clearing them) go out after every connect
-        HomeAssistantDiscovery(settings.store_id, settings.home_assistant, settings.data_dir).attach(link)
     camera = _build_door_readers(settings, inbox, io_driver, status, drivers)
     emitter = EventEmitter(outbox, topics, link)
     report_damaged_outbox(emitter, settings.store_id, damaged)
