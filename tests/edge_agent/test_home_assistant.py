@@ -189,3 +189,9 @@ def test_a_store_may_publish_only_its_own_discovery_topics(broker: MosquittoBrok
     finally:
         store.close()
         watcher.close()
+
+
+def test_discovery_is_off_by_default_and_a_bad_prefix_is_refused_by_name() -> None:
+    assert HomeAssistantSettings().enabled is False
+    with pytest.raises(ValueError, match=r"discovery_prefix[\s\S]*invalid discovery prefix 'ha/#'"):
+        HomeAssistantSettings(discovery_prefix="ha/#")
