@@ -10,6 +10,9 @@ import json
 import sys
 from typing import Any
 
+from cloud_sync.broker.commands import register_home_assistant_login
+from cloud_sync.top.commands import register_top
+
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Any:
     from cloud_sync.config import CloudSettings
@@ -567,6 +570,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--user", help="user mosquitto switches to (it must own OUT)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_broker_config)
+    register_top(sub)
+    register_home_assistant_login(sub)
     p = sub.add_parser("downlink-key", help="Create, rotate or show the key that signs everything sent to stores.")
     ksub = p.add_subparsers(dest="key_command", metavar="ACTION", required=True)
     for action, text in (

@@ -39,6 +39,8 @@ class CloudSettings(BaseModel):
     # decommissioning; ``cloud broker-config`` writes it to credentials/serve.env.
     broker_admin_username: str | None = None
     broker_admin_password: SecretStr | None = None
+    # Stores may publish their Home Assistant discovery configs under this prefix (docs/mqtt.md).
+    home_assistant_prefix: str = Field(default="homeassistant", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
     # What an enrolled agent is told: the broker address stores reach (when it differs from the
     # cloud's own view of it) and the cloud's public URL.
     broker_public_host: str | None = None

@@ -21,6 +21,7 @@ from edge_agent.adapters import door_state
 from edge_agent.adapters.camera import CameraReader
 from edge_agent.adapters.command_log import CommandLog
 from edge_agent.adapters.downlink_keys import load_pinned, save_rotated
+from edge_agent.adapters.home_assistant import HomeAssistantDiscovery
 from edge_agent.adapters.metrics import MetricsServer
 from edge_agent.adapters.mqtt import MqttLink, TlsOptions
 from edge_agent.adapters.outbox import Outbox
@@ -258,11 +259,14 @@ def _build_door_readers(
 
 
 def _build_link(settings: AgentSettings, topics: Topics, outbox: Outbox, downlink: Downlink) -> MqttLink | None:
-    """Build the broker link (not started), or None when the agent runs without MQTT."""
+    """Build the broker link (not started), or None when the agent runs without MQTT.
+
+    Home Assistant discovery configs (or the clearing of old ones) go out after its every connect.
+    """
     if settings.mqtt is None:
         return None
     m = settings.mqtt
-    return MqttLink(
+    link = MqttLink(
         topics,
         outbox,
         host=m.host,
@@ -279,6 +283,8 @@ def _build_link(settings: AgentSettings, topics: Topics, outbox: Outbox, downlin
         ack_timeout_s=m.ack_timeout_s,
         max_unacked=m.max_unacked,
     )
+    HomeAssistantDiscovery(settings.store_id, settings.home_assistant, settings.data_dir).attach(link)
+    return link
 
 
 def _build_checkout(

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from contracts.errors import ContractError
+from contracts.home_assistant import DEFAULT_PREFIX, check_prefix
 from contracts.topics import STORE_ID_RE
 from devices.catalog import config_union
 from devices.config import DeviceConfig
@@ -20,6 +22,7 @@ __all__ = [
     "CheckoutSettings",
     "DeviceConfig",
     "DoorSettings",
+    "HomeAssistantSettings",
     "InputsConfig",
     "LockConfig",
     "MqttSettings",
@@ -149,6 +152,21 @@ class MqttSettings(_Cfg):
         return self.password
 
 
+def _discovery_prefix(text: str) -> str:
+    try:
+        return check_prefix(text)
+    except ContractError as err:
+        raise ValueError(str(err)) from err
+
+
+class HomeAssistantSettings(_Cfg):
+    """Home Assistant MQTT discovery of the store's read-only entities (docs/mqtt.md)."""
+
+    enabled: bool = False
+    discovery_prefix: Annotated[str, AfterValidator(_discovery_prefix)] = DEFAULT_PREFIX
+    device_name: Annotated[str, Field(min_length=1, max_length=64)] | None = None  # default "smartstore <store>"
+
+
 class AgentSettings(_Cfg):
     """Everything one store agent needs."""
 
@@ -171,6 +189,7 @@ class AgentSettings(_Cfg):
     outbox_max_rows: int = Field(default=1_000_000, ge=100)
     # Prometheus metrics on 127.0.0.1:<port> (outbox depth, oldest unacknowledged age, ...); off when unset.
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    home_assistant: HomeAssistantSettings = Field(default_factory=HomeAssistantSettings)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> AgentSettings:
