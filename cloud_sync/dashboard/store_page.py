@@ -19,6 +19,7 @@ RECENT = 15
 HISTORY = 30
 FINAL_OK = {"ok"}
 PENDING = {"sent"}
+DEVICE_KIND = {"online": "online", "degraded": "pending"}
 
 
 def command_status(row: OperatorCommand, now: datetime) -> str:
@@ -47,7 +48,6 @@ def _summary(store: Store, tz: str) -> str:
         ("Lockdown", f'<span data-lockdown="{escape(store.id)}">{"on" if store.lockdown else "off"}</span>'),
         ("Occupancy", f'<span data-occupancy="{escape(store.id)}">{escape(occupancy)}</span>'),
         ("Last seen", local_time(store.last_seen_at, tz)),
-        ("Time zone", escape(tz)),
     ]
     return '<dl class="facts">' + "".join(f"<div><dt>{k}</dt><dd>{v}</dd></div>" for k, v in items) + "</dl>"
 
@@ -116,7 +116,7 @@ def _devices(session: Session, store: Store, tz: str) -> str:
         [
             escape(d.device),
             escape(d.kind),
-            badge(d.status, "online" if d.status == "ok" else "offline"),
+            badge(d.status, DEVICE_KIND.get(d.status, "offline")),
             escape(d.detail),
             local_time(d.ts, tz),
         ]

@@ -9,6 +9,15 @@
   var ackResult = document.getElementById("ack-result");
   var POLL_MS = 1000;
   var GRACE_MS = 2000;
+  var zone = document.body.dataset.timeZone || "UTC";
+
+  function clock() {
+    try {
+      return new Date().toLocaleTimeString("en-GB", {timeZone: zone, hour12: false}) + " " + zone;
+    } catch (e) {
+      return new Date().toISOString().slice(11, 19) + " UTC";
+    }
+  }
 
   function connect() {
     var source = new EventSource("/dashboard/stores/" + encodeURIComponent(store) + "/events");
@@ -19,7 +28,7 @@
         if (el) { el.innerHTML = data.sections[id]; }
       });
       document.body.dataset.version = String(data.version);
-      if (live) { live.textContent = "live, updated " + new Date().toLocaleTimeString(); }
+      if (live) { live.textContent = "live, updated " + clock(); }
     });
     source.onerror = function () {
       if (live) { live.textContent = "reconnecting..."; }
