@@ -61,9 +61,16 @@ def seed_store(engine: Engine, store_id: str = "night-7", time_zone: str = "Euro
                 event_seq=3,
             )
         )
-        for i, e in enumerate((held, held_clear, forced)):
-            session.add(Event(event_id=e.event_id, store_id=store_id, type=e.type, ts=e.ts, seq=i + 1, payload=e.model_dump_json()))
-        session.add(StoreDevice(store_id=store_id, device="scale-co1", kind="scale", status="online", detail="", ts=RAISED))
+        events: tuple[AlarmRaised | AlarmCleared, ...] = (held, held_clear, forced)
+        for i, e in enumerate(events):
+            session.add(
+                Event(
+                    event_id=e.event_id, store_id=store_id, type=e.type, ts=e.ts, seq=i + 1, payload=e.model_dump_json()
+                )
+            )
+        session.add(
+            StoreDevice(store_id=store_id, device="scale-co1", kind="scale", status="online", detail="", ts=RAISED)
+        )
         session.add(
             StoreDevice(
                 store_id=store_id,

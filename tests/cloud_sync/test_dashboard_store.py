@@ -1,4 +1,4 @@
-"""The per-store dashboard page and the offline API docs, over HTTP (the browser tests are in test_dashboard_browser)."""
+"""The per-store dashboard page and the offline API docs over HTTP (browser tests: test_dashboard_browser)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ def test_the_store_page_shows_every_section_in_the_stores_time_zone(client: Test
     assert "01:13:00 <span" not in html  # shown times are local (the datetime attribute stays UTC)
     # Alarm history newest first: door_forced raised, then door_held_open cleared, then raised.
     history = html[html.index('id="alarm-history"') :]
-    order = [m.group(1) for m in re.finditer(r'<span class="badge (?:online|offline)">(raised|cleared)</span>', history)]
+    order = [
+        m.group(1) for m in re.finditer(r'<span class="badge (?:online|offline)">(raised|cleared)</span>', history)
+    ]
     assert order[:3] == ["raised", "cleared", "raised"]
     assert history.index("door_forced") < history.index("door_held_open")
     # The active alarm has an Acknowledge button for an operator.
@@ -62,9 +64,7 @@ def test_an_unknown_zone_falls_back_to_utc_and_says_so(client: TestClient, engin
     assert '2026-01-15 01:13:00 <span class="tz">UTC</span>' in html
 
 
-def test_a_technician_sees_the_store_but_no_command_or_acknowledge_controls(
-    client: TestClient, engine: Engine
-) -> None:
+def test_a_technician_sees_the_store_but_no_command_or_acknowledge_controls(client: TestClient, engine: Engine) -> None:
     seed_store(engine)
     html = client.get("/stores/night-7", headers=_as(engine, Role.TECHNICIAN)).text
     assert "door_forced" in html
