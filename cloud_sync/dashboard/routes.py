@@ -39,9 +39,13 @@ LOGIN = Template((HERE / "login.html").read_text())
 STORE = Template((HERE / "store.html").read_text())
 CONTROLS = (HERE / "controls.html").read_text()
 VIEW_ONLY = (
-    '<p class="note">Your technician token shows this store; commands and acknowledgements need an operator token.</p>'
+    '<p class="note">Your technician token shows this store and acknowledges its alarms; '
+    "commands need an operator token.</p>"
 )
 KEEPALIVE_S = 15.0
+# What the REST API lets each role do (cloud_sync/api/routes/operations.py): commands need an operator.
+COMMANDERS = {Role.OPERATOR}
+ACKNOWLEDGERS = {Role.OPERATOR, Role.TECHNICIAN}
 SAFE_NEXT = re.compile(r"/(stores/[A-Za-z0-9][A-Za-z0-9_-]{0,63})?")
 router = APIRouter(include_in_schema=False)
 
@@ -266,7 +270,7 @@ async def events(request: Request) -> Response:
 
 def _store_view(request: Request, store_id: str, role: Role) -> dict[str, Any] | None:
     with request.app.state.session_factory() as session:
-        return store_state(session, store_id, can_act=role is Role.OPERATOR, now=utcnow())
+        return store_state(session, store_id, can_ack=role in ACKNOWLEDGERS, now=utcnow())
 
 
 @router.get("/stores/{store_id}", response_class=HTMLResponse)
@@ -288,7 +292,7 @@ def store_page(request: Request, store_id: str) -> Response:
         store_id=escape(state["store"]["id"]),
         store_name=escape(state["store"]["name"]),
         time_zone=escape(state["store"]["time_zone"]),
-        controls=CONTROLS if role is Role.OPERATOR else VIEW_ONLY,
+        controls=CONTROLS if role in COMMANDERS else VIEW_ONLY,
         summary=s["summary"],
         active_alarms=s["active-alarms"],
         alarm_history=s["alarm-history"],

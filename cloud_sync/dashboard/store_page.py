@@ -12,21 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud_sync.dashboard.fragments import badge, local_time, table, zone
-from cloud_sync.db.base import aware
 from cloud_sync.db.models import Alarm, Entry, Event, OperatorCommand, Sale, Store, StoreDevice, StoreState
+from cloud_sync.services.commands import status_of
 
 RECENT = 15
 HISTORY = 30
 FINAL_OK = {"ok"}
 PENDING = {"sent"}
 DEVICE_KIND = {"online": "online", "degraded": "pending"}
-
-
-def command_status(row: OperatorCommand, now: datetime) -> str:
-    """The status to show: ``unanswered`` once a ``sent`` command's lifetime is over."""
-    if row.status == "sent" and aware(row.expires_at) <= now:
-        return "unanswered"
-    return row.status
 
 
 def _status_kind(status: str) -> str:
@@ -52,7 +45,7 @@ def _summary(store: Store, tz: str) -> str:
     return '<dl class="facts">' + "".join(f"<div><dt>{k}</dt><dd>{v}</dd></div>" for k, v in items) + "</dl>"
 
 
-def _active_alarms(session: Session, store: Store, tz: str, can_act: bool) -> str:
+def _active_alarms(session: Session, store: Store, tz: str, can_ack: bool) -> str:
     rows = session.scalars(
         select(Alarm).where(Alarm.store_id == store.id, Alarm.active.is_(True)).order_by(Alarm.raised_at.desc())
     ).all()
@@ -63,7 +56,7 @@ def _active_alarms(session: Session, store: Store, tz: str, can_act: bool) -> st
                 f'<span data-acked="{escape(a.alarm)}">acknowledged by {escape(a.acknowledged_by or "?")} '
                 f"at {local_time(a.acknowledged_at, tz)}</span>"
             )
-        elif can_act:
+        elif can_ack:
             ack = (
                 f'<button type="button" data-ack-alarm="{escape(a.alarm)}" data-ack-source="{escape(a.source)}">'
                 "Acknowledge</button>"
@@ -147,7 +140,7 @@ def _commands(session: Session, store: Store, tz: str, now: datetime) -> str:
     ).all()
     rows = []
     for c in commands:
-        status = command_status(c, now)
+        status = status_of(c, now)
         cid = escape(c.correlation_id)
         rows.append(
             [
@@ -197,7 +190,7 @@ def _sales(session: Session, store: Store, tz: str) -> str:
     return table(["When", "Station", "Member", "Total", "Payment"], rows, "No sale yet.")
 
 
-def store_state(session: Session, store_id: str, *, can_act: bool, now: datetime) -> dict[str, Any] | None:
+def store_state(session: Session, store_id: str, *, can_ack: bool, now: datetime) -> dict[str, Any] | None:
     """Return the store page's sections (escaped HTML) and a version hash, or ``None`` for an unknown store."""
     store = session.get(Store, store_id)
     if store is None:
@@ -205,7 +198,7 @@ def store_state(session: Session, store_id: str, *, can_act: bool, now: datetime
     tz, _ = zone(store.time_zone)
     sections = {
         "summary": _summary(store, tz),
-        "active-alarms": _active_alarms(session, store, tz, can_act),
+        "active-alarms": _active_alarms(session, store, tz, can_ack),
         "alarm-history": _alarm_history(session, store, tz),
         "devices": _devices(session, store, tz),
         "commands": _commands(session, store, tz, now),
