@@ -118,6 +118,7 @@ def set_viewport(driver: Any, width: int, height: int) -> None:
 
 def full_screenshot(driver: Any, width: int, path: Path, slice_height: int = 900) -> list[Path]:
     """Save the whole page at ``width`` CSS pixels as screen-sized slices ``path-1.png``, ``path-2.png``..."""
+    set_viewport(driver, width, slice_height)  # the page's height depends on its width
     height = int(driver.execute_script("return document.documentElement.scrollHeight;"))
     set_viewport(driver, width, height)
     path.parent.mkdir(parents=True, exist_ok=True)

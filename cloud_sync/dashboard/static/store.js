@@ -132,9 +132,13 @@
       button.disabled = false;
       if (!answer.ok) {
         show(name + ": refused - " + explain(answer), "refused");
+        result.scrollIntoView({block: "nearest"});
         return;
       }
       form.elements.reason.value = "";
+      var details = form.closest("details");
+      if (details) { details.open = false; }  // fold the form so the reply line is in view
+      result.scrollIntoView({block: "nearest"});
       follow(answer.data);
     });
   });
