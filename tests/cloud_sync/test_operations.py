@@ -159,9 +159,7 @@ def test_a_reply_from_another_store_or_a_second_reply_changes_nothing(
     assert got["status"] == "rejected" and got["reply_error"] == "first"
 
 
-def test_an_unanswered_command_says_so_after_its_lifetime(
-    live: TestClient, op: dict[str, str], engine: Engine
-) -> None:
+def test_an_unanswered_command_says_so_after_its_lifetime(live: TestClient, op: dict[str, str], engine: Engine) -> None:
     store_id = f"ops-{uuid.uuid4().hex[:6]}"
     _store(live, op, store_id)  # nobody listens for this store
     cid = live.post(
@@ -266,11 +264,15 @@ def test_the_cli_sends_a_command_and_prints_the_reply(
     store_id = f"ops-{uuid.uuid4().hex[:6]}"
     _store(client, op, store_id)
     fake = FakeStore(broker, store_id)
-    env = os.environ | broker.cloud_env("downlink") | {
-        "PYTHONPATH": str(REPO),
-        "CLOUD_DATABASE_URL": settings.database_url,
-        "CLOUD_DOWNLINK_KEY_FILE": str(settings.downlink_key_file),
-    }
+    env = (
+        os.environ
+        | broker.cloud_env("downlink")
+        | {
+            "PYTHONPATH": str(REPO),
+            "CLOUD_DATABASE_URL": settings.database_url,
+            "CLOUD_DOWNLINK_KEY_FILE": str(settings.downlink_key_file),
+        }
+    )
     argv = [sys.executable, "-m", "smartstore", "cloud", "command", store_id]
     try:
         done = subprocess.run(
