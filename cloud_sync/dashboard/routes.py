@@ -42,6 +42,7 @@ VIEW_ONLY = (
     '<p class="note">Your technician token shows this store and acknowledges its alarms; '
     "commands need an operator token.</p>"
 )
+RETIRED = '<p class="note">This store is retired: it takes no commands.</p>'
 KEEPALIVE_S = 15.0
 # What the REST API lets each role do (cloud_sync/api/routes/operations.py): commands need an operator.
 COMMANDERS = {Role.OPERATOR}
@@ -268,6 +269,12 @@ async def events(request: Request) -> Response:
     return _stream(request, lambda: _state(request))
 
 
+def _controls(role: Role, *, retired: bool) -> str:
+    if retired:
+        return RETIRED
+    return CONTROLS if role in COMMANDERS else VIEW_ONLY
+
+
 def _store_view(request: Request, store_id: str, role: Role) -> dict[str, Any] | None:
     with request.app.state.session_factory() as session:
         return store_state(session, store_id, can_ack=role in ACKNOWLEDGERS, now=utcnow())
@@ -292,7 +299,7 @@ def store_page(request: Request, store_id: str) -> Response:
         store_id=escape(state["store"]["id"]),
         store_name=escape(state["store"]["name"]),
         time_zone=escape(state["store"]["time_zone"]),
-        controls=CONTROLS if role in COMMANDERS else VIEW_ONLY,
+        controls=_controls(role, retired=state["store"]["retired"]),
         summary=s["summary"],
         active_alarms=s["active-alarms"],
         alarm_history=s["alarm-history"],

@@ -8,6 +8,9 @@ from html.parser import HTMLParser
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from cloud_sync.db.base import utcnow
+from cloud_sync.db.models import Store, StoreDevice
+from cloud_sync.db.session import make_session_factory
 from cloud_sync.services.tokens import Role
 from tests.cloud_sync.conftest import make_token
 from tests.cloud_sync.dashboard_seed import seed_store
@@ -130,3 +133,36 @@ def test_the_api_docs_load_without_internet(client: TestClient) -> None:
     assert client.get("/openapi.json").status_code == 200
     assert client.get("/docs/oauth2-redirect").status_code == 200
     assert client.get("/redoc").status_code == 404  # ReDoc needs a CDN: disabled
+
+
+def test_a_zone_set_through_the_api_is_the_one_the_page_uses(client: TestClient, engine: Engine) -> None:
+    seed_store(engine, time_zone="UTC")
+    operator = _as(engine, Role.OPERATOR)
+    assert client.patch("/api/v1/stores/night-7", json={"time_zone": "Asia/Tokyo"}, headers=operator).status_code == 200
+    html = client.get("/stores/night-7", headers=operator).text
+    assert '2026-01-15 10:13:00 <span class="tz">Asia/Tokyo</span>' in html
+    assert 'data-time-zone="Asia/Tokyo"' in html
+
+
+def test_what_a_store_reports_is_escaped(client: TestClient, engine: Engine) -> None:
+    seed_store(engine)
+    with make_session_factory(engine)() as session, session.begin():
+        store = session.get(Store, "night-7")
+        assert store is not None
+        store.name = "<script>alert(1)</script>"
+        device = session.get(StoreDevice, ("night-7", "reader-main"))
+        assert device is not None
+        device.detail = '<img src=x onerror="alert(2)">'
+    html = client.get("/stores/night-7", headers=_as(engine, Role.OPERATOR)).text
+    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x" not in html and "&lt;img src=x" in html
+
+
+def test_a_retired_store_offers_no_command_forms(client: TestClient, engine: Engine) -> None:
+    seed_store(engine)
+    with make_session_factory(engine)() as session, session.begin():
+        store = session.get(Store, "night-7")
+        assert store is not None
+        store.retired_at = utcnow()
+    html = client.get("/stores/night-7", headers=_as(engine, Role.OPERATOR)).text
+    assert "data-command=" not in html and "This store is retired" in html

@@ -99,7 +99,13 @@
     function tick() {
       call("GET", "/commands/" + encodeURIComponent(cmd.correlation_id)).then(function (answer) {
         if (!answer.ok) {
-          show(cmd.name + ": sent; status unknown (" + explain(answer) + ")", "unknown");
+          var passing = answer.status === 0 || answer.status >= 500;  // the cloud hiccuped: ask again
+          if (passing && (isNaN(expires) || Date.now() <= expires + GRACE_MS)) {
+            show(cmd.name + ": sent; the cloud did not answer, asking again...", "sent");
+            window.setTimeout(tick, POLL_MS);
+          } else {
+            show(cmd.name + ": sent; status unknown (" + explain(answer) + ")", "unknown");
+          }
           return;
         }
         var now = answer.data;
