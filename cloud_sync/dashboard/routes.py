@@ -168,7 +168,7 @@ def dashboard_state(session: Session, low_stock_default: int) -> dict[str, Any]:
             [
                 [
                     local_time(s.ts, zones.get(s.store_id)),
-                    escape(s.store_id),
+                    f'<a href="/stores/{escape(s.store_id)}">{escape(s.store_id)}</a>',
                     escape(s.member_id),
                     f"{s.total_cents / 100:.2f}",
                     escape(s.payment_mode),

@@ -160,6 +160,7 @@ def test_the_store_page_fits_a_phone_and_a_desktop(settings: CloudSettings, engi
         assert overflow[0] <= overflow[1], f"fleet page scrolls sideways at 360 px: {overflow}"
         assert driver.execute_script(SMALL_TARGETS_JS) == []
         full_screenshot(driver, 360, SHOTS / "fleet-360.png")
+        full_screenshot(driver, 1280, SHOTS / "fleet-1280.png")
 
         driver.get(f"{url}/stores/night-7")
         set_viewport(driver, 1280, 900)
