@@ -26,6 +26,7 @@ from edge_agent.adapters.outbox import Outbox
 from edge_agent.adapters.outbox_recovery import open_outbox
 from edge_agent.adapters.private import private_dir, write_private
 from edge_agent.adapters.replay import SqliteReplayStore
+from edge_agent.adapters.systemd import HealthCheck, Notifier, Watchdog
 from edge_agent.adapters.vision import Recognizer
 from edge_agent.agent import Inbox, StoreAgent
 from edge_agent.checkout_bootstrap import (
@@ -49,6 +50,9 @@ from edge_agent.services.events import EventEmitter
 from edge_agent.services.stats import AgentStats
 from edge_agent.services.sync import SyncService
 
+LOCK_STUCK_S = 10.0  # one relay write or poll never takes this long
+OUTBOX_ANSWER_S = 5.0  # the outbox answers a trivial query within this, unless a write hangs
+
 log = logging.getLogger(__name__)
 
 
@@ -65,9 +69,12 @@ class RunningAgent:
     metrics: MetricsServer | None = None
     replay: SqliteReplayStore | None = None
     command_log: CommandLog | None = None
+    watchdog: Watchdog | None = None
 
     def stop(self) -> None:
         """Stop readers first, then lock the door, then the broker link and the lock driver."""
+        if self.watchdog is not None:
+            self.watchdog.stop()
         if self.camera is not None:
             self.camera.stop()
         if self.checkout is not None:
@@ -97,6 +104,24 @@ class RunningAgent:
             self.replay.close()
         if self.command_log is not None:
             self.command_log.close()
+
+
+def describe(settings: AgentSettings, config: Path) -> str:
+    """Return the one-line start-up summary: version, store, config file, devices, broker (no secrets)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = version("smartstore")
+    except PackageNotFoundError:
+        release = "unknown"
+    devices = [name for name in ("lock", "inputs", "scanner", "camera") if getattr(settings, name) is not None]
+    stations = len(settings.checkout.stations) if settings.checkout is not None else 0
+    m = settings.mqtt
+    broker = f"{m.host}:{m.port} ({'TLS' if m.ca_file else 'plain'}, delivery {m.delivery})" if m else "none"
+    return (
+        f"smartstore {release}, store {settings.store_id}, config {config}, data {settings.data_dir}, "
+        f"door devices {', '.join(devices) or 'none'}, {stations} checkout station(s), broker {broker}"
+    )
 
 
 def load_synced(path: Path) -> SyncedData:
@@ -295,8 +320,9 @@ def build_agent(
     on_feedback: Callable[[Feedback], None] | None = None,
     start: bool = True,
     recognizer: Recognizer | None = None,
+    notifier: Notifier | None = None,
 ) -> RunningAgent:
-    """Build (and by default start) a store agent from its settings."""
+    """Build (and by default start) a store agent from its settings (``notifier``: systemd, from the environment)."""
     clock = clock or SystemClock()
     private_dir(settings.data_dir)
     replay_store = SqliteReplayStore(settings.data_dir / "replay.db")  # codes used before a restart stay used
@@ -371,7 +397,8 @@ def build_agent(
     agent = StoreAgent(inbox, door=door, checkout=checkout, sync=sync, stats=stats, emitter=emitter)
 
     metrics = MetricsServer(settings.metrics_port, outbox, link) if settings.metrics_port else None
-    running = RunningAgent(agent, outbox, link, drivers, camera, parts, metrics, replay_store, command_log)
+    watchdog = Watchdog(notifier or Notifier(), _health_checks(agent, lock_driver, outbox))
+    running = RunningAgent(agent, outbox, link, drivers, camera, parts, metrics, replay_store, command_log, watchdog)
     if start:
         lock_driver.start()
         agent.start()
@@ -385,4 +412,22 @@ def build_agent(
             cam.start()
         if metrics is not None:
             metrics.start()
+        watchdog.start()
     return running
+
+
+def _health_checks(agent: StoreAgent, lock: DriverThread, outbox: Outbox) -> list[tuple[str, HealthCheck]]:
+    """What must make progress for the watchdog to be fed: the decision loop, the lock driver, the outbox."""
+
+    def loop() -> str | None:
+        stuck = agent.stalled_for()
+        return None if stuck is None else f"stuck in one input for {stuck:.0f} s"
+
+    def lock_driver() -> str | None:
+        stuck = lock.stuck_for(LOCK_STUCK_S)
+        return None if stuck is None else f"stuck in one relay operation for {stuck:.0f} s"
+
+    def events() -> str | None:
+        return None if outbox.responsive(OUTBOX_ANSWER_S) else f"no answer within {OUTBOX_ANSWER_S:g} s"
+
+    return [("decision loop", loop), ("lock driver", lock_driver), ("outbox", events)]

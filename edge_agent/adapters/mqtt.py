@@ -169,6 +169,7 @@ class MqttLink:
         self._keepalive = keepalive
         self._cond = threading.Condition()
         self._connected = False
+        self._ever_connected = False
         self._running = False
         self._inflight: dict[int, int] = {}  # paho mid -> outbox row id
         self._acked: list[int] = []
@@ -273,6 +274,14 @@ class MqttLink:
         with self._cond:
             self._connected = True
             self._cond.notify_all()
+        again, self._ever_connected = self._ever_connected, True
+        log.info(
+            "broker %s:%d %s; %d event(s) to deliver",
+            self.host,
+            self.port,
+            "reconnected" if again else "connected",
+            len(self.outbox),
+        )
         self.on_connection(True)
 
     def _on_subscribe(
@@ -290,7 +299,9 @@ class MqttLink:
         props: Properties | None,
     ) -> None:
         with self._cond:
-            self._connected = False
+            was, self._connected = self._connected, False
+        if was:
+            log.warning("broker connection lost (%s): the store keeps working and keeps its events", rc)
         self.on_connection(False)
 
     def _on_publish(

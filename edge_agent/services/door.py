@@ -135,6 +135,9 @@ class DoorService:
             config = self.controller.config
             until = keep_until(cmd, config.command_lifetime_s, config.command_skew_s).timestamp()
             if not self.command_log.claim(cmd.correlation_id, cmd.name, until):
+                log.warning(
+                    "command %s %s again: answered with its first reply, not run twice", cmd.name, cmd.correlation_id
+                )
                 self._count_refusal("duplicate")
                 previous = self.command_log.reply_of(cmd.correlation_id)
                 if previous is None:  # claimed, then the agent stopped before it answered
@@ -155,6 +158,15 @@ class DoorService:
             actions = self.controller.handle(CommandReceived(cmd, retained=item.retained))
         for action in actions:
             if isinstance(action, Reply) and action.reply.correlation_id == cmd.correlation_id:
+                r = action.reply
+                log.info(
+                    "command %s %s from %s: %s%s",
+                    cmd.name,
+                    cmd.correlation_id,
+                    cmd.issued_by,
+                    r.status,
+                    f" ({r.error})" if r.error else "",
+                )
                 if action.reply.status != "ok":
                     self._count_refusal(action.reply.status)
                 if log_it:
@@ -173,13 +185,16 @@ class DoorService:
             why = "this store has no checkout stations" if self.on_review is None else self.on_review(cmd)
             refused = None if why is None else ("rejected", why)
         status, error = refused if refused is not None else ("ok", None)
-        log.info("resolve_review %s at %s: %s %s", cmd.correlation_id, cmd.station_id, status, error or "")
         return CommandReply(correlation_id=cmd.correlation_id, name=cmd.name, status=status, error=error, ts=now)
 
     def _count_refusal(self, why: str) -> None:
         self.stats.commands_refused[why] = self.stats.commands_refused.get(why, 0) + 1
 
     def _device_changed(self, report: DeviceReport) -> DeviceStatusChanged:
+        if report.online:
+            log.info("device %s (%s) online", report.name, report.kind)
+        else:
+            log.warning("device %s (%s) offline: %s", report.name, report.kind, report.detail or "no detail")
         self._devices[report.name] = DeviceStatus(
             device=report.name, kind=report.kind, status="online" if report.online else "offline", detail=report.detail
         )
