@@ -290,7 +290,7 @@ def store_page(request: Request, store_id: str) -> Response:
     if state is None:
         return HTMLResponse(
             f'<!doctype html><meta charset="utf-8"><link rel="stylesheet" href="/static/dashboard.css">'
-            f'<p class="error">No store {escape(store_id)!s} is known. <a href="/">All stores</a></p>',
+            f'<p class="error">No store {escape(store_id)} is known. <a href="/">All stores</a></p>',
             status_code=404,
         )
     s = state["sections"]
