@@ -427,7 +427,7 @@ def build_agent(
     )
     agent = StoreAgent(inbox, door=door, checkout=checkout, sync=sync, stats=stats, emitter=emitter)
 
-    metrics = MetricsServer(settings.metrics_port, outbox, link) if settings.metrics_port else None
+    metrics = MetricsServer(settings.metrics_port, outbox, link, agent) if settings.metrics_port else None
     watchdog = Watchdog(notifier or Notifier(), _health_checks(agent, lock_driver, outbox))
     running = RunningAgent(agent, outbox, link, drivers, camera, parts, metrics, replay_store, command_log, watchdog)
     if start:
