@@ -67,8 +67,9 @@ def enqueue(session: Session, items: Sequence[NewNotification], now: datetime) -
         if n.dedupe_key in known:
             continue
         known.add(n.dedupe_key)
-        result: Any = session.execute(
-            insert_ignore(Notification, dialect, "dedupe_key").values(
+        result = session.execute(
+            insert_ignore(Notification, dialect, "dedupe_key")
+            .values(
                 dedupe_key=n.dedupe_key,
                 store_id=n.store_id,
                 kind=n.kind,
@@ -79,8 +80,9 @@ def enqueue(session: Session, items: Sequence[NewNotification], now: datetime) -
                 attempts=0,
                 next_attempt_at=now,
             )
+            .returning(Notification.id)
         )
-        if result.rowcount == 1:  # another process may have inserted it in between
+        if result.scalar_one_or_none() is not None:  # another process may have inserted it in between
             inserted.append(n)
     return inserted
 

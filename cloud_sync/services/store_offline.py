@@ -97,7 +97,8 @@ def check(session: Session, now: datetime, after: timedelta) -> OfflineChanges:
     for store, reason in planned.went_offline:
         last_seen = store.last_seen_at.isoformat() if store.last_seen_at else None
         result: Any = session.execute(
-            insert_ignore(Alert, dialect).values(
+            insert_ignore(Alert, dialect)
+            .values(
                 kind=KIND,
                 store_id=store.id,
                 severity="critical",
@@ -106,8 +107,9 @@ def check(session: Session, now: datetime, after: timedelta) -> OfflineChanges:
                 dedupe_key=f"{KIND}:{store.id}:{last_seen or 'never'}"[:200],
                 created_at=now,
             )
+            .returning(Alert.id)
         )
-        if result.rowcount == 1:  # another watcher may have raised it in between
+        if result.scalar_one_or_none() is not None:  # another watcher may have raised it in between
             made.went_offline.append((store, reason))
     for store_id in planned.back:
         result = session.execute(
