@@ -70,6 +70,7 @@ class Watcher:
             )
         self.sender: Sender | None = sender
         self.passes = 0
+        self._last_error: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -85,7 +86,7 @@ class Watcher:
         for store, reason in changes.went_offline:
             log.warning("store %s offline: %s", store.id, reason)
         for store_id in changes.back:
-            log.info("store %s reports again: store_offline resolved", store_id)
+            log.info("store %s: store_offline resolved (reports again, or retired)", store_id)
         result.offline, result.back = len(changes.went_offline), len(changes.back)
         if self.sender is None:
             return result
@@ -147,13 +148,17 @@ class Watcher:
         while not self._stop.is_set():
             try:
                 self.run_once()
-            except Exception as err:  # never die: log one line and try again next pass
-                log.error(
-                    "watcher pass failed: %s: %s",
-                    type(err).__name__,
-                    str(err).splitlines()[0][:300] if str(err) else "",
-                )
-                log.debug("watcher pass failure", exc_info=True)
+            except Exception as err:  # never die: one line per distinct error, then the next pass
+                first = str(err).splitlines()[0][:300] if str(err) else ""
+                text = f"{type(err).__name__}: {first}"
+                if text != self._last_error:
+                    log.error("watcher pass failed: %s", text)
+                    log.debug("watcher pass failure", exc_info=True)
+                self._last_error = text
+            else:
+                if self._last_error is not None:
+                    log.info("watcher passes succeed again")
+                self._last_error = None
             self.passes += 1
             self._stop.wait(self.settings.notify_interval_s)
 
