@@ -10,6 +10,10 @@ import json
 import sys
 from typing import Any
 
+from cloud_sync.broker.commands import register_home_assistant_login
+from cloud_sync.command_cli import register_command
+from cloud_sync.top.commands import register_top
+
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Any:
     from cloud_sync.config import CloudSettings
@@ -35,7 +39,12 @@ def _add_mqtt(p: argparse.ArgumentParser) -> None:
 
 
 class DatabaseNotReady(RuntimeError):
-    """The database is missing, unreachable or not at the shipped schema revision."""
+    """The database is missing, unreachable or not at the shipped schema revision (``retryable``: unreachable)."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        """Keep the one-line message and whether waiting could help."""
+        super().__init__(message)
+        self.retryable = retryable
 
 
 def _migrated_engine(settings: Any) -> Any:
@@ -62,12 +71,35 @@ def _migrated_engine(settings: Any) -> Any:
     except SQLAlchemyError as err:
         engine.dispose()
         raise DatabaseNotReady(
-            f"database unreachable: {str(getattr(err, 'orig', None) or err).splitlines()[0]}"
+            f"database unreachable: {str(getattr(err, 'orig', None) or err).splitlines()[0]}", retryable=True
         ) from err
     if at != head_revision():
         engine.dispose()
         raise DatabaseNotReady(f"database at revision {at or 'none'}: run 'smartstore cloud migrate' first")
     return engine
+
+
+def _database_ready(settings: Any, command: str) -> None:
+    """Check the database before a long-running process starts; wait (bounded, logged) only while it is unreachable.
+
+    Raises:
+        DatabaseNotReady: not migrated (at once), or still unreachable after ``CLOUD_DB_WAIT_S``.
+    """
+    import logging
+    import time
+
+    log = logging.getLogger("cloud_sync")
+    delay, deadline = 1.0, time.monotonic() + settings.db_wait_s
+    while True:
+        try:
+            _migrated_engine(settings).dispose()
+            return
+        except DatabaseNotReady as err:
+            if not err.retryable or time.monotonic() + delay > deadline:
+                raise
+            log.warning("%s: %s; retrying in %.0f s", command, err, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -103,6 +135,11 @@ def _serve(args: argparse.Namespace) -> int:
         engine = make_engine(settings.database_url)
         upgrade(engine)
         engine.dispose()
+    try:
+        _database_ready(settings, "serve")
+    except DatabaseNotReady as err:
+        print(f"serve: {err}", file=sys.stderr)
+        return 2
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level, proxy_headers=True)
     return 0
 
@@ -124,6 +161,11 @@ def _ingest(args: argparse.Namespace) -> int:
         ingest_payments=False if args.no_payments else None,
         ingest_metrics_port=args.metrics_port,
     )
+    try:
+        _database_ready(settings, "ingest")
+    except DatabaseNotReady as err:
+        print(f"ingest: {err}", file=sys.stderr)
+        return 2
     worker = IngestWorker(settings)
     if settings.ingest_metrics_port:
         from prometheus_client import start_http_server
@@ -145,6 +187,11 @@ def _downlink(args: argparse.Namespace) -> int:
     from cloud_sync.downlink import DownlinkPublisher
 
     settings = _settings(args)
+    try:
+        _database_ready(settings, "downlink")
+    except DatabaseNotReady as err:
+        print(f"downlink: {err}", file=sys.stderr)
+        return 2
     engine = make_engine(settings.database_url)
     publisher = DownlinkPublisher(settings, make_session_factory(engine))
     done = threading.Event()
@@ -362,7 +409,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     _add_mqtt(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--log-level", default="info")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug", "trace"])
     p.add_argument("--no-downlink", action="store_true", help="do not publish the downlink from this process")
     p.add_argument(
         "--no-watcher", action="store_true", help="no store_offline alerts or webhook notifications from this process"
@@ -413,6 +460,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         c.add_argument("--json", action="store_true")
         c.set_defaults(func=_store)
 
+    register_command(sub)
+
     p = sub.add_parser("broker-config", help="Write the fleet broker's Mosquitto configuration and cloud logins.")
     p.add_argument("--out", required=True, help="directory for mosquitto.conf, its security state and credentials")
     p.add_argument("--port", type=int, default=1883)
@@ -423,6 +472,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--user", help="user mosquitto switches to (it must own OUT)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_broker_config)
+    register_top(sub)
+    register_home_assistant_login(sub)
     p = sub.add_parser("downlink-key", help="Create, rotate or show the key that signs everything sent to stores.")
     ksub = p.add_subparsers(dest="key_command", metavar="ACTION", required=True)
     for action, text in (

@@ -39,6 +39,8 @@ class CloudSettings(BaseModel):
     # decommissioning; ``cloud broker-config`` writes it to credentials/serve.env.
     broker_admin_username: str | None = None
     broker_admin_password: SecretStr | None = None
+    # Stores may publish their Home Assistant discovery configs under this prefix (docs/mqtt.md).
+    home_assistant_prefix: str = Field(default="homeassistant", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
     # What an enrolled agent is told: the broker address stores reach (when it differs from the
     # cloud's own view of it) and the cloud's public URL.
     broker_public_host: str | None = None
@@ -60,6 +62,10 @@ class CloudSettings(BaseModel):
     # Downlink publisher (started by ``serve`` unless disabled).
     downlink_enabled: bool = True
     downlink_interval_s: float = Field(default=0.5, gt=0, le=60)
+    # How long an operator command may be acted on; unanswered by then, it reads "unanswered".
+    command_lifetime_s: float = Field(default=60.0, ge=5, le=600)
+    # How long serve, ingest and downlink wait at start for an unreachable database (then exit 2).
+    db_wait_s: float = Field(default=30.0, ge=0, le=3600)
     # The downlink signing key (cloud_sync/downlink_key.py); created on first use when missing.
     downlink_key_file: Path | None = None
     # Raise after restoring the database from a backup: stores accept the (lower) versions of a higher epoch.

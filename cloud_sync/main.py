@@ -25,12 +25,14 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
+from cloud_sync.api.docs import add_docs
 from cloud_sync.api.routes import (
     activity,
     catalog,
     enrolment,
     members,
     notifications,
+    operations,
     orders,
     stores,
     sync,
@@ -121,7 +123,14 @@ def create_app(
             if own_engine:
                 engine.dispose()
 
-    app = FastAPI(title=settings.api_title, version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title=settings.api_title,
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # served by add_docs from local assets (no CDN)
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
@@ -131,9 +140,10 @@ def create_app(
 
     _add_request_metrics(app, registry)
     _add_error_handlers(app)
-    for module in (tokens, stores, enrolment, members, catalog, orders, activity, sync, notifications):
+    for module in (tokens, stores, enrolment, members, catalog, orders, activity, operations, sync, notifications):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(dashboard.router)
+    add_docs(app)
     app.mount("/static", StaticFiles(directory=Path(dashboard.__file__).parent / "static"), name="static")
     _add_ops_routes(app, engine, registry)
     return app

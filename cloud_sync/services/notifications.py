@@ -10,6 +10,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 SIGNATURE_HEADER = "X-Smartstore-Signature"
@@ -59,9 +60,12 @@ class NewNotification:
     payload: dict[str, Any]
 
 
-def dashboard_link(public_url: str | None) -> str | None:
-    """Return the dashboard's address under ``public_url`` (None when not configured)."""
-    return public_url.rstrip("/") + "/" if public_url else None
+def dashboard_link(public_url: str | None, store_id: str | None) -> str | None:
+    """Return the dashboard page of the store (the fleet page without one); None without ``public_url``."""
+    if not public_url:
+        return None
+    base = public_url.rstrip("/")
+    return f"{base}/stores/{quote(store_id, safe='')}" if store_id else f"{base}/"
 
 
 def from_alarm(alarm: AlarmRow, public_url: str | None) -> NewNotification:
@@ -77,7 +81,7 @@ def from_alarm(alarm: AlarmRow, public_url: str | None) -> NewNotification:
         "message": f"alarm {alarm.alarm} from {alarm.source} at store {alarm.store_id}",
         "detail": alarm.detail,
         "raised_at": alarm.raised_at.isoformat(),
-        "link": dashboard_link(public_url),
+        "link": dashboard_link(public_url, alarm.store_id),
     }
     return NewNotification(key[:200], alarm.store_id, alarm.alarm, alarm.severity, payload)
 
@@ -94,7 +98,7 @@ def from_alert(alert: AlertRow, public_url: str | None) -> NewNotification:
         "message": alert.message,
         "detail": alert.details,
         "raised_at": alert.created_at.isoformat(),
-        "link": dashboard_link(public_url),
+        "link": dashboard_link(public_url, alert.store_id),
     }
     if "last_seen" in alert.details:
         payload["last_seen"] = alert.details["last_seen"]

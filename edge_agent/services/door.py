@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal
 
-from contracts.messages import Command, CommandReply, DeviceStatus, dump
+from contracts.messages import Command, CommandReply, DeviceStatus, ResolveReviewCommand, dump
 from edge_agent.domain.actions import Emit, Feedback, Reply
-from edge_agent.domain.commands import keep_until
+from edge_agent.domain.commands import keep_until, refusal
 from edge_agent.domain.door import (
     CommandReceived,
     DeviceStatusChanged,
@@ -76,11 +77,13 @@ class DoorService:
         stats: AgentStats | None = None,
         on_persist: Callable[[bool, str | None], None] | None = None,
         command_log: CommandJournal | None = None,
+        on_review: Callable[[ResolveReviewCommand], str | None] | None = None,
     ) -> None:
         """Wire the controller to its lock, the events path, (optionally) the broker and the command log.
 
         ``on_persist(lockdown, mode_override)`` hears the operator's lockdown and mode override
-        whenever they change, so they can be kept across restarts.
+        whenever they change, so they can be kept across restarts. ``on_review`` applies a
+        ``resolve_review`` command at a checkout station and says why it could not (None: done).
         """
         self.controller = controller
         self.lock = lock
@@ -90,6 +93,7 @@ class DoorService:
         self.on_feedback = on_feedback or (lambda fb: log.info("reader: %s", fb.message))
         self.stats = stats or AgentStats()
         self.command_log = command_log
+        self.on_review = on_review
         self._last_state: dict[str, object] | None = None
         self._devices: dict[str, DeviceStatus] = {}
         self._dirty_devices: set[str] = set()
@@ -131,6 +135,9 @@ class DoorService:
             config = self.controller.config
             until = keep_until(cmd, config.command_lifetime_s, config.command_skew_s).timestamp()
             if not self.command_log.claim(cmd.correlation_id, cmd.name, until):
+                log.warning(
+                    "command %s %s again: answered with its first reply, not run twice", cmd.name, cmd.correlation_id
+                )
                 self._count_refusal("duplicate")
                 previous = self.command_log.reply_of(cmd.correlation_id)
                 if previous is None:  # claimed, then the agent stopped before it answered
@@ -145,9 +152,21 @@ class DoorService:
                 if self.publisher is not None:
                     self.publisher.publish_reply(self.topics.reply(cmd.name), previous)
                 return
-        actions = self.controller.handle(CommandReceived(cmd, retained=item.retained))
+        if isinstance(cmd, ResolveReviewCommand):
+            actions: list[DoorAction] = [Reply(self._review(cmd, item.retained))]
+        else:
+            actions = self.controller.handle(CommandReceived(cmd, retained=item.retained))
         for action in actions:
             if isinstance(action, Reply) and action.reply.correlation_id == cmd.correlation_id:
+                r = action.reply
+                log.info(
+                    "command %s %s from %s: %s%s",
+                    cmd.name,
+                    cmd.correlation_id,
+                    cmd.issued_by,
+                    r.status,
+                    f" ({r.error})" if r.error else "",
+                )
                 if action.reply.status != "ok":
                     self._count_refusal(action.reply.status)
                 if log_it:
@@ -155,10 +174,27 @@ class DoorService:
                     self.command_log.record_reply(cmd.correlation_id, dump(action.reply))
         self._execute(actions)
 
+    def _review(self, cmd: ResolveReviewCommand, retained: bool) -> CommandReply:
+        """Run a checkout command under the door's command rules (never retained, within its lifetime)."""
+        config = self.controller.config
+        now = datetime.fromtimestamp(self.controller.clock.time(), UTC)
+        refused = refusal(
+            cmd, retained=retained, now=now, lifetime_s=config.command_lifetime_s, skew_s=config.command_skew_s
+        )
+        if refused is None:
+            why = "this store has no checkout stations" if self.on_review is None else self.on_review(cmd)
+            refused = None if why is None else ("rejected", why)
+        status, error = refused if refused is not None else ("ok", None)
+        return CommandReply(correlation_id=cmd.correlation_id, name=cmd.name, status=status, error=error, ts=now)
+
     def _count_refusal(self, why: str) -> None:
         self.stats.commands_refused[why] = self.stats.commands_refused.get(why, 0) + 1
 
     def _device_changed(self, report: DeviceReport) -> DeviceStatusChanged:
+        if report.online:
+            log.info("device %s (%s) online", report.name, report.kind)
+        else:
+            log.warning("device %s (%s) offline: %s", report.name, report.kind, report.detail or "no detail")
         self._devices[report.name] = DeviceStatus(
             device=report.name, kind=report.kind, status="online" if report.online else "offline", detail=report.detail
         )

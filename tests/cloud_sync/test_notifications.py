@@ -235,7 +235,7 @@ def test_a_raised_critical_alarm_is_posted_once_with_the_signature(
     assert body["type"] == "alarm" and body["kind"] == "door_forced"
     assert (body["store_id"], body["severity"], body["detail"]) == ("s1", "critical", "forced")
     assert body["raised_at"] == T0.isoformat()
-    assert body["link"] == "https://cloud.example.net/"
+    assert body["link"] == "https://cloud.example.net/stores/s1"
     assert got.headers[DELIVERY_HEADER] == body["id"]
     [row] = notifications(engine)
     assert (row.status, row.attempts, row.last_error) == ("delivered", 1, None)
