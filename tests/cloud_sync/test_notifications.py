@@ -612,6 +612,16 @@ def test_serve_starts_the_watcher_unless_disabled(settings: CloudSettings, engin
         assert c.app.state.watcher is None  # type: ignore[attr-defined]
 
 
+def test_serve_delivers_an_alarm_through_its_watcher(
+    settings: CloudSettings, engine: Engine, receiver: Receiver
+) -> None:
+    s = notify_settings(settings, receiver, notify_enabled=True, notify_interval_s=0.05)
+    with TestClient(create_app(s, engine=engine)):
+        raise_alarm(engine, "s1", "critical", at=utcnow())
+        assert wait_until(lambda: [n.status for n in notifications(engine)] == ["delivered"])
+    assert [r.json["store_id"] for r in receiver.requests] == ["s1"]
+
+
 def test_operators_list_notifications(
     client: TestClient,
     engine: Engine,
