@@ -659,3 +659,43 @@ def test_delivery_payload_is_stable(settings: CloudSettings, engine: Engine, rec
     make_watcher(notify_settings(settings, receiver), engine, Clock(T0 + timedelta(seconds=1))).run_once()
     [row] = notifications(engine)
     assert receiver.requests[0].json == row.payload
+
+
+def test_a_store_whose_connection_drops_raises_store_offline_through_broker_and_ingest(
+    broker: Any, worker_factory: Callable[..., Any], settings: CloudSettings, engine: Engine
+) -> None:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.reasoncodes import ReasonCode
+
+    worker_factory()
+    topics = Topics("s-e2e")
+    agent = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="agent-s-e2e", protocol=mqtt.MQTTv5)
+    broker.login(agent, broker.store_login("s-e2e"))
+    agent.will_set(topics.availability, "offline", qos=1, retain=True)
+    connected = threading.Event()
+    agent.on_connect = lambda *_a: connected.set()
+    agent.connect(broker.host, broker.port)
+    agent.loop_start()
+    try:
+        assert connected.wait(10)
+        agent.publish(topics.availability, "online", qos=1, retain=True).wait_for_publish(10)
+        agent.publish(*heartbeat("s-e2e"), qos=1, retain=True).wait_for_publish(10)
+
+        def store() -> Store | None:
+            with Session(engine) as session:
+                return session.get(Store, "s-e2e")
+
+        assert wait_until(lambda: (s := store()) is not None and s.online and s.last_seen_at is not None)
+        watcher = make_watcher(settings, engine, Clock(utcnow()))
+        assert watcher.run_once().offline == 0
+        agent.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, "Disconnect with will message"))
+    finally:
+        agent.loop_stop()
+    assert wait_until(lambda: (s := store()) is not None and not s.online)
+    seen = last_seen(engine, "s-e2e")
+    assert seen is not None
+    watcher.clock = Clock(utcnow())
+    assert watcher.run_once().offline == 1
+    [alert] = alerts(engine)
+    assert (alert.store_id, alert.details["last_seen"]) == ("s-e2e", seen.isoformat())
