@@ -66,6 +66,8 @@ class CloudSettings(BaseModel):
     command_lifetime_s: float = Field(default=60.0, ge=5, le=600)
     # How long serve, ingest and downlink wait at start for an unreachable database (then exit 2).
     db_wait_s: float = Field(default=30.0, ge=0, le=3600)
+    # Per-store series on /metrics for at most this many stores (label cardinality stays bounded).
+    metrics_max_stores: int = Field(default=1000, ge=0, le=100_000)
     # The downlink signing key (cloud_sync/downlink_key.py); created on first use when missing.
     downlink_key_file: Path | None = None
     # Raise after restoring the database from a backup: stores accept the (lower) versions of a higher epoch.

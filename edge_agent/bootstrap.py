@@ -73,6 +73,23 @@ class RunningAgent:
     command_log: CommandLog | None = None
     watchdog: Watchdog | None = None
 
+    def start(self) -> None:
+        """Start the lock driver first (it writes "locked"), then the decision loop, devices, link and readers."""
+        self.drivers[0].start()
+        self.agent.start()
+        for driver in self.drivers[1:]:
+            driver.start()
+        if self.link is not None:
+            self.link.start()
+        if self.camera is not None:
+            self.camera.start()
+        for cam in self.checkout.cameras if self.checkout else []:
+            cam.start()
+        if self.metrics is not None:
+            self.metrics.start()
+        if self.watchdog is not None:
+            self.watchdog.start()
+
     def stop(self) -> None:
         """Stop readers first, then lock the door, then the broker link and the lock driver."""
         if self.watchdog is not None:
@@ -410,23 +427,11 @@ def build_agent(
     )
     agent = StoreAgent(inbox, door=door, checkout=checkout, sync=sync, stats=stats, emitter=emitter)
 
-    metrics = MetricsServer(settings.metrics_port, outbox, link) if settings.metrics_port else None
+    metrics = MetricsServer(settings.metrics_port, outbox, link, agent) if settings.metrics_port else None
     watchdog = Watchdog(notifier or Notifier(), _health_checks(agent, lock_driver, outbox))
     running = RunningAgent(agent, outbox, link, drivers, camera, parts, metrics, replay_store, command_log, watchdog)
     if start:
-        lock_driver.start()
-        agent.start()
-        for driver in drivers[1:]:
-            driver.start()
-        if link is not None:
-            link.start()
-        if camera is not None:
-            camera.start()
-        for cam in parts.cameras if parts else []:
-            cam.start()
-        if metrics is not None:
-            metrics.start()
-        watchdog.start()
+        running.start()
     return running
 
 

@@ -170,6 +170,7 @@ class MqttLink:
         self._cond = threading.Condition()
         self._connected = False
         self._ever_connected = False
+        self.reconnects = 0  # connections after the first (metrics)
         self._running = False
         self._inflight: dict[int, int] = {}  # paho mid -> outbox row id
         self._acked: list[int] = []
@@ -291,6 +292,7 @@ class MqttLink:
             self._connected = True
             self._cond.notify_all()
         again, self._ever_connected = self._ever_connected, True
+        self.reconnects += 1 if again else 0
         log.info(
             "broker %s:%d %s; %d event(s) to deliver",
             self.host,

@@ -7,6 +7,7 @@ raises ``device_offline`` for the lock, the door inputs and the readers alike.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from contracts.messages import Command, CommandReply, DeviceStatus, ResolveRevie
 from edge_agent.domain.actions import Emit, Feedback, Reply
 from edge_agent.domain.commands import keep_until, refusal
 from edge_agent.domain.door import (
+    CodePresented,
     CommandReceived,
     DeviceStatusChanged,
     DoorAction,
@@ -122,7 +124,10 @@ class DoorService:
             return
         if isinstance(item, DeviceReport):
             item = self._device_changed(item)
+        started = time.perf_counter()
         self._execute(self.controller.handle(item))
+        if isinstance(item, CodePresented):
+            self.stats.decision_s.observe(time.perf_counter() - started)
 
     def _command(self, item: CommandArrived) -> None:
         """Run a command once per correlation id, across restarts (``command_log``)."""
@@ -189,6 +194,11 @@ class DoorService:
 
     def _count_refusal(self, why: str) -> None:
         self.stats.commands_refused[why] = self.stats.commands_refused.get(why, 0) + 1
+
+    @property
+    def devices(self) -> dict[str, DeviceStatus]:
+        """Return each device's last reported status, by name."""
+        return dict(self._devices)
 
     def _device_changed(self, report: DeviceReport) -> DeviceStatusChanged:
         if report.online:

@@ -64,3 +64,37 @@ def test_the_agent_unit_is_watched_restarted_forever_and_never_waits_for_the_net
     assert "network-online.target" not in text
     allowed = [line.split("=", 1)[1] for line in text.splitlines() if line.startswith("DeviceAllow=")]
     assert {"char-ttyAMA rw", "char-ttyS rw", "char-ttyUSB rw", "char-ttyACM rw"} <= set(allowed)
+
+
+def _exported_metric_names() -> set[str]:
+    """Every metric name the agent and the cloud define (read from their sources)."""
+    import re
+
+    root = DEPLOY.parent
+    text = "".join(
+        p.read_text()
+        for p in [
+            *root.glob("edge_agent/adapters/metrics.py"),
+            root / "cloud_sync/main.py",
+            root / "cloud_sync/ingest/worker.py",
+        ]
+    )
+    return set(re.findall(r'"(smartstore_[a-z_]+)"', text))
+
+
+def test_the_alert_rules_and_the_dashboard_use_only_metrics_that_exist() -> None:
+    import json
+    import re
+
+    import yaml
+
+    names = _exported_metric_names()
+    suffixes = ("_total", "_bucket", "_count", "_sum")
+    rules = yaml.safe_load((DEPLOY / "prometheus-alerts.yml").read_text())
+    exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    assert all(r.get("annotations", {}).get("summary") for g in rules["groups"] for r in g["rules"])
+    dashboard = json.loads((DEPLOY / "grafana-dashboard.json").read_text())
+    exprs += [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {m for e in exprs for m in re.findall(r"smartstore_[a-z_]+", e)}
+    unknown = {m for m in used if m not in names and not any(m.endswith(s) and m[: -len(s)] in names for s in suffixes)}
+    assert used and unknown == set()
