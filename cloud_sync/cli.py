@@ -125,7 +125,11 @@ def _serve(args: argparse.Namespace) -> int:
 
     from cloud_sync.main import create_app
 
-    settings = _settings(args, downlink_enabled=False if args.no_downlink else None)
+    settings = _settings(
+        args,
+        downlink_enabled=False if args.no_downlink else None,
+        notify_enabled=False if args.no_watcher else None,
+    )
     if args.migrate:
         from cloud_sync.db.migrate import upgrade
         from cloud_sync.db.session import make_engine
@@ -436,6 +440,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug", "trace"])
     p.add_argument("--log-format", choices=FORMATS, default="text", help="text (journald, default) or json lines")
     p.add_argument("--no-downlink", action="store_true", help="do not publish the downlink from this process")
+    p.add_argument(
+        "--no-watcher", action="store_true", help="no store_offline alerts or webhook notifications from this process"
+    )
     p.add_argument("--migrate", action="store_true", help="upgrade the database before serving")
     p.set_defaults(func=_serve)
 
