@@ -79,9 +79,7 @@ def request_code(
     now = utcnow()
     since = now - RATE_WINDOW
     recent = func.count(ShopperCode.id)
-    by_contact = session.scalar(
-        select(recent).where(ShopperCode.address == address, ShopperCode.created_at > since)
-    )
+    by_contact = session.scalar(select(recent).where(ShopperCode.address == address, ShopperCode.created_at > since))
     by_client = session.scalar(select(recent).where(ShopperCode.client == client, ShopperCode.created_at > since))
     if (by_contact or 0) >= per_contact or (by_client or 0) >= per_client:
         raise TooManyRequests("too many codes asked for; wait 15 minutes and try again")
@@ -91,7 +89,9 @@ def request_code(
         update(ShopperCode).where(ShopperCode.address == address, ShopperCode.used_at.is_(None)).values(used_at=now)
     )
     session.add(
-        ShopperCode(address=address, client=client, code_hash=digest(f"{address}:{code}"), created_at=now, expires_at=expires)
+        ShopperCode(
+            address=address, client=client, code_hash=digest(f"{address}:{code}"), created_at=now, expires_at=expires
+        )
     )
     session.flush()
     minutes = max(1, ttl_s // 60)

@@ -86,7 +86,9 @@ def sign_in(body: SignInIn, request: Request, response: Response, session: Sessi
     except auth.SignInRefused:
         session.commit()  # the wrong attempt counts
         raise
-    _cookie(request, response, SESSION_COOKIE, signed.token, http_only=True, max_age=settings.shopper_session_hours * 3600)
+    _cookie(
+        request, response, SESSION_COOKIE, signed.token, http_only=True, max_age=settings.shopper_session_hours * 3600
+    )
     _cookie(request, response, CSRF_COOKIE, secrets.token_urlsafe(24), http_only=False, max_age=365 * 86400)
     member = service.members.get_member(session, signed.member_id)
     return MeOut(
@@ -185,7 +187,9 @@ def top_up(body: TopUpIn, request: Request, member: ShopperDep, session: Session
     except PaymentRequired:
         session.commit()  # keep the declined attempt
         raise
-    return TopUpOut(amount_cents=entry.amount_cents, provider_ref=row.provider_ref or "", balance_cents=entry.balance_after)
+    return TopUpOut(
+        amount_cents=entry.amount_cents, provider_ref=row.provider_ref or "", balance_cents=entry.balance_after
+    )
 
 
 @router.post("/me/orders", status_code=status.HTTP_201_CREATED, response_model=OrderOut, dependencies=[Csrf])

@@ -109,7 +109,9 @@ def top_up(
 
 def store_list(session: Session) -> list[dict[str, str]]:
     """Return the stores a shopper can choose: id and name only."""
-    rows = session.execute(select(Store.id, Store.name).where(Store.retired_at.is_(None)).order_by(Store.name, Store.id))
+    rows = session.execute(
+        select(Store.id, Store.name).where(Store.retired_at.is_(None)).order_by(Store.name, Store.id)
+    )
     return [{"id": sid, "name": name or sid} for sid, name in rows]
 
 
@@ -117,7 +119,9 @@ def store_products(session: Session, store_id: str) -> list[dict[str, Any]]:
     """Return what can be ordered in a store now: product, name, price and available count."""
     inventory.get_store(session, store_id)
     stock = [r for r in inventory.inventory(session, store_id, default_threshold=0) if r["available"] > 0]
-    products = {p.id: p for p in session.scalars(select(Product).where(Product.id.in_([r["product_id"] for r in stock])))}
+    products = {
+        p.id: p for p in session.scalars(select(Product).where(Product.id.in_([r["product_id"] for r in stock])))
+    }
     out = []
     now = utcnow()
     for r in stock:
@@ -127,7 +131,9 @@ def store_products(session: Session, store_id: str) -> list[dict[str, Any]]:
         changes = session.scalars(select(PriceChange).where(PriceChange.product_id == product.id)).all()
         price, _ = effective_price(product, changes, now)
         if price is not None:
-            out.append({"product_id": product.id, "name": product.name, "price_cents": price, "available": r["available"]})
+            out.append(
+                {"product_id": product.id, "name": product.name, "price_cents": price, "available": r["available"]}
+            )
     return out
 
 
@@ -135,7 +141,9 @@ def receipts(session: Session, member_id: str, limit: int = 50) -> list[dict[str
     """Return the member's paid baskets, newest first, with lines, promotions and coupons."""
     sales = session.scalars(select(Sale).where(Sale.member_id == member_id).order_by(Sale.ts.desc()).limit(limit)).all()
     promo_ids = sorted({p for s in sales for p in (s.promotion_ids or [])})
-    names = dict(session.execute(select(PromotionRow.id, PromotionRow.name).where(PromotionRow.id.in_(promo_ids))).all())
+    names = dict(
+        session.execute(select(PromotionRow.id, PromotionRow.name).where(PromotionRow.id.in_(promo_ids))).all()
+    )
     return [
         {
             "sale_id": s.sale_id,

@@ -109,9 +109,7 @@ def test_five_wrong_codes_burn_the_code(shop: Shopper) -> None:
     assert shop.get("/me").status_code == 401
 
 
-def test_code_requests_are_rate_limited_per_contact_and_per_client(
-    settings: CloudSettings, engine: Engine
-) -> None:
+def test_code_requests_are_rate_limited_per_contact_and_per_client(settings: CloudSettings, engine: Engine) -> None:
     app = create_app(settings.model_copy(update={"shopper_codes_per_client": 5}), engine=engine)
     with TestClient(app) as c:
         shop = Shopper(c)
@@ -142,7 +140,10 @@ def test_state_changing_requests_need_the_csrf_header(client: TestClient) -> Non
     key = PhoneKey.generate()
     no_header = client.post("/api/shop/me/pass", json={"public_key": _phone_key(key)})
     assert no_header.status_code == 403
-    assert client.post("/api/shop/me/wallet/topups", json={"amount_cents": 100, "idempotency_key": "k" * 8}).status_code == 403
+    assert (
+        client.post("/api/shop/me/wallet/topups", json={"amount_cents": 100, "idempotency_key": "k" * 8}).status_code
+        == 403
+    )
     assert shop.get("/me/wallet").json()["balance_cents"] == 0
 
 
@@ -257,7 +258,14 @@ def test_place_an_order_and_see_it(shop: Shopper, client: TestClient, op: dict[s
 def test_receipts_show_each_paid_basket(shop: Shopper, client: TestClient, op: dict[str, str], engine: Engine) -> None:
     _store_with_stock(client, op)
     me = shop.sign_in()
-    promo = {"id": "p-milk", "name": "Milk week", "product_ids": ["milk"], "kind": "percent", "value": 10, "effective_from": utcnow().isoformat()}
+    promo = {
+        "id": "p-milk",
+        "name": "Milk week",
+        "product_ids": ["milk"],
+        "kind": "percent",
+        "value": 10,
+        "effective_from": utcnow().isoformat(),
+    }
     assert client.post("/api/v1/promotions", json=promo, headers=op).status_code == 201
     assert shop.get("/me/receipts").json() == []
     sale = SaleCompleted(
@@ -287,7 +295,9 @@ def test_receipts_show_each_paid_basket(shop: Shopper, client: TestClient, op: d
     assert other.get("/me/receipts").json() == []
 
 
-def test_no_contact_reaches_what_stores_receive(shop: Shopper, client: TestClient, op: dict[str, str], engine: Engine) -> None:
+def test_no_contact_reaches_what_stores_receive(
+    shop: Shopper, client: TestClient, op: dict[str, str], engine: Engine
+) -> None:
     _store_with_stock(client, op)
     me = shop.sign_in("+15550001234")
     key = PhoneKey.generate()
@@ -346,7 +356,7 @@ def gateway() -> Iterator[tuple[str, list[dict[str, Any]], Callable[[int], None]
     reply = {"status": 200}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
             self.send_response(reply["status"])
             self.end_headers()
@@ -368,7 +378,9 @@ def test_the_webhook_sender_posts_the_code(
     settings: CloudSettings, engine: Engine, gateway: tuple[str, list[dict[str, Any]], Callable[[int], None]]
 ) -> None:
     url, received, answer = gateway
-    app = create_app(settings.model_copy(update={"shopper_sender": "webhook", "shopper_webhook_url": url}), engine=engine)
+    app = create_app(
+        settings.model_copy(update={"shopper_sender": "webhook", "shopper_webhook_url": url}), engine=engine
+    )
     with TestClient(app) as c:
         shop = Shopper(c)
         assert shop.post("/codes", {"contact": "+15550001234"}).status_code == 202
@@ -377,4 +389,3 @@ def test_the_webhook_sender_posts_the_code(
         answer(500)
         r = shop.post("/codes", {"contact": "+15550001234"})
         assert r.status_code == 503 and r.json()["detail"] == "the code could not be sent now; try again in a minute"
-

@@ -105,10 +105,13 @@ function drawQr(text) {
   qr.make();
   const n = qr.getModuleCount();
   const quiet = 4;
-  const cell = Math.max(3, Math.floor(352 / (n + 2 * quiet)));
+  const box = $("code-box");
+  const room = Math.min(box.clientWidth - 24, window.innerHeight - 120) || 320;
+  const cell = Math.max(2, Math.floor(room / (n + 2 * quiet)));  // whole pixels per module: sharp edges
   const size = (n + 2 * quiet) * cell;
   const canvas = $("qr");
   canvas.width = size; canvas.height = size;
+  canvas.style.width = size + "px"; canvas.style.height = size + "px";
   const g = canvas.getContext("2d");
   g.fillStyle = "#fff"; g.fillRect(0, 0, size, size);
   g.fillStyle = "#000";
@@ -162,20 +165,22 @@ function fillStores(stores) {
 
 function passInfo(status) {
   const p = state.pass;
-  const mine = p && status && status.phone_label && p.phoneKey === status.phoneKeyNow;
-  if (status && status.phone_label && !mine && !(p && p.state === "active")) {
-    $("pass-info").textContent = t("pass_elsewhere", { label: status.phone_label, since: when(status.phone_since) });
-  } else if (p && p.state === "active") {
-    $("pass-info").textContent = t("pass_on_phone", { label: p.label, since: when(p.since) });
-  } else {
-    $("pass-info").textContent = t("no_pass");
-  }
-  $("pass-setup").hidden = Boolean(p && p.state === "active");
+  let text;
+  let setup = true;
+  if (p && p.state === "revoked") { text = t("pass_revoked"); setup = false; }
+  else if (p && p.state === "active") { text = t("pass_on_phone", { label: p.label, since: when(p.since) }); setup = false; }
+  else if (p && p.state === "expired") text = t("pass_expired");
+  else if (status && status.phone_label) {
+    text = t("pass_elsewhere", { label: status.phone_label, since: when(status.phone_since) });
+  } else text = t("no_pass");
+  $("pass-info").textContent = text;
+  $("pass-setup").hidden = !setup;
 }
 
 // ---------------------------------------------------------------- the pass
 async function getPass() {
   try {
+    if (state.pass && state.pass.state === "replaced") await delItem("phone-key");  // that key is revoked: make a new one
     const key = await phoneKey();
     const label = $("phone-label").value.trim() || t("phone_label_default");
     const out = await api("POST", "/me/pass", { public_key: b64url(key.publicRaw), label });
@@ -198,6 +203,7 @@ async function markPass(kind, label) {
   notice(text);
   $("code-status").textContent = text;
   $("code-status").className = "bad";
+  passInfo(null);
 }
 
 // Ask the cloud what this phone's pass is (revoked, moved, expiring) and renew it when due.
@@ -263,6 +269,7 @@ async function showCode() {
   $("show-code").textContent = t("hide_code");
   await keepAwake();
   await tick();
+  $("code-box").scrollIntoView({ block: "start" });
   clearInterval(state.timer);
   state.timer = setInterval(tick, 1000);
 }
@@ -432,7 +439,8 @@ async function start() {
   $("sign-out").addEventListener("click", signOut);
   for (const b of document.querySelectorAll("nav button")) b.addEventListener("click", () => tab(b.dataset.tab));
   document.addEventListener("visibilitychange", () => { if (!document.hidden) keepAwake(); });
-  window.addEventListener("online", checkPass);
+  window.addEventListener("online", () => { say(""); checkPass(); });
+  window.addEventListener("offline", () => say(t("offline")));
   if (typeof qrcode === "undefined") notice(t("qr_missing"));
   state.pass = (await getItem("pass")) || null;
   let me = null;
