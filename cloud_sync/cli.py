@@ -99,6 +99,7 @@ def _serve(args: argparse.Namespace) -> int:
         engine = make_engine(settings.database_url)
         upgrade(engine)
         engine.dispose()
+    print(f"shopper app: http://{args.host}:{args.port}/app/ (docs/shopper-app.md)", flush=True)
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level, proxy_headers=True)
     return 0
 

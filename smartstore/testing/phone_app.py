@@ -68,7 +68,9 @@ class PhoneApp:
         for flag in [*FLAGS, f"--window-size={width},{height}"]:
             options.add_argument(flag)
         self.base_url = base_url.rstrip("/")
-        self.driver: Any = webdriver.Chrome(service=Service(shutil.which("chromedriver") or CHROMEDRIVER), options=options)
+        self.driver: Any = webdriver.Chrome(
+            service=Service(shutil.which("chromedriver") or CHROMEDRIVER), options=options
+        )
         self.driver.execute_cdp_cmd(
             "Emulation.setDeviceMetricsOverride",
             {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": True},
@@ -113,7 +115,10 @@ class PhoneApp:
     def set_offline(self, offline: bool) -> None:
         """Cut (or restore) the browser's network, as a phone in a basement would."""
         self.driver.set_network_conditions(
-            offline=offline, latency=0, download_throughput=-1 if not offline else 0, upload_throughput=-1 if not offline else 0
+            offline=offline,
+            latency=0,
+            download_throughput=-1 if not offline else 0,
+            upload_throughput=-1 if not offline else 0,
         )
         self.wait.until(lambda d: d.execute_script("return navigator.onLine;") is (not offline))
 
@@ -121,9 +126,11 @@ class PhoneApp:
     def open(self) -> None:
         """Open the app and wait for it to have started (sign-in form or home)."""
         self.driver.get(self.base_url + "/app/")
-        self.wait.until(lambda d: d.execute_script(
-            "return !document.getElementById('signin').hidden || !document.getElementById('home').hidden;"
-        ))
+        self.wait.until(
+            lambda d: d.execute_script(
+                "return !document.getElementById('signin').hidden || !document.getElementById('home').hidden;"
+            )
+        )
 
     def sign_in(self, contact: str, read_code: Callable[[], str]) -> str:
         """Join or sign in with ``contact``, reading the one-time code with ``read_code``; return the status line."""
@@ -178,7 +185,9 @@ class PhoneApp:
         return bytes(self.el("qr").screenshot_as_png)
 
 
-def door_code_png(base_url: str, contact: str, code_file: Path, store_id: str, *, label: str = "demo phone") -> bytes | None:
+def door_code_png(
+    base_url: str, contact: str, code_file: Path, store_id: str, *, label: str = "demo phone"
+) -> bytes | None:
     """Join in the app, get a pass, go offline and return the door code's PNG (None without Chromium)."""
     from cloud_sync.shopper.auth import normalise_contact
 

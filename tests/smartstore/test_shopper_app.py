@@ -31,21 +31,24 @@ from cloud_sync.db.session import make_engine, make_session_factory
 from cloud_sync.main import create_app
 from cloud_sync.services.sales import LowStock, record_sales
 from cloud_sync.services.tokens import Role
+from contracts.member_code import decode_code, decode_public_keys, verify_code
 from contracts.messages import DenyReason, SaleCompleted, SaleLine, dump
-from edge_agent.adapters.camera import CameraReader
+from edge_agent.adapters.camera import CameraReader, decode_qr
 from edge_agent.bootstrap import RunningAgent, build_agent
 from edge_agent.config import AgentSettings
 from edge_agent.domain.actions import Feedback
 from edge_agent.domain.door import CodePresented
 from smartstore.testing.broker import MosquittoBroker, free_port
-from smartstore.testing.phone_app import PhoneApp, chromium, read_code_file
+from smartstore.testing.phone_app import PhoneApp, chromium, door_code_png, read_code_file
 from tests.cloud_sync.conftest import make_token, wait_until
 from tests.edge_agent.conftest import Sims, agent_settings
 from tests.edge_agent.helpers import STORE, Members
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(chromium() is None, reason="chromium is not installed (apt-get install chromium chromium-driver)"),
+    pytest.mark.skipif(
+        chromium() is None, reason="chromium is not installed (apt-get install chromium chromium-driver)"
+    ),
 ]
 ON = bytes.fromhex("a00101a2")
 SHOTS = Path("/tmp/shopper-app-shots")
@@ -84,7 +87,12 @@ def cloud(tmp_path: Path, broker: MosquittoBroker) -> Iterator[Cloud]:
     thread.start()
     assert wait_until(lambda: server.started, timeout=15)
     try:
-        yield Cloud(f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {make_token(engine, Role.OPERATOR)}"}, settings, engine)
+        yield Cloud(
+            f"http://127.0.0.1:{port}",
+            {"Authorization": f"Bearer {make_token(engine, Role.OPERATOR)}"},
+            settings,
+            engine,
+        )
     finally:
         server.should_exit = True
         thread.join(10)
@@ -118,6 +126,7 @@ class Door:
         """Play a short clip of the picture to the camera reader; return what it read and the door's answer."""
         before = len(self.feedback)
         picture = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+        assert picture is not None, "the screenshot is not a PNG"
         clip = self.clips / f"clip-{before}-{uuid.uuid4().hex[:6]}.avi"
         writer = cv2.VideoWriter(str(clip), cv2.VideoWriter.fourcc(*"MJPG"), 15, (640, 480))
         h, w = picture.shape[:2]
@@ -149,7 +158,7 @@ def _start_door(tmp_path: Path, sims: Sims, broker: MosquittoBroker, cloud: Clou
     assert cloud.settings.downlink_key_file is not None
     pinned.write_bytes(dump(downlink_key.load(cloud.settings.downlink_key_file).announcement()))
     raw["downlink_keys_file"] = str(pinned)
-    clock, feedback = ShiftedClock(), []
+    clock, feedback = ShiftedClock(), list[Feedback]()
     running = build_agent(AgentSettings.model_validate(raw), clock=clock, on_feedback=feedback.append)
     assert running.link is not None and wait_until(lambda: running.link is not None and running.link.connected, 10)
     clips = tmp_path / "clips"
@@ -173,12 +182,11 @@ def test_the_phone_opens_the_door_offline_and_shows_wallet_orders_receipts(
 ) -> None:
     SHOTS.mkdir(exist_ok=True)
     _stock_the_store(cloud)
-    assert cloud.settings.shopper_code_file is not None
+    codes = cloud.settings.shopper_code_file
+    assert codes is not None
     with PhoneApp(cloud.url) as phone:
         phone.open()
-        assert phone.sign_in(CONTACT, lambda: read_code_file(cloud.settings.shopper_code_file, CONTACT)).startswith(
-            "Welcome"
-        )
+        assert phone.sign_in(CONTACT, lambda: read_code_file(codes, CONTACT)).startswith("Welcome")
         info = phone.get_pass("Test phone")
         assert 'Your pass is on "Test phone"' in info
         phone.screenshot(SHOTS / "1-pass.png")
@@ -266,3 +274,18 @@ def _wallet_order_receipt(phone: PhoneApp, cloud: Cloud) -> None:
     receipt = phone.wait_text("receipt-list", "Milk")
     assert "1 × Milk" in receipt and "Total" in receipt and "1.20" in receipt
     phone.screenshot(SHOTS / "5-receipt.png")
+
+
+@pytest.mark.timeout(120)
+def test_the_demo_helper_returns_a_door_code_picture_made_by_the_page(cloud: Cloud) -> None:
+    _stock_the_store(cloud)
+    assert cloud.settings.shopper_code_file is not None
+    png = door_code_png(cloud.url, "+1 555 000 1234", cloud.settings.shopper_code_file, STORE)
+    assert png is not None
+    picture = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    assert picture is not None
+    [text] = decode_qr(picture)
+    code = decode_code(text)
+    assert code.store_id == STORE and code.member_pass.member_id.startswith("m-")
+    keys = httpx.get(f"{cloud.url}/api/v1/issuer-keys/public", headers=cloud.op).json()["keys"]
+    assert verify_code(code, trusted_keys=decode_public_keys(keys), store_id=STORE, now=time.time())
