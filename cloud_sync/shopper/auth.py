@@ -115,7 +115,7 @@ def verify_code(session: Session, contact: str, code: str, *, session_hours: int
     Raises:
         SignInRefused: wrong, expired or used-up code (each wrong try counts).
     """
-    _kind, address = normalise_contact(contact)
+    kind, address = normalise_contact(contact)
     now = utcnow()
     row = session.scalar(
         select(ShopperCode)
@@ -135,7 +135,7 @@ def verify_code(session: Session, contact: str, code: str, *, session_hours: int
         session.flush()
         raise SignInRefused("wrong code" if row.attempts < MAX_ATTEMPTS else "too many wrong codes; ask for a new one")
     row.used_at = now
-    member_id, joined = _member_for(session, _kind, address)
+    member_id, joined = _member_for(session, kind, address)
     token = "shs_" + secrets.token_urlsafe(32)
     expires = now + timedelta(hours=session_hours)
     session.add(ShopperSession(token_hash=digest(token), member_id=member_id, created_at=now, expires_at=expires))

@@ -15,7 +15,7 @@ from cloud_sync.api.deps import KeyPassphrase, SessionDep
 from cloud_sync.api.schemas import OrderOut, WalletEntryOut
 from cloud_sync.db.models import Order, WalletEntry
 from cloud_sync.db.shopper_models import ShopperContact
-from cloud_sync.services import inventory
+from cloud_sync.services import inventory, members
 from cloud_sync.services.errors import Invalid, PaymentRequired
 from cloud_sync.shopper import auth, service
 from cloud_sync.shopper.deps import CSRF_COOKIE, SESSION_COOKIE, Csrf, ShopperDep, client_key
@@ -90,7 +90,7 @@ def sign_in(body: SignInIn, request: Request, response: Response, session: Sessi
         request, response, SESSION_COOKIE, signed.token, http_only=True, max_age=settings.shopper_session_hours * 3600
     )
     _cookie(request, response, CSRF_COOKIE, secrets.token_urlsafe(24), http_only=False, max_age=365 * 86400)
-    member = service.members.get_member(session, signed.member_id)
+    member = members.get_member(session, signed.member_id)
     return MeOut(
         member_id=member.id,
         contact=auth.normalise_contact(body.contact)[1],

@@ -289,3 +289,28 @@ def test_the_demo_helper_returns_a_door_code_picture_made_by_the_page(cloud: Clo
     assert code.store_id == STORE and code.member_pass.member_id.startswith("m-")
     keys = httpx.get(f"{cloud.url}/api/v1/issuer-keys/public", headers=cloud.op).json()["keys"]
     assert verify_code(code, trusted_keys=decode_public_keys(keys), store_id=STORE, now=time.time())
+
+
+@pytest.mark.timeout(60)
+def test_without_the_qr_encoder_the_page_says_so(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'cloud.db'}")
+    upgrade(engine)
+    settings = CloudSettings(
+        database_url=str(engine.url), downlink_enabled=False, shopper_vendor_dir=tmp_path / "no-node-modules"
+    )
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, engine=engine), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        assert wait_until(lambda: server.started, timeout=15)
+        with PhoneApp(f"http://127.0.0.1:{port}") as phone:
+            phone.open()
+            assert "QR drawing library is missing" in phone.wait_text("notice", "make setup")
+            assert phone.el("contact").is_displayed()  # signing in still works
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        engine.dispose()
