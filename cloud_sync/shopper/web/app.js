@@ -149,6 +149,7 @@ function show(view) {
 function tab(name) {
   for (const b of document.querySelectorAll("nav button")) b.setAttribute("aria-pressed", String(b.dataset.tab === name));
   for (const s of document.querySelectorAll(".tab")) s.hidden = s.id !== name;
+  if ($("notice").className === "ok") notice("");  // a success belongs to the section it came from
   if (name !== "door") hideCode();
   if (name === "wallet") loadWallet();
   if (name === "orders") loadOrders();
