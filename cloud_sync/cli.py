@@ -150,6 +150,7 @@ def _serve(args: argparse.Namespace) -> int:
         args.port,
         "on" if settings.downlink_enabled else "off (run 'cloud downlink')",
     )
+    logging.getLogger("cloud_sync").info("shopper app: http://%s:%d/app/ (docs/shopper-app.md)", args.host, args.port)
     uvicorn.run(
         create_app(settings),
         host=args.host,

@@ -92,6 +92,18 @@ class CloudSettings(BaseModel):
     low_stock_default: int = Field(default=5, ge=0, le=1_000_000)
     order_hold_hours: int = Field(default=24, ge=1, le=24 * 14)
     cookie_secure: bool = False
+    # The shopper's phone app (/app/, docs/shopper-app.md): how one-time codes are sent, the payment
+    # provider of wallet top-ups, and how long codes, sessions and passes last.
+    shopper_sender: Literal["log", "webhook"] = "log"
+    shopper_code_file: Path | None = None
+    shopper_webhook_url: str | None = Field(default=None, pattern=r"^https?://")
+    shopper_payment_provider: Literal["test"] = "test"
+    shopper_code_ttl_s: int = Field(default=600, ge=60, le=3600)
+    shopper_session_hours: int = Field(default=24 * 30, ge=1, le=24 * 365)
+    shopper_pass_valid_s: int = Field(default=24 * 3600, ge=60, le=24 * 3600)
+    shopper_codes_per_contact: int = Field(default=3, ge=1, le=100)
+    shopper_codes_per_client: int = Field(default=10, ge=1, le=10_000)
+    shopper_vendor_dir: Path | None = None
     # Passphrase that encrypts the member-pass signing keys in the database (PKCS#8, PBES2 + AES-256).
     key_passphrase: SecretStr | None = None
 

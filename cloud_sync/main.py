@@ -45,6 +45,10 @@ from cloud_sync.db.models import Alarm, Alert, DeadLetter, Store
 from cloud_sync.db.session import make_engine, make_session_factory
 from cloud_sync.downlink import DownlinkPublisher
 from cloud_sync.services.errors import ServiceError
+from cloud_sync.shopper import routes as shopper
+from cloud_sync.shopper import web_routes as shopper_web
+from cloud_sync.shopper.payments import build_provider
+from cloud_sync.shopper.senders import build_sender
 from cloud_sync.watcher import Watcher
 
 log = logging.getLogger(__name__)
@@ -186,6 +190,10 @@ def create_app(
     for module in (tokens, stores, enrolment, members, catalog, orders, activity, operations, sync, notifications):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(dashboard.router)
+    app.state.shopper_sender = build_sender(settings)  # the phone app (docs/shopper-app.md)
+    app.state.shopper_payments = build_provider(settings)
+    app.include_router(shopper.router)
+    app.include_router(shopper_web.build_router(settings))
     add_docs(app)
     app.mount("/static", StaticFiles(directory=Path(dashboard.__file__).parent / "static"), name="static")
     _add_ops_routes(app, engine, registry)
