@@ -428,11 +428,8 @@ def _downlink_key(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    """Add ``cloud`` (serve, ingest, migrate, token, downlink, downlink-key)."""
-    cloud = commands.add_parser("cloud", help="Cloud service: REST API, MQTT ingest, migrations, API tokens.")
-    sub = cloud.add_subparsers(dest="cloud_command", metavar="SUBCOMMAND", required=True)
-
+def _register_processes(sub: argparse._SubParsersAction) -> None:
+    """Add the long-running processes: ``serve`` and ``ingest``."""
     p = sub.add_parser("serve", help="Run the REST API, dashboard and downlink publisher (uvicorn).")
     _add_db(p)
     _add_mqtt(p)
@@ -463,6 +460,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--log-level", choices=LEVELS, default="info", type=str.lower)
     p.add_argument("--log-format", choices=FORMATS, default="text", help="text (journald, default) or json lines")
     p.set_defaults(func=_ingest)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``cloud`` (serve, ingest, migrate, token, downlink, downlink-key)."""
+    cloud = commands.add_parser("cloud", help="Cloud service: REST API, MQTT ingest, migrations, API tokens.")
+    sub = cloud.add_subparsers(dest="cloud_command", metavar="SUBCOMMAND", required=True)
+
+    _register_processes(sub)
 
     p = sub.add_parser("migrate", help="Upgrade the database schema (Alembic, shipped in the package).")
     _add_db(p)
