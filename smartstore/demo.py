@@ -26,6 +26,7 @@ from devices.lcus.simulator import LcusSimulator
 from devices.modbus.simulator import ModbusSimulator
 from devices.pty import PtySimulatorHost
 from devices.scanner.simulator import ScannerSimulator
+from edge_agent.domain.catalog import Product
 from smartstore.demo_checkout import ITEMS, STATION, CheckoutSims, load_products, product_body
 from smartstore.stack import Api, ApiError, Stack, StackError, wait_for
 
@@ -71,8 +72,8 @@ class Phone:
 class Night:
     """The scripted night: simulators driven here, the operator acting through the cloud API."""
 
-    def __init__(self, stack: Stack, say: Say, root: Path) -> None:
-        """Start the door's simulators and the checkout's."""
+    def __init__(self, stack: Stack, say: Say, root: Path, products: list[Product] | None = None) -> None:
+        """Start the door's simulators and the checkout's (``products``: default the dataset's catalog)."""
         self.stack, self.say, self.root = stack, say, root
         self.lcus, self.io, self.scanner = LcusSimulator(), ModbusSimulator(), ScannerSimulator()
         self.hosts = [
@@ -80,7 +81,7 @@ class Night:
             PtySimulatorHost(self.io, root / "tty-io").start(),
             PtySimulatorHost(self.scanner, root / "tty-scanner").start(),
         ]
-        self.products = load_products(say)
+        self.products = products if products is not None else load_products(say)
         self.checkout = CheckoutSims(root, self.products)
         self.phones: dict[str, Phone] = {}
         self.agent: Any = None

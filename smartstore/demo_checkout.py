@@ -27,10 +27,10 @@ STATION = "co1"
 # What the demo shoppers buy: a kind of item -> the dataset class (the product id in the cloud).
 ITEMS = {"milk": "Arla-Standard-Milk", "apples": "Granny-Smith", "juice": "Bravo-Apple-Juice"}
 FALLBACK = [
-    Product(id=ITEMS["milk"], name="Arla Standard Milk", price_cents=1590, barcodes=("7300000000017",),
+    Product(id=ITEMS["milk"], name="Arla Standard Milk", price_cents=1590, barcodes=("7300000000011",),
             unit_weight_g=1030.0, weight_tolerance_g=15.0),
     Product(id=ITEMS["apples"], name="Granny Smith", sold_by_weight=True, price_per_kg_cents=2990),
-    Product(id=ITEMS["juice"], name="Bravo Apple Juice", price_cents=1790, barcodes=("7300000000024",),
+    Product(id=ITEMS["juice"], name="Bravo Apple Juice", price_cents=1790, barcodes=("7300000000028",),
             unit_weight_g=1050.0, weight_tolerance_g=15.0),
 ]  # fmt: skip
 Say = Callable[[str], None]
@@ -155,8 +155,11 @@ class CheckoutSims:
             line = self._last_line()
             lines.append(line)
             say(f"   screen: {line}" if counted else "   (item not confirmed in time)")
-        self.screen.touch("t4")  # Pay
-        outcome = self._wait(lambda: self._outcome(), 12) or self.message()
+        if self._wait(lambda: self.screen.page.name == "basket", 8):
+            self.screen.touch("t4")  # Pay
+            outcome = self._wait(lambda: self._outcome(), 12) or self.message()
+        else:
+            outcome = f"(no basket to pay: {self.message()})"
         say(f"   screen: {outcome}")
         basket = Basket(member, lines, outcome)
         self.baskets.append(basket)
