@@ -281,7 +281,7 @@ class Night:
         say("-- a door is pried open while locked, and left open")
         time.sleep(1.2)
         self.io.set_input(0, True)
-        wait_for(lambda: self._alarm_active("held_open"), 15, "the held-open alarm in the cloud")
+        wait_for(lambda: self._alarm_active("door_held_open"), 15, "the held-open alarm in the cloud")
         self.io.set_input(0, False)
         for alarm in self.stack.api.get(f"/alarms?store_id={STORE}")["items"]:
             acked = self.stack.api.post(
