@@ -60,6 +60,8 @@ class CloudSettings(BaseModel):
     # Downlink publisher (started by ``serve`` unless disabled).
     downlink_enabled: bool = True
     downlink_interval_s: float = Field(default=0.5, gt=0, le=60)
+    # How long an operator command may be acted on; unanswered by then, it reads "unanswered".
+    command_lifetime_s: float = Field(default=60.0, ge=5, le=600)
     # The downlink signing key (cloud_sync/downlink_key.py); created on first use when missing.
     downlink_key_file: Path | None = None
     # Raise after restoring the database from a backup: stores accept the (lower) versions of a higher epoch.

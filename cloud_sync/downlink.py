@@ -8,7 +8,8 @@ manifest (retained). A store that was offline gets the retained snapshot and man
 reconnects; see docs/adr/0004-downlink-sync.md. Every message is signed with the downlink key
 (``contracts.signing``; snapshots and deltas once per version for the whole fleet, manifests per
 store), and after every connect each store's retained ``sync/downlink-keys`` announces the key
-set, signed by the key stores already pin (docs/adr/0008-signed-downlink.md).
+set, signed by the key stores already pin (docs/adr/0008-signed-downlink.md). The same connection
+carries operator commands (``send_command``) and records the stores' replies.
 """
 
 from __future__ import annotations
@@ -27,14 +28,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud_sync.broker.login import configure_login
+from cloud_sync.command_link import REPLIES, publish_command, record_reply
 from cloud_sync.config import CloudSettings
 from cloud_sync.db.models import Store
 from cloud_sync.downlink_key import DownlinkKeyFile, load_or_create
+from cloud_sync.services.commands import mark_unanswered
 from cloud_sync.services.sync import build_snapshot, changes_since, current_versions
 from contracts.errors import ContractError
-from contracts.messages import dump
+from contracts.messages import Command, dump
 from contracts.sync import CHANNELS, SyncManifest
-from contracts.topics import DOWNLINK_KEYS, SYNC_DELTA, SYNC_MANIFEST, SYNC_SNAPSHOT, Topics
+from contracts.topics import COMMAND_REPLY, DOWNLINK_KEYS, SYNC_DELTA, SYNC_MANIFEST, SYNC_SNAPSHOT, Topics
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,7 @@ class DownlinkPublisher:
         self.client.reconnect_delay_set(1, 10)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
         self.messages = Counter(
             "smartstore_downlink_messages",
             "Downlink messages published",
@@ -85,6 +89,7 @@ class DownlinkPublisher:
         with self._lock:
             self._published.clear()  # republish snapshots and manifests after any outage
             self._announced.clear()
+        self.client.subscribe(REPLIES, qos=COMMAND_REPLY.qos)
         self.connected.set()
         self._wake.set()
 
@@ -92,6 +97,20 @@ class DownlinkPublisher:
         self.connected.clear()
         if not self._stop.is_set():
             log.warning("downlink publisher disconnected (%s), reconnecting", rc)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            record_reply(self.session_factory, msg.topic, bytes(msg.payload))
+        except Exception:  # a database hiccup must not kill the MQTT thread; the command reads "unanswered"
+            log.exception("could not record the command reply on %s", msg.topic)
+
+    def send_command(self, store_id: str, cmd: Command) -> bool:
+        """Sign and publish an operator command; return False if the broker is not connected."""
+        if not self.connected.is_set():
+            return False
+        publish_command(self.client, self.signer, store_id, cmd)
+        self.messages.labels("command").inc()
+        return True
 
     # ----------------------------------------------------------------------- work
 
@@ -184,6 +203,8 @@ class DownlinkPublisher:
                 break
             try:
                 self.publish_once()
+                with self.session_factory.begin() as session:
+                    mark_unanswered(session)
             except Exception:
                 log.exception("downlink publish pass failed")
 

@@ -30,6 +30,7 @@ from cloud_sync.api.routes import (
     catalog,
     enrolment,
     members,
+    operations,
     orders,
     stores,
     sync,
@@ -118,7 +119,7 @@ def create_app(
 
     _add_request_metrics(app, registry)
     _add_error_handlers(app)
-    for module in (tokens, stores, enrolment, members, catalog, orders, activity, sync):
+    for module in (tokens, stores, enrolment, members, catalog, orders, activity, operations, sync):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=Path(dashboard.__file__).parent / "static"), name="static")

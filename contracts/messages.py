@@ -338,7 +338,7 @@ class ResetOccupancyCommand(CommandBase):
 
 
 class ResolveReviewCommand(CommandBase):
-    """Staff checked a held basket at ``station_id``: accept ``product_id`` for the oldest held item, or clear the holds."""
+    """Staff checked a held basket at ``station_id``: accept ``product_id`` for the oldest held item, or clear holds."""
 
     name: Literal["resolve_review"] = "resolve_review"
     station_id: ShortText

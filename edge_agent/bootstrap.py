@@ -357,6 +357,7 @@ def build_agent(
         stats=stats,
         on_persist=save_door,
         command_log=command_log,
+        on_review=checkout.resolve_review if checkout else None,
     )
     sync = SyncService(
         synced,

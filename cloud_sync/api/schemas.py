@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -34,6 +35,17 @@ Cents = Annotated[int, Field(ge=0, le=100_000_000)]
 PositiveCents = Annotated[int, Field(ge=1, le=100_000_000)]
 Quantity = Annotated[int, Field(ge=1, le=1_000_000)]
 Barcode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z-]{1,64}$")]
+
+
+def _known_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise ValueError(f"unknown time zone {name!r} (an IANA name such as Europe/Stockholm)") from err
+    return name
+
+
+TimeZone = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_known_zone)]
 
 
 def _usable_phone_key(value: str) -> str:
@@ -117,16 +129,7 @@ class StorePatch(_In):
 
     name: Name | None = None
     address: Text | None = None
-
-
-class DeviceOut(_Out):
-    """A device's last reported status."""
-
-    device: str
-    kind: str
-    status: str
-    detail: str
-    ts: datetime
+    time_zone: TimeZone | None = None
 
 
 class StoreOut(_Out):
@@ -147,15 +150,7 @@ class StoreOut(_Out):
     occupancy_cap: int | None
     door_alarms: list[str] | None
     door_state_at: datetime | None
-
-
-class StoreDetail(StoreOut):
-    """A store with its devices, open alarms and applied downlink versions."""
-
-    devices: list[DeviceOut] = Field(default_factory=list)
-    open_alarms: list[AlarmOut] = Field(default_factory=list)
-    sync_versions: dict[str, int] = Field(default_factory=dict)
-    last_event_at: datetime | None = None
+    time_zone: str
 
 
 class DeliveryOut(BaseModel):
@@ -532,19 +527,6 @@ class AlertOut(_Out):
     resolved_at: datetime | None
 
 
-class AlarmOut(_Out):
-    """A store alarm's current state."""
-
-    store_id: str
-    alarm: str
-    source: str
-    active: bool
-    severity: str
-    detail: str
-    raised_at: datetime | None
-    cleared_at: datetime | None
-
-
 class EventOut(_Out):
     """A stored event (``payload`` is the JSON as received)."""
 
@@ -591,6 +573,3 @@ class SyncOut(BaseModel):
     since: int
     snapshot: dict[str, Any] | None = None
     deltas: list[dict[str, Any]] = Field(default_factory=list)
-
-
-StoreDetail.model_rebuild()

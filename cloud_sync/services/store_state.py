@@ -64,6 +64,8 @@ def apply_alarms(session: Session, events: Sequence[AlarmRaised | AlarmCleared])
     # A clearing keeps what the raise said (severity, detail, when it was raised).
     kept_on_clear = {c: case((new.active, new[c]), else_=table.c[c]) for c in ("severity", "detail", "raised_at")}
     set_ = {c: new[c] for c in ("active", "cleared_at", "event_ts", "event_seq")} | kept_on_clear
+    # A new raise is a new occurrence: the previous acknowledgement does not cover it.
+    set_ |= {c: case((new.active, None), else_=table.c[c]) for c in ("acknowledged_by", "acknowledged_at")}
     stmt = ins.on_conflict_do_update(index_elements=["store_id", "alarm", "source"], set_=set_, where=newer)
     session.execute(stmt, rows)  # executemany: one pipelined round trip on psycopg
 

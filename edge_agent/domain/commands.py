@@ -37,3 +37,10 @@ def check_lifetime(cmd: Command, now: datetime, lifetime_s: float, skew_s: float
         capped = " (lifetime cap from issued_at)" if end < cmd.expires_at else ""
         return "expired", f"command expired at {end.isoformat()}{capped}"
     return None
+
+
+def refusal(cmd: Command, *, retained: bool, now: datetime, lifetime_s: float, skew_s: float) -> Refusal | None:
+    """Return why ``cmd`` may not run (a retained copy never runs), or None if it may."""
+    if retained:
+        return "rejected", "retained commands are ignored; publish commands with retain=false"
+    return check_lifetime(cmd, now, lifetime_s, skew_s)

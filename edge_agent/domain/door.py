@@ -51,7 +51,7 @@ from contracts.messages import (
 )
 from edge_agent.domain.access import AccessDecision, AccessVerifier, TimeRange
 from edge_agent.domain.actions import FEEDBACK, AlarmBook, Emit, Feedback, Reply, emit
-from edge_agent.domain.commands import check_lifetime
+from edge_agent.domain.commands import refusal
 from edge_agent.domain.ports import Clock
 
 
@@ -555,11 +555,15 @@ class DoorController:
                 ts=now,
             )
 
-        if event.retained:
-            return reply("rejected", "retained commands are ignored; publish commands with retain=false")
-        refusal = check_lifetime(cmd, now, self.config.command_lifetime_s, self.config.command_skew_s)
-        if refusal is not None:
-            return reply(*refusal)
+        refused = refusal(
+            cmd,
+            retained=event.retained,
+            now=now,
+            lifetime_s=self.config.command_lifetime_s,
+            skew_s=self.config.command_skew_s,
+        )
+        if refused is not None:
+            return reply(*refused)
         if isinstance(cmd, UnlockCommand):
             if self.lockdown:
                 return reply("rejected", "store is in lockdown")

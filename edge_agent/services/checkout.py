@@ -8,11 +8,18 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from contracts.messages import SaleCompleted
+from contracts.messages import ResolveReviewCommand, SaleCompleted
 from edge_agent.domain.access import AccessVerifier
 from edge_agent.domain.actions import Emit
 from edge_agent.domain.catalog import Catalog, Coupon
-from edge_agent.domain.checkout import CatalogUpdated, CheckoutInput, CheckoutStation, StationAction, StationTick
+from edge_agent.domain.checkout import (
+    CatalogUpdated,
+    CheckoutInput,
+    CheckoutStation,
+    StaffResolved,
+    StationAction,
+    StationTick,
+)
 from edge_agent.domain.payment import PaymentLedger
 from edge_agent.domain.ports import CheckoutEffects, Publisher
 from edge_agent.domain.synced import SyncedData
@@ -80,6 +87,19 @@ class CheckoutService:
             log.warning("input for unknown checkout station %r", item.station_id)
             return
         self._execute(item.station_id, station.handle(item.input))
+
+    def resolve_review(self, cmd: ResolveReviewCommand) -> str | None:
+        """Apply staff's decision from an operator command; return why it cannot be applied, or None."""
+        station = self.stations.get(cmd.station_id)
+        if station is None:
+            known = ", ".join(sorted(self.stations)) or "none"
+            return f"no checkout station {cmd.station_id!r} here (stations: {known})"
+        if not station.held and not station.orphan_review:
+            return f"nothing to resolve at {cmd.station_id}: no item is held for staff"
+        if cmd.product_id is not None and station.catalog.get(cmd.product_id) is None:
+            return f"unknown product {cmd.product_id!r}"
+        self._execute(cmd.station_id, station.handle(StaffResolved(cmd.product_id, cmd.quantity)))
+        return None
 
     def tick(self) -> None:
         """Let every station's timeouts run, at most once every ``tick_s``."""

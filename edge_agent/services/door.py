@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal
 
-from contracts.messages import Command, CommandReply, DeviceStatus, dump
+from contracts.messages import Command, CommandReply, DeviceStatus, ResolveReviewCommand, dump
 from edge_agent.domain.actions import Emit, Feedback, Reply
-from edge_agent.domain.commands import keep_until
+from edge_agent.domain.commands import keep_until, refusal
 from edge_agent.domain.door import (
     CommandReceived,
     DeviceStatusChanged,
@@ -76,11 +77,13 @@ class DoorService:
         stats: AgentStats | None = None,
         on_persist: Callable[[bool, str | None], None] | None = None,
         command_log: CommandJournal | None = None,
+        on_review: Callable[[ResolveReviewCommand], str | None] | None = None,
     ) -> None:
         """Wire the controller to its lock, the events path, (optionally) the broker and the command log.
 
         ``on_persist(lockdown, mode_override)`` hears the operator's lockdown and mode override
-        whenever they change, so they can be kept across restarts.
+        whenever they change, so they can be kept across restarts. ``on_review`` applies a
+        ``resolve_review`` command at a checkout station and says why it could not (None: done).
         """
         self.controller = controller
         self.lock = lock
@@ -90,6 +93,7 @@ class DoorService:
         self.on_feedback = on_feedback or (lambda fb: log.info("reader: %s", fb.message))
         self.stats = stats or AgentStats()
         self.command_log = command_log
+        self.on_review = on_review
         self._last_state: dict[str, object] | None = None
         self._devices: dict[str, DeviceStatus] = {}
         self._dirty_devices: set[str] = set()
@@ -145,7 +149,10 @@ class DoorService:
                 if self.publisher is not None:
                     self.publisher.publish_reply(self.topics.reply(cmd.name), previous)
                 return
-        actions = self.controller.handle(CommandReceived(cmd, retained=item.retained))
+        if isinstance(cmd, ResolveReviewCommand):
+            actions: list[DoorAction] = [Reply(self._review(cmd, item.retained))]
+        else:
+            actions = self.controller.handle(CommandReceived(cmd, retained=item.retained))
         for action in actions:
             if isinstance(action, Reply) and action.reply.correlation_id == cmd.correlation_id:
                 if action.reply.status != "ok":
@@ -154,6 +161,20 @@ class DoorService:
                     assert self.command_log is not None
                     self.command_log.record_reply(cmd.correlation_id, dump(action.reply))
         self._execute(actions)
+
+    def _review(self, cmd: ResolveReviewCommand, retained: bool) -> CommandReply:
+        """Run a checkout command under the door's command rules (never retained, within its lifetime)."""
+        config = self.controller.config
+        now = datetime.fromtimestamp(self.controller.clock.time(), UTC)
+        refused = refusal(
+            cmd, retained=retained, now=now, lifetime_s=config.command_lifetime_s, skew_s=config.command_skew_s
+        )
+        if refused is None:
+            why = "this store has no checkout stations" if self.on_review is None else self.on_review(cmd)
+            refused = None if why is None else ("rejected", why)
+        status, error = refused if refused is not None else ("ok", None)
+        log.info("resolve_review %s at %s: %s %s", cmd.correlation_id, cmd.station_id, status, error or "")
+        return CommandReply(correlation_id=cmd.correlation_id, name=cmd.name, status=status, error=error, ts=now)
 
     def _count_refusal(self, why: str) -> None:
         self.stats.commands_refused[why] = self.stats.commands_refused.get(why, 0) + 1

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from contracts.messages import dump
+from contracts.messages import ResolveReviewCommand, dump
 from contracts.payments import PaymentReply, parse_payment_request
 from contracts.sync import CatalogProduct, CatalogSnapshot
 from devices.mtsics.simulator import MtSicsSimulator
@@ -219,3 +220,56 @@ def test_an_unplugged_scale_closes_the_checkout_until_it_is_back(
         assert _wait(lambda: "member code" in str(station.screen.value("t0", page="home") or ""))
     finally:
         running.stop()
+
+
+def _review_command(cloud: Cloud, station_id: str, product_id: str | None = None) -> str:
+    """Publish a signed resolve_review command, as the cloud's operator API does; return its correlation id."""
+    cmd = ResolveReviewCommand(
+        correlation_id=f"rr-{time.monotonic_ns()}",
+        expires_at=datetime.now(UTC) + timedelta(seconds=60),
+        station_id=station_id,
+        product_id=product_id,
+        reason="staff checked the basket on camera",
+    )
+    topic = f"smartstore/v1/{STORE}/cmd/resolve_review"
+    cloud.client.publish(topic, signed(topic, dump(cmd)), qos=1).wait_for_publish(5)
+    return cmd.correlation_id
+
+
+def _reply(sub: Subscriber, cid: str) -> dict | None:
+    return next((r for r in sub.payloads("/cmd/resolve_review/reply") if r["correlation_id"] == cid), None)
+
+
+def test_an_operator_resolves_a_held_basket_remotely_and_the_shopper_can_pay(
+    tmp_path: Path, sims: Sims, broker: MosquittoBroker, subscriber: Subscriber, members: Members, station: Station
+) -> None:
+    cloud = Cloud(broker, approve=True)
+    running = _start(tmp_path, sims, broker, members, station)
+    try:
+        cloud.publish_catalog()
+        assert subscriber.wait_for(lambda m: any(b'"sync_applied"' in p and b'"catalog"' in p for _, p, _ in m), 10)
+        nothing = _review_command(cloud, "co1")
+        assert subscriber.wait_for(lambda _m: _reply(subscriber, nothing) is not None, 10)
+        assert _reply(subscriber, nothing)["status"] == "rejected"  # type: ignore[index]
+        station.scanner.scan(members.code("m-5", time.time()))
+        assert _wait(lambda: station.screen.page.name == "basket")
+        station.scale.model.place(1041.0, settle_s=0.2)
+        station.scanner.scan("4006381333931")
+        assert _wait(lambda: "Milk" in str(station.screen.value("t0", page="basket") or ""), 10)
+        station.scale.model.place(341.0, settle_s=0.2)  # 700 g taken off that matches nothing in the basket
+        assert _wait(lambda: running.agent.stations["co1"].held, 10)
+        unknown = _review_command(cloud, "co9")
+        resolved = _review_command(cloud, "co1")  # staff looked: clear the hold
+        assert subscriber.wait_for(lambda _m: _reply(subscriber, resolved) is not None, 10)
+        assert _reply(subscriber, unknown)["status"] == "rejected"  # type: ignore[index]
+        assert "co9" in _reply(subscriber, unknown)["error"]  # type: ignore[index]
+        assert _reply(subscriber, resolved)["status"] == "ok"  # type: ignore[index]
+        assert not running.agent.stations["co1"].held
+        cleared = [p for p in subscriber.payloads() if p.get("type") == "alarm_cleared"]
+        assert any(p["alarm"] == "staff_review" for p in cleared)
+        station.screen.touch("t4")  # Pay
+        assert subscriber.wait_for(lambda m: any(b'"sale_completed"' in p for _, p, _ in m), 10)
+        assert _sales(subscriber)[0]["lines"][0]["product_id"] == "milk"
+    finally:
+        running.stop()
+        cloud.close()

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from sqlalchemy import Select, select
 
 from cloud_sync.api.deps import Operator, PagingDep, SessionDep, Staff
+from cloud_sync.api.operator_schemas import AlarmOut
 from cloud_sync.api.pagination import page_of, paginate
 from cloud_sync.api.schemas import (
-    AlarmOut,
     AlertOut,
     DeadLetterOut,
     EntryOut,

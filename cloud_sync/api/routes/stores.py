@@ -8,15 +8,13 @@ from fastapi import APIRouter, Path, Query, Request, status
 from sqlalchemy import func, select
 
 from cloud_sync.api.deps import AnyRole, Operator, PagingDep, SessionDep, Staff
+from cloud_sync.api.operator_schemas import AlarmOut, DeviceOut, StoreDetail
 from cloud_sync.api.pagination import paginate
 from cloud_sync.api.schemas import (
-    AlarmOut,
     DeliveryOut,
-    DeviceOut,
     InventoryRow,
     Page,
     RestockIn,
-    StoreDetail,
     StoreIn,
     StoreOut,
     StorePatch,

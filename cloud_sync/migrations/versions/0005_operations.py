@@ -1,4 +1,4 @@
-"""operations: operator commands and their replies, audit log, alarm acknowledgement, webhook notifications, store time zone
+"""operations: operator commands and replies, audit log, alarm acknowledgement, notifications, store time zone
 
 Revision ID: 0005
 Revises: 0004
