@@ -69,8 +69,10 @@ def test_a_short_night_reaches_the_cloud_and_the_cloud_reaches_the_store(
         summary = night.finish()
 
         rows = stack.rows
-        entries = rows("SELECT member_id, granted, reason FROM entries WHERE store_id = :s ORDER BY ts", s=STORE)
-        assert [tuple(r) for r in entries] == [("alice", True, None), ("carol", False, "revoked")]
+        entries = rows("SELECT member_id, granted, reason, via FROM entries WHERE store_id = :s ORDER BY ts", s=STORE)
+        decisions = [(m, bool(g), r) for m, g, r, _via in entries]
+        assert decisions == [("alice", True, None), ("carol", False, "revoked"), (None, True, None)]  # last: remote
+        assert entries[-1][3] != entries[0][3]  # the remote unlock is told apart from a member's code
         sales = rows("SELECT member_id, total_cents, payment_mode, authorization_id FROM sales WHERE store_id = :s", s=STORE)
         assert len(sales) == 1
         member, total, mode, authorization = sales[0]
