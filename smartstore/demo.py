@@ -200,12 +200,12 @@ class Night:
         wait_for(lambda: self.stack.synced_version(STORE, "revocations") > before, 30, "the store's sync_applied")
         return (time.monotonic() - start) * 1000
 
-    def staff_resolve(self, product_id: str) -> None:
-        """Resolve the checkout's pending item remotely (the ``resolve_review`` command)."""
+    def staff_resolve(self) -> None:
+        """Clear the checkout's hold remotely (the ``resolve_review`` command)."""
         self.command(
             "resolve_review",
-            {"station_id": STATION, "product_id": product_id, "quantity": None},
-            "produce weighed, identified on the checkout camera feed",
+            {"station_id": STATION, "product_id": None, "quantity": None},
+            "checked the store camera: she took back her own bag",
         )
 
     # ------------------------------------------------------------------ the night
@@ -244,8 +244,9 @@ class Night:
 
         say("== 00:40 shoppers at the self-checkout (paid from their wallets by the cloud)")
         juice = self.checkout.products[ITEMS["juice"]]
-        basket = self.checkout.shop(say, "alice", phones["alice"].next_code(), ["juice", "apples"],
-                                    staff=self.staff_resolve)  # fmt: skip
+        basket = self.checkout.shop(
+            say, "alice", phones["alice"].next_code(), ["juice", "milk"], lift_g=300.0, staff=self.staff_resolve
+        )
         self.price_seen["before"] = basket.lines[0]
         new_price = max(100, (juice.price_cents or 0) - 300)
         effective = datetime.now(UTC) + timedelta(seconds=4)
@@ -337,7 +338,8 @@ class Night:
         )
         return {
             "ok": True,
-            "granted": count("SELECT count(*) FROM entries WHERE store_id = :s AND granted"),
+            "granted": count("SELECT count(*) FROM entries WHERE store_id = :s AND granted AND member_id IS NOT NULL"),
+            "remote_unlocks": count("SELECT count(*) FROM entries WHERE store_id = :s AND granted AND member_id IS NULL"),
             "denied": dict(sorted(denied.items())),
             "entries": count("SELECT count(*) FROM entries WHERE store_id = :s"),
             "alarms": sorted(

@@ -2,8 +2,9 @@
 
 The catalog comes from the grocery-store dataset (``$SMARTSTORE_PHOTOS``, else ``$SMARTSTORE_DATA``,
 else ``shared/data/grocery-store`` beside the repository, found from this package's own path); without
-it the demo uses three built-in products. The station has no camera: packaged goods are scanned,
-and produce (no barcode) is resolved by staff with the ``resolve_review`` command.
+it the demo uses three built-in products. The station has no camera (the agent runs as its own process, so
+the demo cannot show it photos): shoppers scan their goods, and a sale held for staff is resolved
+remotely with the ``resolve_review`` command.
 """
 
 from __future__ import annotations
@@ -25,11 +26,10 @@ from smartstore.grocery import build_catalog
 
 STATION = "co1"
 # What the demo shoppers buy: a kind of item -> the dataset class (the product id in the cloud).
-ITEMS = {"milk": "Arla-Standard-Milk", "apples": "Granny-Smith", "juice": "Bravo-Apple-Juice"}
+ITEMS = {"milk": "Arla-Standard-Milk", "juice": "Bravo-Apple-Juice"}
 FALLBACK = [
     Product(id=ITEMS["milk"], name="Arla Standard Milk", price_cents=1590, barcodes=("7300000000011",),
             unit_weight_g=1030.0, weight_tolerance_g=15.0),
-    Product(id=ITEMS["apples"], name="Granny Smith", sold_by_weight=True, price_per_kg_cents=2990),
     Product(id=ITEMS["juice"], name="Bravo Apple Juice", price_cents=1790, barcodes=("7300000000028",),
             unit_weight_g=1050.0, weight_tolerance_g=15.0),
 ]  # fmt: skip
@@ -129,11 +129,19 @@ class CheckoutSims:
         return 640.0 if product.sold_by_weight else float(product.unit_weight_g or 500.0)
 
     def shop(
-        self, say: Say, member: str, code: str, items: list[str], *, staff: Callable[[str], None] | None = None
+        self,
+        say: Say,
+        member: str,
+        code: str,
+        items: list[str],
+        *,
+        lift_g: float = 0.0,
+        staff: Callable[[], None] | None = None,
     ) -> Basket:
         """Play one shopper: show the member code, put items on the scale, scan them, pay.
 
-        An item without a barcode waits for ``staff(product_id)`` (a remote ``resolve_review``).
+        ``lift_g``: then take that much off the scale, matching no item: the station holds the sale
+        for staff, and ``staff()`` resolves it remotely (the ``resolve_review`` command).
         """
         say(f"-- {member} at the self-checkout")
         self.scanner.scan(code)
@@ -145,16 +153,18 @@ class CheckoutSims:
             total += self.grams(kind)
             self.scale.model.place(total, settle_s=0.2)
             self._wait(lambda: self._on_message_page() and "barcode" in self.message(), 8)
-            if product.barcodes:
-                say(f"   screen: {self.message()} -> scans the barcode")
-                self.scanner.scan(product.barcodes[0])
-            elif staff is not None:
-                say(f"   screen: {self.message()} -> {product.name} has no barcode: staff resolve it remotely")
-                staff(product.id)
+            say(f"   screen: {self.message()} -> scans the barcode")
+            self.scanner.scan(product.barcodes[0])
             counted = self._wait(lambda: self._items() >= n, 15)
             line = self._last_line()
             lines.append(line)
             say(f"   screen: {line}" if counted else "   (item not confirmed in time)")
+        if lift_g and staff is not None:
+            say(f"   {member} takes {lift_g:g} g off the scale that matches no item in the basket")
+            self.scale.model.place(total - lift_g, settle_s=0.2)
+            self._wait(lambda: self._on_message_page() and "staff" in self.message(), 8)
+            say(f"   screen: {self.message()}")
+            staff()
         if self._wait(lambda: self.screen.page.name == "basket", 8):
             self.screen.touch("t4")  # Pay
             outcome = self._wait(lambda: self._outcome(), 12) or self.message()
@@ -165,7 +175,7 @@ class CheckoutSims:
         self.baskets.append(basket)
         if basket.paid:
             self.scale.model.place(0.0, settle_s=0.1)  # the shopper takes the goods
-            self._wait(lambda: "code" in self.message().lower() or "Paid" not in self.message(), 5)
+            self._wait(lambda: self.screen.page.name == "home" and "Paid" not in self.message(), 5)
         return basket
 
     def _on_message_page(self) -> bool:
