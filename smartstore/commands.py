@@ -7,7 +7,7 @@ import json
 import sys
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: argparse._SubParsersAction) -> None:
     """Add ``demo``."""
     demo = commands.add_parser("demo", help="Run a simulated night at the store on the whole real system.")
     demo.add_argument("--json", action="store_true", help="print only the JSON summary")

@@ -336,18 +336,25 @@ class Night:
             "ORDER BY issued_at",
             s=STORE,
         )
+        replies = [
+            {"name": str(r[1]), "status": str(r[2]), "latency_ms": None if r[3] is None else round(float(r[3]))}
+            for r in commands
+        ]
+        lost = len(set(range(1, written + 1)) - held)
+        dead = int(stack.scalar("SELECT count(*) FROM dead_letters") or 0)
+        member_entry = "FROM entries WHERE store_id = :s AND granted AND member_id IS"
         return {
-            "ok": True,
-            "granted": count("SELECT count(*) FROM entries WHERE store_id = :s AND granted AND member_id IS NOT NULL"),
-            "remote_unlocks": count("SELECT count(*) FROM entries WHERE store_id = :s AND granted AND member_id IS NULL"),
+            "ok": lost == 0 and dead == 0 and bool(replies) and all(r["status"] == "ok" for r in replies),
+            "granted": count(f"SELECT count(*) {member_entry} NOT NULL"),
+            "remote_unlocks": count(f"SELECT count(*) {member_entry} NULL"),
             "denied": dict(sorted(denied.items())),
             "entries": count("SELECT count(*) FROM entries WHERE store_id = :s"),
-            "alarms": sorted(
-                {str(r[0]) for r in stack.rows("SELECT alarm FROM alarms WHERE store_id = :s", s=STORE)}
+            "alarms": sorted({str(r[0]) for r in stack.rows("SELECT alarm FROM alarms WHERE store_id = :s", s=STORE)}),
+            "alarms_acknowledged": count(
+                "SELECT count(*) FROM alarms WHERE store_id = :s AND acknowledged_by IS NOT NULL"
             ),
-            "alarms_acknowledged": count("SELECT count(*) FROM alarms WHERE store_id = :s AND acknowledged_by IS NOT NULL"),
             "alerts": count("SELECT count(*) FROM alerts WHERE store_id = :s"),
-            "dead_letters": int(stack.scalar("SELECT count(*) FROM dead_letters") or 0),
+            "dead_letters": dead,
             "sales": count("SELECT count(*) FROM sales WHERE store_id = :s"),
             "offline_sales": count("SELECT count(*) FROM sales WHERE store_id = :s AND payment_mode = 'offline'"),
             "revenue": count("SELECT coalesce(sum(total_cents), 0) FROM sales WHERE store_id = :s") / 100,
@@ -361,17 +368,14 @@ class Night:
             ),
             "events_written": written,
             "events_in_cloud": len(held),
-            "lost": len(set(range(1, written + 1)) - held),
+            "lost": lost,
             "broker_restarts": 1,
             "relay_frames": len(self.lcus.history),
             "revocation_ms": round(self.revocation_ms or 0.0),
             "revocation_measured": "API call until the store's sync_applied (revocations) is in the cloud DB",
             "price_seen": self.price_seen,
             "baskets": len(self.checkout.baskets),
-            "command_replies": [
-                {"name": str(r[1]), "status": str(r[2]), "latency_ms": None if r[3] is None else round(float(r[3]))}
-                for r in commands
-            ],
+            "command_replies": replies,
         }
 
     def stop(self) -> None:

@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +156,7 @@ class CheckoutSims:
             self._wait(lambda: self._on_message_page() and "barcode" in self.message(), 8)
             say(f"   screen: {self.message()} -> scans the barcode")
             self.scanner.scan(product.barcodes[0])
-            counted = self._wait(lambda: self._items() >= n, 15)
+            counted = self._wait(partial(self._has_items, n), 15)
             line = self._last_line()
             lines.append(line)
             say(f"   screen: {line}" if counted else "   (item not confirmed in time)")
@@ -180,6 +181,9 @@ class CheckoutSims:
 
     def _on_message_page(self) -> bool:
         return bool(self.screen.page.name == "home")
+
+    def _has_items(self, n: int) -> bool:
+        return self._items() >= n
 
     def _items(self) -> int:
         if self.screen.page.name != "basket":

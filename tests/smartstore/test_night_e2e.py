@@ -73,7 +73,9 @@ def test_a_short_night_reaches_the_cloud_and_the_cloud_reaches_the_store(
         decisions = [(m, bool(g), r) for m, g, r, _via in entries]
         assert decisions == [("alice", True, None), ("carol", False, "revoked"), (None, True, None)]  # last: remote
         assert entries[-1][3] != entries[0][3]  # the remote unlock is told apart from a member's code
-        sales = rows("SELECT member_id, total_cents, payment_mode, authorization_id FROM sales WHERE store_id = :s", s=STORE)
+        sales = rows(
+            "SELECT member_id, total_cents, payment_mode, authorization_id FROM sales WHERE store_id = :s", s=STORE
+        )
         assert len(sales) == 1
         member, total, mode, authorization = sales[0]
         assert (member, total, mode) == ("alice", juice.price_cents, "online") and authorization
