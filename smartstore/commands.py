@@ -20,10 +20,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _demo(args: argparse.Namespace) -> int:
     from smartstore.demo import run_demo
-    from smartstore.stack import StackError, terminate_on_sigterm
+    from smartstore.stack import StackError, stop_on_signals
 
     try:
-        with terminate_on_sigterm():
+        with stop_on_signals():
             summary = run_demo(quiet=args.json, workdir=args.workdir, keep_running=args.keep_running)
     except StackError as err:
         print(f"demo: {err}", file=sys.stderr)
@@ -31,5 +31,8 @@ def _demo(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("demo: interrupted; everything it started is stopped", file=sys.stderr)
         return 130
+    except Exception as err:  # anything unforeseen: one line, not a traceback (the logs are in --workdir)
+        print(f"demo: failed: {err.__class__.__name__}: {err}", file=sys.stderr)
+        return 1
     print(json.dumps(summary, indent=None if args.json else 2))
     return 0 if summary["lost"] == 0 and summary["ok"] else 1

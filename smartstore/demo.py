@@ -28,7 +28,7 @@ from devices.pty import PtySimulatorHost
 from devices.scanner.simulator import ScannerSimulator
 from edge_agent.domain.catalog import Product
 from smartstore.demo_checkout import ITEMS, STATION, CheckoutSims, load_products, product_body
-from smartstore.stack import Api, ApiError, Stack, StackError, wait_for
+from smartstore.stack import Api, ApiError, Stack, StackError, signals_deferred, wait_for
 
 STORE = "store-001"
 # member, tier, wallet top-up in cents
@@ -152,7 +152,7 @@ class Night:
             opened = self._until(lambda: len(self.lcus.history) > relay_before, 3)
             self.say(f"   door: {'unlocked' if opened else 'stays locked'} (decided offline)")
             return "granted" if opened else ""
-        if not self._until(lambda: self.entries() > before, 10 if required else 3):
+        if not self._until(lambda: self.entries() > before, 20 if required else 3):
             if required:
                 raise StackError("the door's decision did not reach the cloud")
             self.say("   door: no decision (not a member code)")
@@ -267,7 +267,8 @@ class Night:
         self.price_seen["after"] = basket.lines[0]
         self.stack.broker.start()
         say("   broker back")
-        wait_for(self._online, 30, "the store online again")
+        wait_for(self.delivered, 60, "the events written while the broker was down in the cloud")
+        say(f"   the cloud now holds all {self.written()} events the agent wrote, the offline ones included")
 
         say("-- grace comes in: the store is now at its cap of 4; heidi must wait")
         self.door(phones["grace"].code())
@@ -315,11 +316,15 @@ class Night:
             row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
         return int(row[0]) if row else 0
 
+    def delivered(self) -> bool:
+        """Return whether the cloud holds every event the agent has written so far."""
+        return self.stack.event_seqs(STORE) >= set(range(1, self.written() + 1))
+
     def finish(self) -> dict[str, Any]:
         """Let the agent deliver everything, stop it, and compare its outbox with the cloud database."""
         stack = self.stack
         try:
-            wait_for(lambda: stack.event_seqs(STORE) >= set(range(1, self.written() + 1)), 60, "every event")
+            wait_for(self.delivered, 60, "every event in the cloud")
         except StackError as err:
             self.say(f"   {err}")
         if self.agent is not None:
@@ -428,11 +433,12 @@ def run_demo(
     except ApiError as err:
         raise StackError(f"the cloud API refused a step: {err}") from None
     finally:
-        stack.close()
-        if night is not None:
-            night.stop()
-        if not workdir:
-            shutil.rmtree(root, ignore_errors=True)
+        with signals_deferred():
+            stack.close()
+            if night is not None:
+                night.stop()
+            if not workdir:
+                shutil.rmtree(root, ignore_errors=True)
     return summary
 
 
