@@ -297,9 +297,11 @@ class Night:
         self.command("lockdown", {"active": False}, "all clear")
         say("-- the lock relay's USB cable is pulled and plugged back")
         self.hosts[0].unplug()
-        time.sleep(1.0)
+        wait_for(lambda: self._alarm_active("device_offline"), 30, "the lock's device_offline alarm in the cloud")
+        say("   cloud <- alarm device_offline (lock)")
         self.hosts[0].replug()
-        time.sleep(2.0)
+        wait_for(lambda: not self._alarm_active("device_offline"), 30, "the lock back online in the cloud")
+        say("   cloud <- alarm cleared: the lock is back")
 
     def _alarm_active(self, alarm: str) -> bool:
         sql = "SELECT count(*) FROM alarms WHERE store_id = :s AND alarm = :a AND active"

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import tomli_w
 from sqlalchemy import Engine, text
 
 from cloud_sync.db.migrate import upgrade
@@ -98,18 +99,17 @@ class Api:
         return self.call("POST", path, {} if body is None else body)
 
 
-def spawn(argv: list[str], env: dict[str, str], log: Path, *, stdout: int | None = None) -> subprocess.Popen[str]:
-    """Start ``python -m smartstore ARGV`` in its own process group, output to ``log`` (or a pipe)."""
-    out: Any = subprocess.PIPE if stdout is not None else log.open("ab")
-    return subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "smartstore", *argv],
-        env=env,
-        cwd=REPO,
-        stdout=out,
-        stderr=out if stdout is None else log.open("ab"),
-        start_new_session=True,
-        text=stdout is not None,
-    )
+def spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start ``python -m smartstore ARGV`` in its own process group, its output appended to ``log``."""
+    with log.open("ab") as out:
+        return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "smartstore", *argv],
+            env=env,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def stop_process(proc: subprocess.Popen[Any], timeout: float = 10.0) -> None:
@@ -247,8 +247,6 @@ class Stack:
         Raises:
             StackError: a step failed.
         """
-        import tomli_w
-
         created = json.loads(self.cli("store", "create", store_id, "--json"))
         devices_file = etc.parent / f"{store_id}-devices.toml"
         etc.parent.mkdir(parents=True, exist_ok=True)
@@ -258,10 +256,18 @@ class Stack:
         argv += ["--devices", str(devices_file), "--data-dir", str(data)]
         proc = spawn(argv, self.agent_env(), log)
         self.procs.append(proc)
+
+        def shown() -> str | None:
+            if proc.poll() is not None:
+                raise StackError(f"agent enrol exited with {proc.returncode} before a pairing code; see {log}")
+            return pairing_code()
+
         try:
-            code = wait_for(lambda: proc.poll() is None and pairing_code(), 60, "the pairing code on the screen")
-        except StackError:
-            raise StackError(f"agent enrol showed no pairing code; see {log}") from None
+            code = wait_for(shown, 60, "the pairing code on the screen")
+        except StackError as err:
+            stop_process(proc)
+            self.procs.remove(proc)
+            raise StackError(f"{err} (agent enrol, see {log})") from None
         self.api.post(f"/stores/{store_id}/enrolments/confirm", {"code": code})
         try:
             proc.wait(60)
