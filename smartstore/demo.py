@@ -81,8 +81,11 @@ class Night:
             PtySimulatorHost(self.io, root / "tty-io").start(),
             PtySimulatorHost(self.scanner, root / "tty-scanner").start(),
         ]
-        self.products = products if products is not None else load_products(say)
-        self.checkout = CheckoutSims(root, self.products)
+        photos: dict[str, Any] = {}
+        if products is None:
+            products, photos = load_products(say)
+        self.products = products
+        self.checkout = CheckoutSims(root, self.products, photos)
         self.phones: dict[str, Phone] = {}
         self.agent: Any = None
         self.data = root / "agent-data"

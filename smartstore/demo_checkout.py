@@ -1,10 +1,10 @@
-"""The self-checkout part of the demo night: a simulated scale, touch screen and scanner on ptys.
+"""The self-checkout part of the demo night: a simulated scale, touch screen, scanner and camera.
 
-The catalog comes from the grocery-store dataset (``$SMARTSTORE_PHOTOS``, else ``$SMARTSTORE_DATA``,
-else ``shared/data/grocery-store`` beside the repository, found from this package's own path); without
-it the demo uses three built-in products. The station has no camera (the agent runs as its own process, so
-the demo cannot show it photos): shoppers scan their goods, and a sale held for staff is resolved
-remotely with the ``resolve_review`` command.
+The catalog and the camera's photos come from the grocery-store dataset (``$SMARTSTORE_PHOTOS``,
+else ``$SMARTSTORE_DATA``, else ``shared/data/grocery-store`` beside the repository, found from this
+package's own path). The camera is an MJPEG stream the agent opens like a network camera; it shows
+a real validation photo of the item on the scale to the product model. Without the dataset the
+demo uses three built-in products and no camera: a barcode-only checkout, its degraded mode.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
+
+import cv2
+import numpy as np
 
 from devices.mtsics.simulator import MtSicsSimulator
 from devices.nextion.simulator import NextionSimulator
@@ -23,6 +25,7 @@ from devices.pty import PtySimulatorHost
 from devices.scanner.simulator import ScannerSimulator
 from edge_agent.domain.catalog import Product
 from models.labels import default_data_dir
+from smartstore.demo_camera import PhotoCamera
 from smartstore.grocery import build_catalog
 
 STATION = "co1"
@@ -43,19 +46,27 @@ def photos_dir() -> Path:
     return Path(env) if env else default_data_dir()
 
 
-def load_products(say: Say) -> list[Product]:
-    """Return the catalog of the dataset, or the three built-in products (saying so in one line)."""
+def load_products(say: Say) -> tuple[list[Product], dict[str, np.ndarray]]:
+    """Return the dataset's catalog and a photo per demo item, or the built-in products and no photos."""
     data = photos_dir()
     try:
         catalog, _ = build_catalog(data)
         products = list(catalog)
+        listing = (data / "val.txt").read_text().splitlines()
+        photos: dict[str, np.ndarray] = {}
+        for kind, cls in ITEMS.items():
+            line = next(ln for ln in listing if f"/{cls}/" in ln)
+            image = cv2.imread(str(data / line.split(",")[0].strip()))
+            if image is None:
+                raise OSError(f"unreadable photo {line.split(',')[0]}")
+            photos[kind] = image
         if not all(any(p.id == wanted for p in products) for wanted in ITEMS.values()):
             raise KeyError("the demo's products are not in the dataset")
-    except (OSError, KeyError, ValueError) as err:
-        say(f"   (no grocery-store dataset at {data} ({err.__class__.__name__}); set SMARTSTORE_PHOTOS; "
-            "using three built-in products)")  # fmt: skip
-        return list(FALLBACK)
-    return products
+    except (OSError, KeyError, ValueError, StopIteration) as err:
+        say(f"   (no grocery-store photos at {data} ({err.__class__.__name__}); set SMARTSTORE_PHOTOS; "
+            "barcode-only checkout with three built-in products)")  # fmt: skip
+        return list(FALLBACK), {}
+    return products, photos
 
 
 def product_body(p: Product) -> dict[str, Any]:
@@ -87,8 +98,8 @@ class Basket:
 class CheckoutSims:
     """The checkout station's simulated hardware and a scripted shopper."""
 
-    def __init__(self, root: Path, products: list[Product]) -> None:
-        """Start the scale, screen and scanner simulators."""
+    def __init__(self, root: Path, products: list[Product], photos: dict[str, np.ndarray] | None = None) -> None:
+        """Start the scale, screen and scanner simulators, and the camera when there are ``photos``."""
         self.scale = MtSicsSimulator()
         self.screen = NextionSimulator()
         self.scanner = ScannerSimulator()
@@ -98,19 +109,22 @@ class CheckoutSims:
             PtySimulatorHost(self.scanner, root / "tty-co-scanner").start(),
         ]
         self.products = {p.id: p for p in products}
+        self.photos = photos or {}
+        self.camera = PhotoCamera() if self.photos else None
         self.baskets: list[Basket] = []
 
     def devices(self) -> dict[str, Any]:
         """Return the ``checkout`` section of the store's devices file."""
+        station: dict[str, Any] = {
+            "station_id": STATION,
+            "scale": {"type": "mtsics", "url": str(self.hosts[0].path)},
+            "screen": {"type": "nextion", "url": str(self.hosts[1].path)},
+            "scanner": {"url": str(self.hosts[2].path)},
+        }
+        if self.camera is not None:
+            station["camera"] = {"source": self.camera.url}
         return {
-            "stations": [
-                {
-                    "station_id": STATION,
-                    "scale": {"type": "mtsics", "url": str(self.hosts[0].path)},
-                    "screen": {"type": "nextion", "url": str(self.hosts[1].path)},
-                    "scanner": {"url": str(self.hosts[2].path)},
-                }
-            ],
+            "stations": [station],
             "floor_limit_cents": 2500,
             "auth_timeout_s": 3.0,
         }
@@ -152,11 +166,10 @@ class CheckoutSims:
         for n, kind in enumerate(items, start=1):
             product = self.products[ITEMS[kind]]
             total += self.grams(kind)
+            if self.camera is not None:
+                self.camera.show(self.photos.get(kind))
             self.scale.model.place(total, settle_s=0.2)
-            self._wait(lambda: self._on_message_page() and "barcode" in self.message(), 8)
-            say(f"   screen: {self.message()} -> scans the barcode")
-            self.scanner.scan(product.barcodes[0])
-            counted = self._wait(partial(self._has_items, n), 15)
+            counted = self._answer(say, product, n)
             line = self._last_line()
             lines.append(line)
             say(f"   screen: {line}" if counted else "   (item not confirmed in time)")
@@ -179,11 +192,28 @@ class CheckoutSims:
             self._wait(lambda: self.screen.page.name == "home" and "Paid" not in self.message(), 5)
         return basket
 
+    def _answer(self, say: Say, product: Product, n: int) -> bool:
+        """Answer the screen until the basket counts ``n`` items: choose the product, or scan it."""
+        deadline = time.monotonic() + 15
+        scanned = False
+        while time.monotonic() < deadline:
+            if self._items() >= n:
+                return True
+            page = self.screen.page.name
+            if page == "choices":
+                names = [str(self.screen.value(b, page="choices") or "") for b in ("b0", "b1", "b2")]
+                say(f"   screen asks: {[name for name in names if name]}")
+                self.screen.touch(f"b{names.index(product.name)}" if product.name in names else "b0")
+                self._wait(lambda: self.screen.page.name != "choices", 3)
+            elif page == "home" and "barcode" in self.message() and not scanned and product.barcodes:
+                say(f"   screen: {self.message()} -> scans the barcode")
+                self.scanner.scan(product.barcodes[0])
+                scanned = True
+            time.sleep(0.05)
+        return self._items() >= n
+
     def _on_message_page(self) -> bool:
         return bool(self.screen.page.name == "home")
-
-    def _has_items(self, n: int) -> bool:
-        return self._items() >= n
 
     def _items(self) -> int:
         if self.screen.page.name != "basket":
@@ -211,6 +241,8 @@ class CheckoutSims:
         return predicate()
 
     def stop(self) -> None:
-        """Stop the simulators."""
+        """Stop the simulators and the camera."""
         for h in self.hosts:
             h.stop()
+        if self.camera is not None:
+            self.camera.stop()
