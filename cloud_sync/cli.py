@@ -10,6 +10,10 @@ import json
 import sys
 from typing import Any
 
+from cloud_sync.broker.commands import register_home_assistant_login
+from cloud_sync.command_cli import register_command
+from cloud_sync.top.commands import register_top
+
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Any:
     from cloud_sync.config import CloudSettings
@@ -35,7 +39,12 @@ def _add_mqtt(p: argparse.ArgumentParser) -> None:
 
 
 class DatabaseNotReady(RuntimeError):
-    """The database is missing, unreachable or not at the shipped schema revision."""
+    """The database is missing, unreachable or not at the shipped schema revision (``retryable``: unreachable)."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        """Keep the one-line message and whether waiting could help."""
+        super().__init__(message)
+        self.retryable = retryable
 
 
 def _migrated_engine(settings: Any) -> Any:
@@ -62,12 +71,35 @@ def _migrated_engine(settings: Any) -> Any:
     except SQLAlchemyError as err:
         engine.dispose()
         raise DatabaseNotReady(
-            f"database unreachable: {str(getattr(err, 'orig', None) or err).splitlines()[0]}"
+            f"database unreachable: {str(getattr(err, 'orig', None) or err).splitlines()[0]}", retryable=True
         ) from err
     if at != head_revision():
         engine.dispose()
         raise DatabaseNotReady(f"database at revision {at or 'none'}: run 'smartstore cloud migrate' first")
     return engine
+
+
+def _database_ready(settings: Any, command: str) -> None:
+    """Check the database before a long-running process starts; wait (bounded, logged) only while it is unreachable.
+
+    Raises:
+        DatabaseNotReady: not migrated (at once), or still unreachable after ``CLOUD_DB_WAIT_S``.
+    """
+    import logging
+    import time
+
+    log = logging.getLogger("cloud_sync")
+    delay, deadline = 1.0, time.monotonic() + settings.db_wait_s
+    while True:
+        try:
+            _migrated_engine(settings).dispose()
+            return
+        except DatabaseNotReady as err:
+            if not err.retryable or time.monotonic() + delay > deadline:
+                raise
+            log.warning("%s: %s; retrying in %.0f s", command, err, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -99,6 +131,11 @@ def _serve(args: argparse.Namespace) -> int:
         engine = make_engine(settings.database_url)
         upgrade(engine)
         engine.dispose()
+    try:
+        _database_ready(settings, "serve")
+    except DatabaseNotReady as err:
+        print(f"serve: {err}", file=sys.stderr)
+        return 2
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level, proxy_headers=True)
     return 0
 
@@ -120,6 +157,11 @@ def _ingest(args: argparse.Namespace) -> int:
         ingest_payments=False if args.no_payments else None,
         ingest_metrics_port=args.metrics_port,
     )
+    try:
+        _database_ready(settings, "ingest")
+    except DatabaseNotReady as err:
+        print(f"ingest: {err}", file=sys.stderr)
+        return 2
     worker = IngestWorker(settings)
     if settings.ingest_metrics_port:
         from prometheus_client import start_http_server
@@ -141,6 +183,11 @@ def _downlink(args: argparse.Namespace) -> int:
     from cloud_sync.downlink import DownlinkPublisher
 
     settings = _settings(args)
+    try:
+        _database_ready(settings, "downlink")
+    except DatabaseNotReady as err:
+        print(f"downlink: {err}", file=sys.stderr)
+        return 2
     engine = make_engine(settings.database_url)
     publisher = DownlinkPublisher(settings, make_session_factory(engine))
     done = threading.Event()
@@ -278,86 +325,6 @@ def _store(args: argparse.Namespace) -> int:
     return 0 if out.get("confirmed", True) else 1
 
 
-def _command_args(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
-    """Map the CLI's words to the contract's command name and arguments."""
-    if args.action == "unlock":
-        return "unlock", {"duration_s": args.duration}
-    if args.action == "lockdown":
-        return "lockdown", {"active": not args.lift}
-    if args.action == "set-mode":
-        return "set_mode", {"mode": args.mode}
-    if args.action == "reset-occupancy":
-        return "reset_occupancy", {"count": args.count}
-    return "resolve_review", {"station_id": args.station, "product_id": args.product, "quantity": args.quantity}
-
-
-def _command(args: argparse.Namespace) -> int:
-    import getpass
-
-    from cloud_sync.command_link import CommandClient
-    from cloud_sync.db.session import make_session_factory
-    from cloud_sync.downlink_key import DownlinkKeyError
-    from cloud_sync.downlink_key import load as load_keys
-    from cloud_sync.services import audit, commands
-    from cloud_sync.services.errors import ServiceError
-
-    settings = _settings(args)
-    name, values = _command_args(args)
-    try:
-        engine = _migrated_engine(settings)
-    except DatabaseNotReady as err:
-        print(f"command: {err}", file=sys.stderr)
-        return 2
-    actor = f"cli:{getpass.getuser()}"
-    sessions = make_session_factory(engine)
-    try:
-        if settings.downlink_key_file is None:
-            raise DownlinkKeyError("CLOUD_DOWNLINK_KEY_FILE is not set: the command could not be signed")
-        signer = load_keys(settings.downlink_key_file).active
-        with sessions.begin() as session:
-            commands.check_store(session, args.store_id)
-            cmd = commands.build(
-                name, values, reason=args.reason, issued_by=actor, lifetime_s=settings.command_lifetime_s
-            )
-        link = CommandClient(settings, sessions, signer)
-        link.connect()
-        with sessions.begin() as session:
-            row = commands.record_sent(session, args.store_id, cmd)
-            audit.record(
-                session,
-                actor=actor,
-                role="operator",
-                action=f"command.{name}",
-                store_id=args.store_id,
-                target=cmd.correlation_id,
-                details={"args": row.args, "reason": cmd.reason},
-            )
-        try:
-            reply = link.send(args.store_id, cmd, args.wait)
-        finally:
-            link.close()
-    except ServiceError as err:
-        print(f"command: {err.detail}", file=sys.stderr)
-        return 1
-    except (DownlinkKeyError, ConnectionError) as err:
-        print(f"command: {err}", file=sys.stderr)
-        return 2
-    finally:
-        engine.dispose()
-    out = {"correlation_id": cmd.correlation_id, "store_id": args.store_id, "name": name}
-    out |= {"status": reply.status, "error": reply.error} if reply else {"status": "sent"}
-    if args.json:
-        print(json.dumps(out))
-    elif reply is None:
-        print(f"{name} sent to {args.store_id} ({cmd.correlation_id}); no reply within {args.wait:g} s")
-    else:
-        detail = f": {reply.error}" if reply.error else ""
-        print(f"{args.store_id} answered {name} ({cmd.correlation_id}): {reply.status}{detail}")
-    if reply is None:
-        return 3
-    return 0 if reply.status == "ok" else 1
-
-
 def _broker_config(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -428,32 +395,6 @@ def _downlink_key(args: argparse.Namespace) -> int:
     return 0
 
 
-def _register_command(sub: argparse._SubParsersAction) -> None:
-    """Declare ``cloud command STORE ACTION``."""
-    p = sub.add_parser("command", help="Send a signed command to a store and wait for its reply.")
-    p.add_argument("store_id")
-    csub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    c = csub.add_parser("unlock", help="Open the door once, remotely.")
-    c.add_argument("--duration", type=float, default=5.0, help="seconds the lock stays released (default 5)")
-    c = csub.add_parser("lockdown", help="Lock every door and refuse every code (exit stays free).")
-    c.add_argument("--lift", action="store_true", help="end the lockdown")
-    c = csub.add_parser("set-mode", help="Force day or night mode, or return to the schedule.")
-    c.add_argument("mode", choices=["day", "night", "auto"])
-    c = csub.add_parser("reset-occupancy", help="Set the occupancy count after a head count.")
-    c.add_argument("count", type=int)
-    c = csub.add_parser("resolve-review", help="Resolve a checkout's staff review.")
-    c.add_argument("station", help="checkout station id, e.g. co1")
-    c.add_argument("product", nargs="?", help="product for the held item (omit to clear the holds)")
-    c.add_argument("--quantity", type=int)
-    for c in csub.choices.values():
-        c.add_argument("--reason", required=True, help="why (kept in the audit log and shown to other operators)")
-        c.add_argument("--wait", type=float, default=15.0, help="seconds to wait for the store's reply (default 15)")
-        c.add_argument("--json", action="store_true")
-        _add_db(c)
-        _add_mqtt(c)
-        c.set_defaults(func=_command)
-
-
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``cloud`` (serve, ingest, migrate, token, downlink, downlink-key)."""
     cloud = commands.add_parser("cloud", help="Cloud service: REST API, MQTT ingest, migrations, API tokens.")
@@ -464,7 +405,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     _add_mqtt(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--log-level", default="info")
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug", "trace"])
     p.add_argument("--no-downlink", action="store_true", help="do not publish the downlink from this process")
     p.add_argument("--migrate", action="store_true", help="upgrade the database before serving")
     p.set_defaults(func=_serve)
@@ -512,7 +453,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         c.add_argument("--json", action="store_true")
         c.set_defaults(func=_store)
 
-    _register_command(sub)
+    register_command(sub)
 
     p = sub.add_parser("broker-config", help="Write the fleet broker's Mosquitto configuration and cloud logins.")
     p.add_argument("--out", required=True, help="directory for mosquitto.conf, its security state and credentials")
@@ -524,6 +465,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--user", help="user mosquitto switches to (it must own OUT)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_broker_config)
+    register_top(sub)
+    register_home_assistant_login(sub)
     p = sub.add_parser("downlink-key", help="Create, rotate or show the key that signs everything sent to stores.")
     ksub = p.add_subparsers(dest="key_command", metavar="ACTION", required=True)
     for action, text in (

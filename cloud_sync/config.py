@@ -39,6 +39,8 @@ class CloudSettings(BaseModel):
     # decommissioning; ``cloud broker-config`` writes it to credentials/serve.env.
     broker_admin_username: str | None = None
     broker_admin_password: SecretStr | None = None
+    # Stores may publish their Home Assistant discovery configs under this prefix (docs/mqtt.md).
+    home_assistant_prefix: str = Field(default="homeassistant", pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
     # What an enrolled agent is told: the broker address stores reach (when it differs from the
     # cloud's own view of it) and the cloud's public URL.
     broker_public_host: str | None = None
@@ -62,6 +64,10 @@ class CloudSettings(BaseModel):
     downlink_interval_s: float = Field(default=0.5, gt=0, le=60)
     # How long an operator command may be acted on; unanswered by then, it reads "unanswered".
     command_lifetime_s: float = Field(default=60.0, ge=5, le=600)
+    # How long serve, ingest and downlink wait at start for an unreachable database (then exit 2).
+    db_wait_s: float = Field(default=30.0, ge=0, le=3600)
+    # Per-store series on /metrics for at most this many stores (label cardinality stays bounded).
+    metrics_max_stores: int = Field(default=1000, ge=0, le=100_000)
     # The downlink signing key (cloud_sync/downlink_key.py); created on first use when missing.
     downlink_key_file: Path | None = None
     # Raise after restoring the database from a backup: stores accept the (lower) versions of a higher epoch.

@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
+from cloud_sync.api.docs import add_docs
 from cloud_sync.api.routes import (
     activity,
     catalog,
@@ -38,6 +39,7 @@ from cloud_sync.api.routes import (
 )
 from cloud_sync.config import CloudSettings
 from cloud_sync.dashboard import routes as dashboard
+from cloud_sync.db.base import aware, utcnow
 from cloud_sync.db.models import Alarm, Alert, DeadLetter, Store
 from cloud_sync.db.session import make_engine, make_session_factory
 from cloud_sync.downlink import DownlinkPublisher
@@ -77,6 +79,48 @@ class _DbCollector(Collector):
             ("smartstore_dead_letters", "Messages refused by the ingest", dead),
         ):
             yield GaugeMetricFamily(name, doc, value=float(value))
+        yield from self._per_store()
+
+    def _per_store(self) -> Iterable[GaugeMetricFamily]:
+        """Online, seconds since last seen and open alarms per store, for the first ``metrics_max_stores`` stores.
+
+        Labels are bounded: a fleet larger than the cap is cut (by store id) and the cut is counted, so
+        a scrape never grows without limit; alert rules then use the fleet totals.
+        """
+        cap = self.app.state.settings.metrics_max_stores
+        try:
+            with self.app.state.session_factory() as session:
+                stores = session.execute(
+                    select(Store.id, Store.online, Store.last_seen_at)
+                    .where(Store.retired_at.is_(None))
+                    .order_by(Store.id)
+                    .limit(cap)
+                ).all()
+                active = session.scalar(select(func.count()).select_from(Store).where(Store.retired_at.is_(None))) or 0
+                open_alarms = dict(
+                    session.execute(
+                        select(Alarm.store_id, func.count()).where(Alarm.active.is_(True)).group_by(Alarm.store_id)
+                    ).all()
+                )
+        except OperationalError:
+            return
+        online = GaugeMetricFamily("smartstore_store_online", "1 while the store's agent is online", labels=["store"])
+        seen = GaugeMetricFamily(
+            "smartstore_store_last_seen_seconds", "Seconds since the store's last message", labels=["store"]
+        )
+        alarms = GaugeMetricFamily("smartstore_store_alarms_active", "Active alarms of the store", labels=["store"])
+        now = utcnow()
+        for store_id, is_online, last_seen in stores:
+            online.add_metric([store_id], float(bool(is_online)))
+            if last_seen is not None:
+                seen.add_metric([store_id], max(0.0, (now - aware(last_seen)).total_seconds()))
+            alarms.add_metric([store_id], float(open_alarms.get(store_id, 0)))
+        yield from (online, seen, alarms)
+        yield GaugeMetricFamily(
+            "smartstore_stores_unlabelled",
+            "Stores beyond CLOUD_METRICS_MAX_STORES (no per-store series)",
+            value=float(max(0, active - cap)),
+        )
 
 
 def create_app(
@@ -110,7 +154,14 @@ def create_app(
             if own_engine:
                 engine.dispose()
 
-    app = FastAPI(title=settings.api_title, version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title=settings.api_title,
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # served by add_docs from local assets (no CDN)
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
@@ -122,6 +173,7 @@ def create_app(
     for module in (tokens, stores, enrolment, members, catalog, orders, activity, operations, sync):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(dashboard.router)
+    add_docs(app)
     app.mount("/static", StaticFiles(directory=Path(dashboard.__file__).parent / "static"), name="static")
     _add_ops_routes(app, engine, registry)
     return app

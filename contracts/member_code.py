@@ -366,16 +366,27 @@ def encode_public_keys(keys: Mapping[bytes, bytes]) -> dict[str, str]:
     return {kid.hex(): base64.b64encode(raw).decode() for kid, raw in keys.items()}
 
 
-def decode_public_keys(data: Mapping[str, str]) -> dict[bytes, bytes]:
+def decode_public_keys(data: Mapping[str, object]) -> dict[bytes, bytes]:
     """Parse ``{kid hex: base64 raw key}``, checking each key id matches its key.
 
+    Also takes the API's and the downlink's envelope (``GET /api/v1/issuer-keys/public``, the
+    ``keys`` snapshot): an object whose ``keys`` member is that mapping.
+
     Raises:
-        ContractError: a key is not 32 bytes or its id does not match.
+        ContractError: not such a mapping, a key that is not 32 bytes of base64, or an id that does not match.
     """
+    if not isinstance(data, Mapping):
+        raise ContractError("issuer keys must be a JSON object of key id -> base64 public key")
+    inner = data.get("keys")
+    if isinstance(inner, Mapping):
+        data = inner
     out: dict[bytes, bytes] = {}
     for kid_hex, b64 in data.items():
-        raw = base64.b64decode(b64)
+        try:
+            raw = base64.b64decode(b64, validate=True) if isinstance(b64, str) else b""
+        except binascii.Error:
+            raw = b""
         if len(raw) != _PK or key_id(raw).hex() != kid_hex:
-            raise ContractError(f"issuer key {kid_hex} is invalid or does not match its id")
+            raise ContractError(f"issuer key {str(kid_hex)[:40]!r} is not a key id with its base64 public key")
         out[bytes.fromhex(kid_hex)] = raw
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from devices.errors import DeviceDisconnected, DeviceError
@@ -40,6 +41,7 @@ class DriverThread:
         self.link = SerialLink(url, settings or self.settings, on_status=self._status, max_backoff=max_backoff)
         self._thread: threading.Thread | None = None
         self.online = threading.Event()
+        self.serviced_at = time.monotonic()  # when ``service`` last returned (a watchdog reads it)
 
     def _status(self, status: LinkStatus, detail: str) -> None:
         if status == "disconnected":
@@ -57,6 +59,18 @@ class DriverThread:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def stuck_for(self, limit_s: float, now: float | None = None) -> float | None:
+        """Return how long the driver has been stuck inside one ``service`` call (beyond ``limit_s``), else None.
+
+        A port that is closed and reconnecting is not stuck: its backoff is bounded.
+        """
+        if self._thread is None or not self._thread.is_alive():
+            return None if self.link.stopped else float("inf")
+        if not self.online.is_set():
+            return None
+        waited = (now if now is not None else time.monotonic()) - self.serviced_at
+        return waited if waited > limit_s else None
+
     def wait_online(self, timeout: float) -> bool:
         """Wait until the port is open; return whether it is."""
         return self.online.wait(timeout)
@@ -70,6 +84,7 @@ class DriverThread:
                 self.online.set()
                 while not self.link.stopped:
                     self.service()
+                    self.serviced_at = time.monotonic()
             except DeviceDisconnected:
                 continue
             except DeviceError as err:  # a driver bug or a device that misbehaves: reopen

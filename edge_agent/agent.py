@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 
 from edge_agent.domain.checkout import CheckoutInput, CheckoutStation
 from edge_agent.domain.door import DoorController, DoorInput, DoorTick
@@ -92,6 +93,7 @@ class StoreAgent:
         self.stats = stats or (door.stats if door is not None else AgentStats())
         self.tick_s = tick_s
         self._thread: threading.Thread | None = None
+        self.loop_at = time.monotonic()  # when the decision loop last came round (the watchdog reads it)
 
     @property
     def controller(self) -> DoorController:
@@ -141,6 +143,16 @@ class StoreAgent:
         if self.door is not None:
             self.door.stop()
 
+    def stalled_for(self, now: float | None = None) -> float | None:
+        """Return how long the running decision loop has been stuck in one input, or None if it is fine.
+
+        The loop comes round at least every ``tick_s``; anything much longer is a hang.
+        """
+        if self._thread is None or not self._thread.is_alive():
+            return float("inf")
+        waited = (now if now is not None else time.monotonic()) - self.loop_at
+        return waited if waited > max(2.0, 20 * self.tick_s) else None
+
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Wait until every queued input was handled (tests, demo)."""
         return self.inbox.idle.wait(timeout)
@@ -148,6 +160,7 @@ class StoreAgent:
     def _run(self) -> None:
         grouped = 0
         while True:
+            self.loop_at = time.monotonic()
             item = self.inbox.get(self.tick_s)
             if item is None:
                 self._commit()

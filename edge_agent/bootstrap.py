@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from contracts.errors import ContractError
 from contracts.member_code import decode_public_keys
 from contracts.messages import AlarmKind, AlarmRaised
 from contracts.topics import Topics
@@ -20,12 +21,14 @@ from edge_agent.adapters import door_state
 from edge_agent.adapters.camera import CameraReader
 from edge_agent.adapters.command_log import CommandLog
 from edge_agent.adapters.downlink_keys import load_pinned, save_rotated
+from edge_agent.adapters.home_assistant import HomeAssistantDiscovery
 from edge_agent.adapters.metrics import MetricsServer
 from edge_agent.adapters.mqtt import MqttLink, TlsOptions
 from edge_agent.adapters.outbox import Outbox
 from edge_agent.adapters.outbox_recovery import open_outbox
 from edge_agent.adapters.private import private_dir, write_private
 from edge_agent.adapters.replay import SqliteReplayStore
+from edge_agent.adapters.systemd import HealthCheck, Notifier, Watchdog
 from edge_agent.adapters.vision import Recognizer
 from edge_agent.agent import Inbox, StoreAgent
 from edge_agent.checkout_bootstrap import (
@@ -49,6 +52,9 @@ from edge_agent.services.events import EventEmitter
 from edge_agent.services.stats import AgentStats
 from edge_agent.services.sync import SyncService
 
+LOCK_STUCK_S = 10.0  # one relay write or poll never takes this long
+OUTBOX_ANSWER_S = 5.0  # the outbox answers a trivial query within this, unless a write hangs
+
 log = logging.getLogger(__name__)
 
 
@@ -65,9 +71,29 @@ class RunningAgent:
     metrics: MetricsServer | None = None
     replay: SqliteReplayStore | None = None
     command_log: CommandLog | None = None
+    watchdog: Watchdog | None = None
+
+    def start(self) -> None:
+        """Start the lock driver first (it writes "locked"), then the decision loop, devices, link and readers."""
+        self.drivers[0].start()
+        self.agent.start()
+        for driver in self.drivers[1:]:
+            driver.start()
+        if self.link is not None:
+            self.link.start()
+        if self.camera is not None:
+            self.camera.start()
+        for cam in self.checkout.cameras if self.checkout else []:
+            cam.start()
+        if self.metrics is not None:
+            self.metrics.start()
+        if self.watchdog is not None:
+            self.watchdog.start()
 
     def stop(self) -> None:
         """Stop readers first, then lock the door, then the broker link and the lock driver."""
+        if self.watchdog is not None:
+            self.watchdog.stop()
         if self.camera is not None:
             self.camera.stop()
         if self.checkout is not None:
@@ -99,6 +125,24 @@ class RunningAgent:
             self.command_log.close()
 
 
+def describe(settings: AgentSettings, config: Path) -> str:
+    """Return the one-line start-up summary: version, store, config file, devices, broker (no secrets)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = version("smartstore")
+    except PackageNotFoundError:
+        release = "unknown"
+    devices = [name for name in ("lock", "inputs", "scanner", "camera") if getattr(settings, name) is not None]
+    stations = len(settings.checkout.stations) if settings.checkout is not None else 0
+    m = settings.mqtt
+    broker = f"{m.host}:{m.port} ({'TLS' if m.ca_file else 'plain'}, delivery {m.delivery})" if m else "none"
+    return (
+        f"smartstore {release}, store {settings.store_id}, config {config}, data {settings.data_dir}, "
+        f"door devices {', '.join(devices) or 'none'}, {stations} checkout station(s), broker {broker}"
+    )
+
+
 def load_synced(path: Path) -> SyncedData:
     """Load the downlink state saved by the last run, or start empty."""
     try:
@@ -117,8 +161,15 @@ def save_synced(path: Path, data: SyncedData) -> None:
 
 def load_trusted_keys(settings: AgentSettings) -> dict[bytes, bytes]:
     """Read the issuer public keys the store trusts."""
-    with open(settings.issuer_keys_file) as fh:
-        return decode_public_keys(json.load(fh))
+    path = settings.issuer_keys_file
+    try:
+        data = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"issuer keys file {path} is not JSON ({err.msg} at line {err.lineno})") from err
+    try:
+        return decode_public_keys(data)
+    except ContractError as err:
+        raise ValueError(f"issuer keys file {path}: {err}") from err
 
 
 def build_controller(
@@ -225,11 +276,14 @@ def _build_door_readers(
 
 
 def _build_link(settings: AgentSettings, topics: Topics, outbox: Outbox, downlink: Downlink) -> MqttLink | None:
-    """Build the broker link (not started), or None when the agent runs without MQTT."""
+    """Build the broker link (not started), or None when the agent runs without MQTT.
+
+    Home Assistant discovery configs (or the clearing of old ones) go out after its every connect.
+    """
     if settings.mqtt is None:
         return None
     m = settings.mqtt
-    return MqttLink(
+    link = MqttLink(
         topics,
         outbox,
         host=m.host,
@@ -246,6 +300,8 @@ def _build_link(settings: AgentSettings, topics: Topics, outbox: Outbox, downlin
         ack_timeout_s=m.ack_timeout_s,
         max_unacked=m.max_unacked,
     )
+    HomeAssistantDiscovery(settings.store_id, settings.home_assistant, settings.data_dir).attach(link)
+    return link
 
 
 def _build_checkout(
@@ -295,8 +351,9 @@ def build_agent(
     on_feedback: Callable[[Feedback], None] | None = None,
     start: bool = True,
     recognizer: Recognizer | None = None,
+    notifier: Notifier | None = None,
 ) -> RunningAgent:
-    """Build (and by default start) a store agent from its settings."""
+    """Build (and by default start) a store agent from its settings (``notifier``: systemd, from the environment)."""
     clock = clock or SystemClock()
     private_dir(settings.data_dir)
     replay_store = SqliteReplayStore(settings.data_dir / "replay.db")  # codes used before a restart stay used
@@ -370,19 +427,26 @@ def build_agent(
     )
     agent = StoreAgent(inbox, door=door, checkout=checkout, sync=sync, stats=stats, emitter=emitter)
 
-    metrics = MetricsServer(settings.metrics_port, outbox, link) if settings.metrics_port else None
-    running = RunningAgent(agent, outbox, link, drivers, camera, parts, metrics, replay_store, command_log)
+    metrics = MetricsServer(settings.metrics_port, outbox, link, agent) if settings.metrics_port else None
+    watchdog = Watchdog(notifier or Notifier(), _health_checks(agent, lock_driver, outbox))
+    running = RunningAgent(agent, outbox, link, drivers, camera, parts, metrics, replay_store, command_log, watchdog)
     if start:
-        lock_driver.start()
-        agent.start()
-        for driver in drivers[1:]:
-            driver.start()
-        if link is not None:
-            link.start()
-        if camera is not None:
-            camera.start()
-        for cam in parts.cameras if parts else []:
-            cam.start()
-        if metrics is not None:
-            metrics.start()
+        running.start()
     return running
+
+
+def _health_checks(agent: StoreAgent, lock: DriverThread, outbox: Outbox) -> list[tuple[str, HealthCheck]]:
+    """What must make progress for the watchdog to be fed: the decision loop, the lock driver, the outbox."""
+
+    def loop() -> str | None:
+        stuck = agent.stalled_for()
+        return None if stuck is None else f"stuck in one input for {stuck:.0f} s"
+
+    def lock_driver() -> str | None:
+        stuck = lock.stuck_for(LOCK_STUCK_S)
+        return None if stuck is None else f"stuck in one relay operation for {stuck:.0f} s"
+
+    def events() -> str | None:
+        return None if outbox.responsive(OUTBOX_ANSWER_S) else f"no answer within {OUTBOX_ANSWER_S:g} s"
+
+    return [("decision loop", loop), ("lock driver", lock_driver), ("outbox", events)]

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from contracts.logformat import FORMATS, LEVELS
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the agent's subcommands."""
@@ -21,7 +23,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     agent_sub = agent.add_subparsers(dest="agent_command", required=True)
     run = agent_sub.add_parser("run", help="Run the door agent from a TOML config until stopped.")
     run.add_argument("--config", required=True, type=Path, help="agent TOML file (see docs/operations.md)")
-    run.add_argument("--log-level", default="INFO")
+    run.add_argument("--log-level", choices=LEVELS, default="info", type=str.lower, help="default info")
+    run.add_argument("--log-format", choices=FORMATS, default="text", help="text (journald, default) or json lines")
     run.set_defaults(func=_agent_run)
     check = agent_sub.add_parser(
         "check",
@@ -130,34 +133,46 @@ def _show_on_screen(devices: dict[str, Any], code: str) -> Callable[[], None]:
 
 
 def _agent_run(args: argparse.Namespace) -> int:
-    from edge_agent.bootstrap import build_agent
+    from contracts.logformat import configure
+    from edge_agent.adapters.systemd import Notifier
+    from edge_agent.bootstrap import build_agent, describe
     from edge_agent.config import AgentSettings
+    from edge_agent.config_errors import ConfigError
     from edge_agent.safe_start import StartupError, secure_lock_first
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure(args.log_level, args.log_format)
+    log = logging.getLogger("edge_agent")
+    systemd = Notifier()
     try:
         safe = secure_lock_first(args.config)  # the data directory, then "locked": before anything that can fail
-    except StartupError as err:
-        print(f"error: cannot start the agent with {args.config}: {err}", file=sys.stderr)
+    except StartupError as err:  # names the file and line itself
+        print(f"error: cannot start the agent: {err}", file=sys.stderr)
         return 2
     try:
         settings = AgentSettings.from_toml(args.config)
-        running = build_agent(settings)
+        log.info("starting: %s", describe(settings, args.config))
+        running = build_agent(settings, notifier=systemd)
     except Exception as err:  # missing files, bad TOML, invalid settings, bad keys, anything: one line, lock safe
-        logging.getLogger(__name__).debug("start-up failed", exc_info=True)
+        log.debug("start-up failed", exc_info=True)
         kind = "" if isinstance(err, (OSError, ValueError)) else f"{type(err).__name__}: "
         locked = "the lock was left locked" if safe.locked else "the lock port did not open"
-        print(f"error: cannot start the agent with {args.config}: {kind}{err} ({locked})", file=sys.stderr)
+        where = "" if isinstance(err, ConfigError) else f" with {args.config}"
+        print(f"error: cannot start the agent{where}: {kind}{err} ({locked})", file=sys.stderr)
         return 2
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    systemd.send("READY=1", f"STATUS=store {settings.store_id}: door locked, agent running")
+    log.info("ready: store %s (lock set to its safe state first)", settings.store_id)
     try:
         while not stop.wait(1.0):
             pass
     finally:
+        systemd.send("STOPPING=1")
+        log.info("stopping: locking the door")
         running.stop()
         safe.lock_file.release()
+        log.info("stopped")
     return 0
 
 

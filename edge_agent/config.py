@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from contracts.errors import ContractError
+from contracts.home_assistant import DEFAULT_PREFIX, check_prefix
 from contracts.topics import STORE_ID_RE
 from devices.catalog import config_union
 from devices.config import DeviceConfig
 from devices.scanner.profiles import ScannerConfig
+from edge_agent.config_errors import ConfigError, explain, read_toml
 from edge_agent.domain.access import TimeRange
 
 __all__ = [
@@ -20,6 +22,7 @@ __all__ = [
     "CheckoutSettings",
     "DeviceConfig",
     "DoorSettings",
+    "HomeAssistantSettings",
     "InputsConfig",
     "LockConfig",
     "MqttSettings",
@@ -149,6 +152,21 @@ class MqttSettings(_Cfg):
         return self.password
 
 
+def _discovery_prefix(text: str) -> str:
+    try:
+        return check_prefix(text)
+    except ContractError as err:
+        raise ValueError(str(err)) from err
+
+
+class HomeAssistantSettings(_Cfg):
+    """Home Assistant MQTT discovery of the store's read-only entities (docs/mqtt.md)."""
+
+    enabled: bool = False
+    discovery_prefix: Annotated[str, AfterValidator(_discovery_prefix)] = DEFAULT_PREFIX
+    device_name: Annotated[str, Field(min_length=1, max_length=64)] | None = None  # default "smartstore <store>"
+
+
 class AgentSettings(_Cfg):
     """Everything one store agent needs."""
 
@@ -171,9 +189,17 @@ class AgentSettings(_Cfg):
     outbox_max_rows: int = Field(default=1_000_000, ge=100)
     # Prometheus metrics on 127.0.0.1:<port> (outbox depth, oldest unacknowledged age, ...); off when unset.
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    home_assistant: HomeAssistantSettings = Field(default_factory=HomeAssistantSettings)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> AgentSettings:
-        """Load settings from a TOML file."""
-        with open(path, "rb") as fh:
-            return cls.model_validate(tomllib.load(fh))
+        """Load settings from a TOML file.
+
+        Raises:
+            ConfigError: naming the file, the line and the key, with a "did you mean" for a typo.
+        """
+        raw, text = read_toml(Path(path))
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as err:
+            raise ConfigError(explain(err, Path(path), text, cls)) from None

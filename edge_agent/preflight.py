@@ -19,13 +19,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from contracts.messages import describe_error
 from devices import catalog
 from devices.probe import ProbeResult, probe_port
 from edge_agent.adapters.private import loose_permissions
 from edge_agent.config import AgentSettings
+from edge_agent.config_errors import ConfigError
 
 # Protocols ``devices.probe`` may name for a device of each catalog name (the config's ``type``).
 # ``None`` means the device may not answer any harmless query (an LCUS-1 relay, an ESC/POS
@@ -80,7 +78,7 @@ def _check_keys(settings: AgentSettings) -> Check:
     try:
         keys = load_trusted_keys(settings)
     except (OSError, ValueError) as err:
-        return Check("issuer keys", False, f"{settings.issuer_keys_file}: {err}")
+        return Check("issuer keys", False, str(err))
     if not keys:
         return Check("issuer keys", False, f"{settings.issuer_keys_file} holds no key: every code would be refused")
     return Check("issuer keys", True, f"{len(keys)} trusted: {', '.join(sorted(k.hex() for k in keys))}")
@@ -184,9 +182,8 @@ def run_checks(
     """Run every check the config calls for; a config that does not load is the only answer then."""
     try:
         settings = AgentSettings.from_toml(config)
-    except (OSError, ValueError) as err:  # ValidationError and TOML errors are ValueErrors
-        detail = describe_error(err, every=True) if isinstance(err, ValidationError) else str(err)
-        return [Check("config", False, f"{config}: {detail}")]
+    except ConfigError as err:  # names the file, the line and the key
+        return [Check("config", False, str(err))]
     checks = [Check("config", True, f"{config}: store {settings.store_id}")]
     checks += [
         _check_keys(settings),

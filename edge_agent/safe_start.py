@@ -13,7 +13,6 @@ whatever fails afterwards.
 from __future__ import annotations
 
 import logging
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 from edge_agent import hardware
 from edge_agent.adapters import agent_lock
 from edge_agent.config import AgentSettings, LockConfig
+from edge_agent.config_errors import ConfigError, explain, read_toml
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +55,6 @@ def config_ports(raw: object) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _read_raw(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except (OSError, tomllib.TOMLDecodeError) as err:
-        raise StartupError(f"cannot read {path}: {err}") from None
-
-
 def write_locked(lock: Any, *, wait_s: float) -> bool:
     """Open the lock port, write "locked", close it again; return whether the port opened in time."""
     driver = hardware.driver_for(lock, name="lock")
@@ -79,12 +71,18 @@ def secure_lock_first(path: Path, *, wait_s: float = 3.0) -> SafeStart:
     Raises:
         StartupError: the file or its lock table is unreadable, or another agent holds the data directory.
     """
-    raw = _read_raw(path)
-    data_dir = Path(raw.get("data_dir", AgentSettings.model_fields["data_dir"].default))
     try:
-        lock = TypeAdapter(LockConfig).validate_python(raw.get("lock"))
+        raw, text = read_toml(path)
+    except ConfigError as err:
+        raise StartupError(f"{err} (nothing driven)") from None
+    data_dir = Path(raw.get("data_dir", AgentSettings.model_fields["data_dir"].default))
+    if not isinstance(raw.get("lock"), dict):
+        raise StartupError(f"{path}: no [lock] table: the agent must know its lock first (nothing driven)")
+    try:
+        lock = TypeAdapter(LockConfig).validate_python(raw["lock"])
     except ValidationError as err:
-        raise StartupError(f"no usable [lock] table in {path}, nothing driven: {err}") from None
+        problems = explain(err, path, text, AgentSettings, prefix=("lock",))
+        raise StartupError(f"unusable [lock] table, nothing driven: {problems}") from None
     try:
         held = agent_lock.acquire(data_dir, config_ports(raw))
     except agent_lock.DataDirBusy as err:

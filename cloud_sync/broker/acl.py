@@ -11,15 +11,17 @@ payments and deliveries, the downlink publisher sends commands and sync and read
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from contracts.home_assistant import DEFAULT_PREFIX, check_prefix, discovery_filter
 from contracts.topics import (
     AVAILABILITY,
     COMMAND,
     COMMAND_REPLY,
     DELIVERY_ACK,
+    DOOR_STATE,
     PAY_REPLY,
     SYNC_DELTA,
     SYNC_MANIFEST,
@@ -36,6 +38,7 @@ ADMIN_ROLE = "smartstore-admin"
 INGEST_ROLE = "cloud-ingest"
 DOWNLINK_ROLE = "cloud-downlink"
 STORE_ROLE_PREFIX = "store-"
+HOME_ASSISTANT_ROLE_PREFIX = "home-assistant-"
 
 
 @dataclass(frozen=True)
@@ -83,15 +86,17 @@ def store_role_name(store_id: str) -> str:
     return STORE_ROLE_PREFIX + check_store_id(store_id)
 
 
-def store_role(store_id: str) -> Role:
+def store_role(store_id: str, discovery_prefix: str = DEFAULT_PREFIX) -> Role:
     """Return what one store's agent may do: its own uplink out, its own downlink in.
 
-    Publish filters are the exact patterns (``events/+``, ``state/+``, ``cmd/+/reply``); the
+    Publish filters are the exact patterns (``events/+``, ``state/+``, ``cmd/+/reply``) plus the
+    store's own Home Assistant discovery configs (``<prefix>/+/smartstore_<store>/+/config``); the
     store may not publish commands, sync or acknowledgements, nor touch another store's topics.
     """
     check_store_id(store_id)
     specs = list(TOPIC_MAP.values())
     publish = [s.filter(store_id) if s.filter_pattern is None else _exact(s, store_id) for s in specs if _store_side(s)]
+    publish.append(discovery_filter(discovery_prefix, store_id))
     subscribe = [s.filter(store_id) for s in specs if s.subscriber in ("agent", "checkout")]
     return Role(store_role_name(store_id), tuple(_publish(publish) + _subscribe(subscribe)))
 
@@ -141,3 +146,31 @@ def admin_role() -> Role:
             Acl("publishClientReceive", f"{CONTROL_TOPIC}/response"),
         ),
     )
+
+
+def home_assistant_role_name(username: str) -> str:
+    """Return the broker role of a Home Assistant login."""
+    return HOME_ASSISTANT_ROLE_PREFIX + username
+
+
+def home_assistant_role(username: str, stores: Sequence[str] = (), discovery_prefix: str = DEFAULT_PREFIX) -> Role:
+    """Return a Home Assistant login's role: read discovery, door state and availability; publish nothing.
+
+    Home Assistant subscribes to the whole prefix (``<prefix>/#``) for discovery, so that
+    subscription is allowed, but only the stores' discovery configs are delivered to it: those
+    of ``stores``, or every store's when none is given. Its birth and last-will messages
+    (``<prefix>/status``) are refused like any other publish.
+    """
+    prefix = check_prefix(discovery_prefix)
+    if stores:
+        receive = [discovery_filter(prefix, s) for s in stores]
+        subscribe = [f for s in stores for f in (DOOR_STATE.filter(s), AVAILABILITY.filter(s))]
+        receive += subscribe
+    else:
+        receive = [f"{prefix}/+/+/+/config", DOOR_STATE.filter(), AVAILABILITY.filter()]
+        subscribe = [DOOR_STATE.filter(), AVAILABILITY.filter()]
+    subscribe = [f"{prefix}/#", *subscribe]
+    acls = [Acl("subscribePattern", f) for f in dict.fromkeys(subscribe)]
+    acls += [Acl("unsubscribePattern", f) for f in dict.fromkeys(subscribe)]
+    acls += [Acl("publishClientReceive", f) for f in dict.fromkeys(receive)]
+    return Role(home_assistant_role_name(username), tuple(acls))

@@ -18,10 +18,17 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from cloud_sync.broker.acl import CONTROL_TOPIC, store_role, store_role_name
+from cloud_sync.broker.acl import (
+    CONTROL_TOPIC,
+    home_assistant_role,
+    home_assistant_role_name,
+    store_role,
+    store_role_name,
+)
 from cloud_sync.broker.files import new_password
 from cloud_sync.config import CloudSettings
-from contracts.topics import AVAILABILITY, OFFLINE
+from contracts.home_assistant import DEFAULT_PREFIX, discovery_filter
+from contracts.topics import AVAILABILITY, OFFLINE, check_store_id
 
 
 class BrokerAdminError(RuntimeError):
@@ -54,9 +61,11 @@ class BrokerAdmin:
         *,
         ca_file: str | None = None,
         timeout_s: float = 10.0,
+        discovery_prefix: str = DEFAULT_PREFIX,
     ) -> None:
-        """Prepare (not connect) the admin client."""
+        """Prepare (not connect) the admin client; stores may publish discovery under ``discovery_prefix``."""
         self.host, self.port, self.timeout_s = host, port, timeout_s
+        self.discovery_prefix = discovery_prefix
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"cloud-admin-{uuid.uuid4().hex[:8]}")
         self._client.username_pw_set(username, password)
         if ca_file:
@@ -78,6 +87,7 @@ class BrokerAdmin:
             settings.broker_admin_username,
             settings.broker_admin_password.get_secret_value(),
             ca_file=settings.mqtt_ca_file,
+            discovery_prefix=settings.home_assistant_prefix,
         )
 
     def __enter__(self) -> BrokerAdmin:
@@ -136,7 +146,7 @@ class BrokerAdmin:
 
     def create_store(self, store_id: str, password: str | None = None) -> StoreIdentity:
         """Create (or replace) a store's role and login; a replaced login is disconnected."""
-        role = store_role(store_id)
+        role = store_role(store_id, self.discovery_prefix)
         identity = StoreIdentity(store_id, store_username(store_id), password or new_password())
         self.run(
             [
@@ -158,6 +168,55 @@ class BrokerAdmin:
             ]
         )
         return identity
+
+    def create_home_assistant(
+        self, username: str, stores: list[str] | None = None, password: str | None = None
+    ) -> StoreIdentity:
+        """Create (or replace) a read-only Home Assistant login for ``stores`` (every store when empty).
+
+        The returned identity's ``store_id`` is ``""`` for a fleet-wide login.
+        """
+        stores = [check_store_id(s) for s in stores or []]
+        role = home_assistant_role(username, stores, self.discovery_prefix)
+        identity = StoreIdentity(",".join(stores), username, password or new_password())
+        self.run(
+            [
+                {"command": "deleteClient", "username": username},
+                {"command": "deleteRole", "rolename": role.name},
+            ],
+            allow=frozenset({"Client not found", "Role not found"}),
+        )
+        self.run(
+            [
+                {"command": "createRole", "rolename": role.name, "acls": [a.to_json() for a in role.acls]},
+                {
+                    "command": "createClient",
+                    "username": username,
+                    "password": identity.password,
+                    "textName": f"Home Assistant ({', '.join(stores) or 'every store'}), read-only",
+                    "roles": [{"rolename": role.name}],
+                },
+            ]
+        )
+        return identity
+
+    def grant_discovery(self, store_id: str) -> None:
+        """Let an already enrolled store publish its own discovery configs (roles made before they existed)."""
+        acl = {"acltype": "publishClientSend", "topic": discovery_filter(self.discovery_prefix, store_id)}
+        self.run(
+            [{"command": "addRoleACL", "rolename": store_role_name(store_id), **acl, "allow": True, "priority": 0}],
+            allow=frozenset({"ACL with this topic already exists"}),
+        )
+
+    def delete_home_assistant(self, username: str) -> None:
+        """Delete a Home Assistant login and its role (it is disconnected at once)."""
+        self.run(
+            [
+                {"command": "deleteClient", "username": username},
+                {"command": "deleteRole", "rolename": home_assistant_role_name(username)},
+            ],
+            allow=frozenset({"Client not found", "Role not found"}),
+        )
 
     def retire_store(self, store_id: str) -> None:
         """Delete a store's login and role: it is disconnected at once and refused from now on.

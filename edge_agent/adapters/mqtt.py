@@ -169,12 +169,16 @@ class MqttLink:
         self._keepalive = keepalive
         self._cond = threading.Condition()
         self._connected = False
+        self._ever_connected = False
+        self.reconnects = 0  # connections after the first (metrics)
         self._running = False
         self._inflight: dict[int, int] = {}  # paho mid -> outbox row id
         self._acked: list[int] = []
         self._early_acks: set[int] = set()
         self._last_handed = 0
         self._states: dict[str, bytes] = {}
+        self._retained: dict[str, tuple[bytes, Callable[[str], None] | None]] = {}
+        self._retained_mids: dict[int, tuple[str, Callable[[str], None]]] = {}
         self._pump: threading.Thread | None = None
         self._handlers: list[tuple[str, CommandHandler]] = []
         self._verify = verify or (lambda handler: handler)
@@ -250,6 +254,19 @@ class MqttLink:
         """Publish a QoS 1, non-retained message that needs no outbox (it is retried by its owner)."""
         self.client.publish(topic, payload, qos=1, retain=False)
 
+    def retain(self, topic: str, payload: bytes, on_delivered: Callable[[str], None] | None = None) -> None:
+        """Publish ``payload`` retained on ``topic`` after every connect (``b""`` clears it); call before ``start``.
+
+        ``on_delivered(topic)`` runs on paho's thread each time the broker acknowledges it.
+        """
+        with self._cond:
+            self._retained[topic] = (payload, on_delivered)
+
+    def forget_retained(self, topic: str) -> None:
+        """Stop publishing ``topic`` on connect (what the broker holds for it stays)."""
+        with self._cond:
+            self._retained.pop(topic, None)
+
     def clear_retained(self, topic: str) -> None:
         """Delete the retained message on ``topic`` (an empty retained publish)."""
         self.client.publish(topic, b"", qos=1, retain=True)
@@ -270,10 +287,30 @@ class MqttLink:
             states = list(self._states.items())
         for topic, payload in states:
             client.publish(topic, payload, qos=STATE.qos, retain=STATE.retain)
+        self._publish_retained(client)
         with self._cond:
             self._connected = True
             self._cond.notify_all()
+        again, self._ever_connected = self._ever_connected, True
+        self.reconnects += 1 if again else 0
+        log.info(
+            "broker %s:%d %s; %d event(s) to deliver",
+            self.host,
+            self.port,
+            "reconnected" if again else "connected",
+            len(self.outbox),
+        )
         self.on_connection(True)
+
+    def _publish_retained(self, client: mqtt.Client) -> None:
+        """Publish the ``retain`` messages (paho's thread: no PUBACK can be handled before the mid is noted)."""
+        with self._cond:
+            retained = list(self._retained.items())
+        for topic, (payload, on_delivered) in retained:
+            info = client.publish(topic, payload, qos=1, retain=True)
+            if on_delivered is not None and info.rc == mqtt.MQTT_ERR_SUCCESS:
+                with self._cond:
+                    self._retained_mids[info.mid] = (topic, on_delivered)
 
     def _on_subscribe(
         self, client: mqtt.Client, userdata: object, mid: int, codes: list[ReasonCode], props: Properties | None
@@ -290,19 +327,29 @@ class MqttLink:
         props: Properties | None,
     ) -> None:
         with self._cond:
-            self._connected = False
+            was, self._connected = self._connected, False
+        if was:
+            log.warning("broker connection lost (%s): the store keeps working and keeps its events", rc)
         self.on_connection(False)
 
     def _on_publish(
         self, client: mqtt.Client, userdata: object, mid: int, rc: ReasonCode, props: Properties | None
     ) -> None:
         with self._cond:
-            row_id = self._inflight.pop(mid, None)
-            if row_id is None:
-                self._early_acks.add(mid)
-            else:
-                self._acked.append(row_id)
+            retained = self._retained_mids.pop(mid, None)
+            if retained is None:
+                row_id = self._inflight.pop(mid, None)
+                if row_id is None:
+                    self._early_acks.add(mid)
+                else:
+                    self._acked.append(row_id)
             self._cond.notify_all()
+        if retained is not None:
+            topic, on_delivered = retained
+            try:
+                on_delivered(topic)
+            except Exception:  # never kill paho's network thread
+                log.exception("retained-delivery callback failed for %s", topic)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         handler = next((h for f, h in self._handlers if mqtt.topic_matches_sub(f, msg.topic)), None)

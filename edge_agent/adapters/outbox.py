@@ -218,6 +218,18 @@ class Outbox:
             row = self._db.execute("SELECT MIN(created) FROM outbox").fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
+    def responsive(self, timeout_s: float = 2.0) -> bool:
+        """Return whether the outbox answers a query within ``timeout_s`` (not wedged behind a hung write)."""
+        if not self._lock.acquire(timeout=timeout_s):
+            return False
+        try:
+            self._db.execute("SELECT 1").fetchone()
+            return True
+        except sqlite3.Error:
+            return False
+        finally:
+            self._lock.release()
+
     def __len__(self) -> int:
         """Return how many rows wait for delivery."""
         with self._lock:

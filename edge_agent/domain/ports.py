@@ -57,6 +57,10 @@ class EventSink(Protocol):
         """Return whether the sink holds more than its bound."""
         ...
 
+    def __len__(self) -> int:
+        """Return how many events wait for delivery (a cheap counter)."""
+        ...
+
 
 class Publisher(Protocol):
     """The broker side (``MqttLink``), absent when the agent runs without MQTT."""

@@ -7,6 +7,7 @@ raises ``device_offline`` for the lock, the door inputs and the readers alike.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from contracts.messages import Command, CommandReply, DeviceStatus, ResolveRevie
 from edge_agent.domain.actions import Emit, Feedback, Reply
 from edge_agent.domain.commands import keep_until, refusal
 from edge_agent.domain.door import (
+    CodePresented,
     CommandReceived,
     DeviceStatusChanged,
     DoorAction,
@@ -122,7 +124,10 @@ class DoorService:
             return
         if isinstance(item, DeviceReport):
             item = self._device_changed(item)
+        started = time.perf_counter()
         self._execute(self.controller.handle(item))
+        if isinstance(item, CodePresented):
+            self.stats.decision_s.observe(time.perf_counter() - started)
 
     def _command(self, item: CommandArrived) -> None:
         """Run a command once per correlation id, across restarts (``command_log``)."""
@@ -135,6 +140,9 @@ class DoorService:
             config = self.controller.config
             until = keep_until(cmd, config.command_lifetime_s, config.command_skew_s).timestamp()
             if not self.command_log.claim(cmd.correlation_id, cmd.name, until):
+                log.warning(
+                    "command %s %s again: answered with its first reply, not run twice", cmd.name, cmd.correlation_id
+                )
                 self._count_refusal("duplicate")
                 previous = self.command_log.reply_of(cmd.correlation_id)
                 if previous is None:  # claimed, then the agent stopped before it answered
@@ -155,6 +163,15 @@ class DoorService:
             actions = self.controller.handle(CommandReceived(cmd, retained=item.retained))
         for action in actions:
             if isinstance(action, Reply) and action.reply.correlation_id == cmd.correlation_id:
+                r = action.reply
+                log.info(
+                    "command %s %s from %s: %s%s",
+                    cmd.name,
+                    cmd.correlation_id,
+                    cmd.issued_by,
+                    r.status,
+                    f" ({r.error})" if r.error else "",
+                )
                 if action.reply.status != "ok":
                     self._count_refusal(action.reply.status)
                 if log_it:
@@ -173,13 +190,21 @@ class DoorService:
             why = "this store has no checkout stations" if self.on_review is None else self.on_review(cmd)
             refused = None if why is None else ("rejected", why)
         status, error = refused if refused is not None else ("ok", None)
-        log.info("resolve_review %s at %s: %s %s", cmd.correlation_id, cmd.station_id, status, error or "")
         return CommandReply(correlation_id=cmd.correlation_id, name=cmd.name, status=status, error=error, ts=now)
 
     def _count_refusal(self, why: str) -> None:
         self.stats.commands_refused[why] = self.stats.commands_refused.get(why, 0) + 1
 
+    @property
+    def devices(self) -> dict[str, DeviceStatus]:
+        """Return each device's last reported status, by name."""
+        return dict(self._devices)
+
     def _device_changed(self, report: DeviceReport) -> DeviceStatusChanged:
+        if report.online:
+            log.info("device %s (%s) online", report.name, report.kind)
+        else:
+            log.warning("device %s (%s) offline: %s", report.name, report.kind, report.detail or "no detail")
         self._devices[report.name] = DeviceStatus(
             device=report.name, kind=report.kind, status="online" if report.online else "offline", detail=report.detail
         )

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from contracts.messages import AlarmCleared, AlarmKind, AlarmRaised, Event
+import logging
+
+from contracts.messages import AlarmCleared, AlarmKind, AlarmRaised, Event, ModeChanged, SyncApplied
 from contracts.topics import Topics
 from edge_agent.domain.ports import EventSink, Publisher
+
+log = logging.getLogger("edge_agent.events")
+BACKLOG_LOG_FROM = 100  # events waiting for the cloud before the backlog is worth a log line
 
 
 class EventEmitter:
@@ -23,10 +28,12 @@ class EventEmitter:
         self.publisher = publisher
         self._batch: list[tuple[Event, str]] = []
         self._overflow_alarmed = False
+        self._backlog_level = 0
         self.deferred = False  # while True, ``flush`` keeps collecting (the agent loop groups a burst)
 
     def append(self, event: Event) -> None:
-        """Add one event to the current batch (written durably at ``flush``)."""
+        """Add one event to the current batch (written durably at ``flush``); log what an operator must know."""
+        _log_event(event)
         self._batch.append((event, self.topics.event(event.type)))
 
     def commit(self) -> bool:
@@ -44,9 +51,20 @@ class EventEmitter:
         batch, self._batch = self._batch, []
         self.sink.append_many(batch)
         self._check_overflow()
+        self._check_backlog()
         if self.publisher is not None:
             self.publisher.notify()
         return True
+
+    def _check_backlog(self) -> None:
+        """Log when the events waiting for the cloud cross 100, 1,000, 10,000... and when they drain."""
+        pending = len(self.sink)
+        level = 10 ** len(str(pending)) // 10 if pending >= BACKLOG_LOG_FROM else 0
+        if level > self._backlog_level:
+            log.warning("%d events wait for the cloud (the broker or the cloud is not taking them)", pending)
+        elif level == 0 and self._backlog_level:
+            log.info("event backlog drained (%d waiting)", pending)
+        self._backlog_level = level
 
     def _check_overflow(self) -> None:
         """Raise (once) a critical alarm when the outbox holds more than its bound, clear it when back."""
@@ -66,3 +84,24 @@ class EventEmitter:
         else:
             event = AlarmCleared(store_id=self.topics.store_id, alarm=AlarmKind.OUTBOX_OVERFLOW, source="outbox")
         self.sink.append(event, self.topics.event(event.type))
+
+
+def _log_event(event: Event) -> None:
+    """Log alarms, mode changes and sync versions at info or above; decisions (member ids) at debug only."""
+    if isinstance(event, AlarmRaised):
+        log.log(
+            logging.ERROR if event.severity == "critical" else logging.WARNING,
+            "alarm %s raised by %s (%s)",
+            event.alarm.value,
+            event.source,
+            event.severity,
+        )
+        log.debug("alarm %s detail: %s", event.alarm.value, event.detail)
+    elif isinstance(event, AlarmCleared):
+        log.info("alarm %s cleared by %s", event.alarm.value, event.source)
+    elif isinstance(event, ModeChanged):
+        log.info("mode %s%s (by %s)", event.mode.value, ", lockdown" if event.lockdown else "", event.by)
+    elif isinstance(event, SyncApplied):
+        log.info("sync %s version %d applied", event.channel, event.version)
+    else:
+        log.debug("event %s", event.type)

@@ -494,6 +494,28 @@ def test_health_and_metrics(client: TestClient, op: dict[str, str], engine: Engi
     assert count(engine, "SELECT count(*) FROM stores") == 1
 
 
+def test_metrics_carry_per_store_series_with_bounded_cardinality(
+    settings: Any, engine: Engine, op: dict[str, str]
+) -> None:
+    from cloud_sync.main import create_app
+
+    capped = settings.model_copy(update={"metrics_max_stores": 2})
+    with TestClient(create_app(capped, engine=engine)) as c:
+        for sid in ("m-a", "m-b", "m-c"):
+            _store(c, op, sid)
+        seen = datetime.now(UTC) - timedelta(seconds=90)
+        with engine.begin() as conn:
+            conn.execute(
+                text("UPDATE stores SET online = :t, last_seen_at = :s WHERE id = 'm-a'"), {"t": True, "s": seen}
+            )
+        body = c.get("/metrics").text
+    assert 'smartstore_store_online{store="m-a"} 1.0' in body and 'smartstore_store_online{store="m-b"} 0.0' in body
+    assert 'store="m-c"' not in body and "smartstore_stores_unlabelled 1.0" in body
+    (line,) = [x for x in body.splitlines() if x.startswith('smartstore_store_last_seen_seconds{store="m-a"}')]
+    assert 89 <= float(line.split()[-1]) < 150
+    assert 'smartstore_store_alarms_active{store="m-a"} 0.0' in body
+
+
 def test_access_log_exports_as_csv(
     client: TestClient, op: dict[str, str], auth: Auth, engine: Engine, monkeypatch: Any
 ) -> None:

@@ -160,7 +160,8 @@ def test_the_store_role_is_derived_from_the_topic_map() -> None:
     sends = {a.topic for a in role.acls if a.acltype == "publishClientSend"}
     subscribes = {a.topic for a in role.acls if a.acltype == "subscribePattern"}
     assert A.event("x").rsplit("/", 1)[0] + "/+" in sends
-    assert all("/storeA/" in t for t in sends | subscribes)
+    assert all("/storeA/" in t or "/smartstore_storeA/" in t for t in sends | subscribes)
+    assert [t for t in sends if not t.startswith("smartstore/")] == ["homeassistant/+/smartstore_storeA/+/config"]
     assert not any("/cmd/+" == t[-6:] or "/sync/" in t for t in sends)
 
 
@@ -276,3 +277,41 @@ def _listening(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def test_a_home_assistant_login_reads_discovery_and_state_but_publishes_nothing(
+    fleet: Any, clients: list[Client], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from smartstore.cli import main
+
+    broker, a, _b = fleet
+    monkeypatch.delenv("CLOUD_BROKER_ADMIN_USERNAME", raising=False)
+    assert main(["cloud", "home-assistant-login", "ha-a", "--store", "storeA"]) == 2
+    assert "CLOUD_BROKER_ADMIN_USERNAME" in capsys.readouterr().err
+    monkeypatch.setenv("CLOUD_MQTT_HOST", broker.host)
+    monkeypatch.setenv("CLOUD_MQTT_PORT", str(broker.port))
+    monkeypatch.setenv("CLOUD_BROKER_ADMIN_USERNAME", broker.files.admin.username)
+    monkeypatch.setenv("CLOUD_BROKER_ADMIN_PASSWORD", broker.files.admin.password)
+    with _admin(broker) as admin:  # store A as enrolled before discovery existed
+        acl = {"acltype": "publishClientSend", "topic": "homeassistant/+/smartstore_storeA/+/config"}
+        admin.run([{"command": "removeRoleACL", "rolename": "store-storeA", **acl}])
+    assert main(["cloud", "home-assistant-login", "ha-a", "--store", "storeA", "--json"]) == 0
+    login = json.loads(capsys.readouterr().out)
+    ha = Client(broker, Identity(login["username"], login["password"]))
+    store_a = Client(broker, a)
+    clients += [ha, store_a]
+    assert ha.subscribe("homeassistant/#") == "Granted QoS 1"
+    assert ha.subscribe(A.base + "/state/+") == "Granted QoS 1"
+    assert ha.subscribe(B.base + "/state/+") == "Not authorized"  # another store's state
+    assert ha.subscribe(A.command("unlock")) == "Not authorized"
+    ha.publish(A.command("unlock"), b"{}")  # refused: the store sees nothing
+    ha.publish("homeassistant/binary_sensor/smartstore_storeA/lock/config", b"{}")
+    own = "homeassistant/sensor/smartstore_storeA/mode/config"
+    store_a.publish("homeassistant/sensor/smartstore_storeB/mode/config", b"{}")  # not its own: refused
+    store_a.publish(own, b'{"name": "Mode"}')
+    assert ha.wait_message(own)
+    assert [t for t, _ in ha.messages] == [own]
+    assert main(["cloud", "home-assistant-login", "ha-a", "--delete"]) == 0
+    refused = Client(broker, Identity(login["username"], login["password"]))
+    clients.append(refused)
+    assert str(refused.rc) == "Not authorized"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,3 +52,30 @@ def test_migrate_then_manage_tokens(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["cloud", "token", "list", "--database-url", url]) == 0
     assert "revoked" in capsys.readouterr().out
     assert main(["cloud", "token", "revoke", "--database-url", url, "999"]) == 1
+
+
+def _cloud(*argv: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "smartstore", "cloud", *argv],
+        env=os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[2])} | env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_long_running_cloud_processes_fail_fast_with_one_line_on_a_database_they_cannot_use(tmp_path: Path) -> None:
+    from smartstore.testing.broker import free_port
+
+    missing = {"CLOUD_DATABASE_URL": f"sqlite:///{tmp_path / 'absent.db'}"}
+    for argv in (["serve", "--port", str(free_port())], ["ingest"], ["downlink"]):
+        done = _cloud(*argv, env=missing)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.strip().endswith("run 'smartstore cloud migrate' first"), done.stderr
+    assert not (tmp_path / "absent.db").exists()  # no empty database left behind
+    dead = {"CLOUD_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/x", "CLOUD_DB_WAIT_S": "2"}
+    done = _cloud("serve", "--port", str(free_port()), env=dead)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and "Traceback" not in done.stderr and len(lines) >= 2
+    assert all("database unreachable" in line for line in lines)
+    assert all(line.endswith("retrying in 1 s") for line in lines[:-1]) and "retrying" not in lines[-1]

@@ -212,10 +212,11 @@ def test_the_example_config_loads_and_reaches_the_door() -> None:
 
 
 def test_a_bad_time_range_fails_when_the_config_is_loaded(tmp_path: Path) -> None:
-    from pydantic import ValidationError
+    from edge_agent.config_errors import ConfigError
 
     text = (Path(__file__).parents[2] / "deploy" / "agent.example.toml").read_text()
     bad = tmp_path / "agent.toml"
     bad.write_text(text.replace('basic = ["22:00-24:00"', 'basic = ["22:00-25:00"'))
-    with pytest.raises(ValidationError, match="tier_hours"):
+    line = next(n for n, t in enumerate(bad.read_text().splitlines(), 1) if t.startswith("basic = "))
+    with pytest.raises(ConfigError, match=rf"agent.toml:{line}: door.tier_hours.basic.0: .*22:00-25:00"):
         AgentSettings.from_toml(bad)

@@ -32,6 +32,9 @@ class FullSink:
     def append_many(self, items: list[tuple[EventBase, str]]) -> list[EventBase]:
         return [self.append(event, topic) for event, topic in items]
 
+    def __len__(self) -> int:
+        return len(self.rows)
+
 
 class EmittingStation:
     """A station stand-in that emits one event per input."""

@@ -11,7 +11,7 @@
         if (el) { el.innerHTML = data.sections[id]; }
       });
       document.body.dataset.version = String(data.version);
-      if (live) { live.textContent = "live, updated " + new Date().toLocaleTimeString(); }
+      if (live) { live.textContent = "live, updated " + new Date().toISOString().slice(11, 19) + " UTC"; }
     });
     source.onerror = function () {
       if (live) { live.textContent = "reconnecting..."; }
