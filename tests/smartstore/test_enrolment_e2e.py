@@ -92,7 +92,7 @@ def station_sims(tmp_path: Path) -> Iterator[tuple[EscposSimulator, Path, Path]]
         PtySimulatorHost(scale, tmp_path / "tty-scale").start(),
     ]
     try:
-        yield pole, hosts[0].path, hosts[1].path
+        yield pole, Path(hosts[0].path), Path(hosts[1].path)
     finally:
         for host in hosts:
             host.stop()
