@@ -420,8 +420,10 @@ def run_demo(
     """
     say: Say = (lambda msg: None) if quiet else (lambda msg: print(msg, flush=True))
     root = Path(workdir).resolve() if workdir else Path(tempfile.mkdtemp(prefix="smartstore-demo-"))
-    if workdir and root.exists():
-        shutil.rmtree(root)
+    if workdir and root.exists() and any(root.iterdir()):
+        if not (root / "cloud" / "mosquitto").is_dir():
+            raise StackError(f"--workdir {root} is not empty and not an earlier demo's: give a new directory")
+        shutil.rmtree(root)  # an earlier night's files
     root.mkdir(parents=True, exist_ok=True)
     stack = Stack(root / "cloud", database_url=database_url)
     night: Night | None = None
@@ -433,7 +435,7 @@ def run_demo(
         night.set_up()
         night.run()
         if keep_running:
-            _keep_running(stack, night)
+            _keep_running(stack)
         summary = night.finish()
     except ApiError as err:
         raise StackError(f"the cloud API refused a step: {err}") from None
@@ -447,7 +449,7 @@ def run_demo(
     return summary
 
 
-def _keep_running(stack: Stack, night: Night) -> None:
+def _keep_running(stack: Stack) -> None:
     """Print how to reach the running system and wait for Ctrl-C."""
     token = stack.api.token
     print(f"the system stays up: dashboard {stack.url}/  operator token {token}", flush=True)
