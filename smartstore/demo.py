@@ -88,7 +88,7 @@ class Night:
         self.checkout = CheckoutSims(root, self.products, photos)
         self.phones: dict[str, Phone] = {}
         self.agent: Any = None
-        self.data = root / "agent-data"
+        self.data = root / "data"
         self.revocation_ms: float | None = None
         self.price_seen: dict[str, str] = {}
 
