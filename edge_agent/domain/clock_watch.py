@@ -14,7 +14,7 @@ def _duration(seconds: int) -> str:
 
 
 def clock_skew(off_window: dict[str, tuple[float, int]], member_id: str, offset: int, mono: float) -> str | None:
-    """Note ``member_id``'s code ``offset`` windows off in ``off_window``; return the alarm detail when the clock is to blame.
+    """Note a code ``offset`` windows off; return the alarm detail when the store's clock is to blame.
 
     A Pi has no battery clock: after a power cut without network it can come up hours off, and
     then every code is "expired". One phone with a wrong clock is that member's problem; three

@@ -27,7 +27,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Literal
 
 from contracts.messages import (
@@ -60,7 +59,6 @@ from edge_agent.domain.lock_table import LockTrigger as LockTrigger
 from edge_agent.domain.lock_table import next_lock_state as next_lock_state
 from edge_agent.domain.passages import PassageLedger, PassageSensed, PassageSensor, tailgating_detail
 from edge_agent.domain.ports import Clock
-
 
 # ---------------------------------------------------------------------------- inputs
 
@@ -108,9 +106,7 @@ class DeviceStatusChanged:
     detail: str = ""
 
 
-DoorInput = (
-    CodePresented | ExitPressed | DoorSensor | DoorTick | CommandReceived | DeviceStatusChanged | PassageSensed
-)
+DoorInput = CodePresented | ExitPressed | DoorSensor | DoorTick | CommandReceived | DeviceStatusChanged | PassageSensed
 
 
 # --------------------------------------------------------------------------- actions
