@@ -409,7 +409,7 @@ class DoorController:
 
     def _on_passage(self, event: PassageSensed, out: list[DoorAction]) -> None:
         """Count a passage at night; an entry no grant covers raises ``tailgating`` (docs/door.md)."""
-        if self.mode is not Mode.NIGHT:
+        if self.mode is not Mode.NIGHT or self.config.passage_sensor == "none":
             return
         mono, door = self.clock.monotonic(), self.config.door_id
         outcome = self.passages.passage(event.direction, mono)
