@@ -137,6 +137,7 @@ class PassageLedger:
     credits: int = 0
     credit_until: float = -1e9
     door_open: bool = False
+    closed_at: float = -1e9
     cause: str = "unknown"  # why the current (or last) opening happened
     opening_in: int = 0
     opening_grants: int = 0
@@ -164,6 +165,7 @@ class PassageLedger:
         """End the opening; its credits last ``grace_s`` more."""
         if self.door_open:
             self.credit_until = mono + self.grace_s
+            self.closed_at = mono
         self.door_open = False
 
     def direction(self, sensed: Direction | None) -> Direction | None:
@@ -173,9 +175,12 @@ class PassageLedger:
         return COUNTER_DIRECTION.get(self.cause)
 
     def passage(self, sensed: Direction | None, mono: float) -> PassageOutcome:
-        """Count one passage: an entry spends a grant or is an unidentified person; an exit counts down."""
+        """Count one passage: an entry spends a grant or is an unidentified person; an exit counts down.
+
+        Beams broken while the door is shut (someone inside walking past them) are no passage.
+        """
         self._lapse(mono)
-        direction = self.direction(sensed)
+        direction = self.direction(sensed) if self.door_open or mono <= self.closed_at + self.grace_s else None
         if direction == "out":
             return PassageOutcome(occupancy_delta=-1)
         if direction is None:
