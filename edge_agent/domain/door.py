@@ -385,15 +385,15 @@ class DoorController:
             request = "grant"
         cause = OPENING_CAUSES[(self.lock, request)]
         self.passages.opened(mono, cause)
-        if self.mode is Mode.NIGHT and self.config.passage_sensor == "none":  # the contact alone counts openings
-            if cause == "grant":
-                self._count(1, mono, identified=True)
-            elif cause == "exit":
-                self._count(-1, mono)
-        if cause == "grant":
+        by_contact = self.config.passage_sensor == "none"  # without a passage sensor, openings are counted
+        if self.mode is Mode.NIGHT and cause == "grant":
             self.door.last_grant_at = -1e9  # one entry per grant
-        elif cause == "exit":
+            if by_contact:
+                self._count(1, mono, identified=True)
+        elif self.mode is Mode.NIGHT and cause == "exit":
             self.door.last_exit_at = -1e9
+            if by_contact:
+                self._count(-1, mono)
         out.append(self._emit(DoorOpened, door_id=door, cause=cause))
         if cause == "forced":
             self._raise(AlarmKind.DOOR_FORCED, door, out, severity="critical", detail="door opened while locked")
