@@ -30,6 +30,7 @@ from edge_agent.domain.checkout import CheckoutStation, ItemScanned, ScaleStatus
 from edge_agent.domain.fusion import FusionConfig
 from edge_agent.domain.payment import PaymentConfig, PaymentLedger
 from edge_agent.domain.ports import Clock
+from edge_agent.domain.staff import CredentialPresented
 from edge_agent.domain.synced import SyncedData
 
 log = logging.getLogger(__name__)
@@ -155,6 +156,8 @@ def wire_devices(
             parts.drivers.append(
                 hardware.station_scanner(st.scanner, f"{sid}-scanner", partial(_on_scan, submit, sid), status)
             )
+        for number, reader in enumerate(st.readers, 1):
+            parts.drivers.append(_station_reader(reader, f"{sid}-reader-{number}", submit, sid, status))
         if st.camera is not None:
             cameras[sid] = LatestFrameCamera(
                 st.camera.source,
@@ -202,3 +205,21 @@ def _on_scale(
 
 def _on_scan(submit: Callable[[str, Any], None], station_id: str, scan: CodeScanned) -> None:
     submit(station_id, ItemScanned(scan.text))  # the station routes member codes (SM1.) itself
+
+
+def _station_reader(
+    config: Any,
+    name: str,
+    submit: Callable[[str, Any], None],
+    station_id: str,
+    status: Callable[[str, str], Callable[[str, str, str], None]],
+) -> DriverThread:
+    """Return a station reader's driver: codes go in as scans, cards and PINs as staff credentials."""
+    driver: DriverThread = hardware.reader(
+        config,
+        name,
+        on_code=lambda text: submit(station_id, ItemScanned(text)),
+        on_credential=lambda kind, value: submit(station_id, CredentialPresented(kind, value, reader=name)),  # type: ignore[arg-type]
+        status=status,
+    )
+    return driver

@@ -53,6 +53,7 @@ from edge_agent.domain.access import AccessDecision, AccessVerifier, TimeRange
 from edge_agent.domain.actions import FEEDBACK, AlarmBook, Emit, Feedback, Reply, emit
 from edge_agent.domain.commands import refusal
 from edge_agent.domain.ports import Clock
+from edge_agent.domain.staff import CredentialPresented, StaffDirectory, admit_staff
 
 
 class LockState(StrEnum):
@@ -175,7 +176,9 @@ class DeviceStatusChanged:
     detail: str = ""
 
 
-DoorInput = CodePresented | ExitPressed | DoorSensor | DoorTick | CommandReceived | DeviceStatusChanged
+DoorInput = (
+    CodePresented | CredentialPresented | ExitPressed | DoorSensor | DoorTick | CommandReceived | DeviceStatusChanged
+)
 
 
 # --------------------------------------------------------------------------- actions
@@ -222,6 +225,7 @@ class _Door:
     opened_at: float = 0.0
     last_grant_at: float = -1e9
     last_grant_member: str | None = None
+    last_grant_staff: bool = False  # the last grant let staff in: that opening is no shopper
     last_exit_at: float = -1e9
 
 
@@ -237,10 +241,13 @@ def _duration(seconds: int) -> str:
 class DoorController:
     """One door's state machine."""
 
-    def __init__(self, config: DoorConfig, verifier: AccessVerifier, clock: Clock) -> None:
+    def __init__(
+        self, config: DoorConfig, verifier: AccessVerifier, clock: Clock, staff: StaffDirectory | None = None
+    ) -> None:
         """Create the controller; call ``start`` before anything else."""
         self.config = config
         self.verifier = verifier
+        self.staff = staff or StaffDirectory(config.store_id, verifier.policy)
         self.clock = clock
         self.lock = LockState.LOCKED
         self.release_until = 0.0
@@ -381,6 +388,8 @@ class DoorController:
         out: list[DoorAction] = []
         if isinstance(event, CodePresented):
             self._on_code(event, out)
+        elif isinstance(event, CredentialPresented):
+            admit_staff(self, event, out)  # edge_agent/domain/staff.py
         elif isinstance(event, ExitPressed):
             self._on_exit(out)
         elif isinstance(event, DoorSensor):
@@ -424,6 +433,7 @@ class DoorController:
         self.verifier.commit(decision, mono)
         self.door.last_grant_at = mono
         self.door.last_grant_member = decision.member_id
+        self.door.last_grant_staff = False
         if self.mode is Mode.DAY:
             self._hold("day", out)  # first person in opens the store for the day
         else:
@@ -469,7 +479,9 @@ class DoorController:
         elif recent_grant:
             request = "grant"
         cause = OPENING_CAUSES[(self.lock, request)]
-        if self.mode is Mode.NIGHT:
+        if cause == "grant" and self.door.last_grant_staff:
+            self.door.last_grant_at = -1e9  # staff walked in: not a shopper, occupancy unchanged
+        elif self.mode is Mode.NIGHT:
             if cause == "grant":
                 self.occupancy += 1
                 self.door.last_grant_at = -1e9  # one entry per grant
@@ -569,6 +581,7 @@ class DoorController:
                 return reply("rejected", "store is in lockdown")
             self.door.last_grant_at = self.clock.monotonic()
             self.door.last_grant_member = None
+            self.door.last_grant_staff = False
             self._release(cmd.duration_s, LockTrigger.GRANT, out)
             out.append(self._emit(AccessGranted, door_id=cmd.door_id, via="remote"))
             return reply("ok")
