@@ -33,6 +33,7 @@ from cloud_sync.api.routes import (
     members,
     operations,
     orders,
+    staff,
     stores,
     sync,
     tokens,
@@ -170,7 +171,7 @@ def create_app(
 
     _add_request_metrics(app, registry)
     _add_error_handlers(app)
-    for module in (tokens, stores, enrolment, members, catalog, orders, activity, operations, sync):
+    for module in (tokens, stores, enrolment, members, catalog, orders, activity, operations, sync, staff):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(dashboard.router)
     add_docs(app)

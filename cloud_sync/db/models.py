@@ -564,3 +564,6 @@ class Notification(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+from cloud_sync.db.staff_models import StaffMember  # noqa: E402, F401 - registers the staff table on the metadata
