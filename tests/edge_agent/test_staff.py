@@ -18,9 +18,7 @@ from tests.edge_agent.helpers import STORE, make_controller
 CARD, PIN = "12:34567", "4711"
 
 
-def staff(
-    sid: str = "s-1", role: str = "restocker", hours: list[str] | None = None, store: str = STORE
-) -> StaffEntry:
+def staff(sid: str = "s-1", role: str = "restocker", hours: list[str] | None = None, store: str = STORE) -> StaffEntry:
     return StaffEntry(
         id=sid,
         store_id=store,
