@@ -34,7 +34,7 @@ def staff_entry(
     """Return a staff entry as the cloud syncs it (the card and PIN hashed)."""
     secrets = [new_secret(store_id, "card", card)] if card else []
     secrets += [new_secret(store_id, "pin", pin)] if pin else []
-    return StaffEntry(id=staff_id, store_id=store_id, role=role, hours=list(hours), secrets=secrets)  # type: ignore[arg-type]
+    return StaffEntry(id=staff_id, store_id=store_id, role=role, hours=list(hours), secrets=secrets)
 
 
 def staff_list(version: int, *entries: StaffEntry) -> StaffList:

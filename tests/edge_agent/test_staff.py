@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import pytest
 
@@ -22,13 +23,13 @@ def staff(sid: str = "s-1", role: str = "restocker", hours: list[str] | None = N
     return StaffEntry(
         id=sid,
         store_id=store,
-        role=role,  # type: ignore[arg-type]
+        role=role,
         hours=hours or [],
         secrets=[new_secret(store, "card", CARD), new_secret(store, "pin", PIN)],
     )
 
 
-def emitted(actions: list[object], cls: type) -> list:
+def emitted(actions: Sequence[object], cls: type) -> list:
     return [a.event for a in actions if isinstance(a, Emit) and isinstance(a.event, cls)]
 
 
@@ -72,7 +73,7 @@ def test_a_staff_entry_opens_the_door_without_counting_as_a_shopper() -> None:
     ctl, members, clock = make_controller()
     ctl.staff.replace([staff()], 1)
     actions = ctl.handle(CredentialPresented("card", CARD, reader="reader-1"))
-    assert [a for a in actions if isinstance(a, SetLock)][0].energised
+    assert next(a for a in actions if isinstance(a, SetLock)).energised
     granted = emitted(actions, AccessGranted)
     assert [(g.via, g.staff_id, g.staff_role, g.member_id) for g in granted] == [("staff", "s-1", "restocker", None)]
     ctl.handle(DoorSensor(False))
