@@ -11,10 +11,10 @@ RESTOCKER_BADGE = "12:34567"  # facility 12, card 34567 (26-bit Wiegand)
 MANAGER_PIN = "2580"
 
 
-def present_card(reader: Any, card: str) -> None:
+def present_card(reader: Any, card: str, *, bits: int = 26) -> None:
     """Present the card ``facility:card`` on a Wiegand or OSDP simulator (``WiegandSimulator.card``)."""
     facility, number = (int(part) for part in card.split(":"))
-    reader.card(facility, number)
+    reader.card(facility, number, bits)
 
 
 def type_pin(keypad: Any, pin: str) -> None:
