@@ -339,6 +339,7 @@ def _build_checkout(
         submit=inbox.submit_station,
         publisher=link,
         status=status,
+        reviews_dir=settings.data_dir / "reviews",
     )
     if link is not None and parts.io is not None:
         link.route(Topics(settings.store_id).pay_reply, parts.io.payments.on_reply)
@@ -353,6 +354,7 @@ def _build_checkout(
         housekeeping=prune_journal,
         housekeeping_s=settings.checkout.journal_prune_s,
         staff=staff,
+        on_held=parts.review_frames.keep if parts.review_frames is not None else None,
     )
 
 

@@ -22,6 +22,7 @@ from edge_agent.adapters.checkout_io import (
     promotion_from_sync,
 )
 from edge_agent.adapters.journal import SalesJournal
+from edge_agent.adapters.review_frame import ReviewFrames
 from edge_agent.adapters.vision import EvidenceProvider, LatestFrameCamera, Recognizer
 from edge_agent.config import CheckoutSettings, StationSettings
 from edge_agent.domain.access import AccessVerifier
@@ -75,6 +76,7 @@ class CheckoutParts:
     cameras: list[LatestFrameCamera] = field(default_factory=list)
     evidence: EvidenceProvider | None = None
     recognizer: Recognizer | None = None
+    review_frames: ReviewFrames | None = None  # the last frame of a station held for staff review
 
 
 def build_stations(
@@ -138,8 +140,12 @@ def wire_devices(
     submit: Callable[[str, Any], None],
     publisher: Any,
     status: Callable[[str, str], Callable[[str, str, str], None]],
+    reviews_dir: Path | None = None,
 ) -> None:
-    """Create scale, screen, scanner and camera adapters for every station (not started)."""
+    """Create scale, screen, scanner, reader and camera adapters for every station (not started).
+
+    With cameras and ``reviews_dir``, a station held for staff review keeps its last frame there.
+    """
     screens: dict[str, Screen] = {}
     cameras: dict[str, LatestFrameCamera] = {}
     for st in settings.stations:
@@ -170,6 +176,8 @@ def wire_devices(
             lambda sid: cameras[sid].latest() if sid in cameras else None, parts.recognizer, submit
         )
     parts.evidence = evidence
+    if cameras and reviews_dir is not None:
+        parts.review_frames = ReviewFrames(lambda sid: cameras[sid].latest() if sid in cameras else None, reviews_dir)
     parts.io = CheckoutIO(screens, Payments(store_id, publisher, submit), submit, evidence)
 
 

@@ -55,6 +55,7 @@ class CheckoutService:
         housekeeping: Callable[[], object] | None = None,
         housekeeping_s: float = 60.0,
         staff: StaffDirectory | None = None,
+        on_held: Callable[[str], object] | None = None,
     ) -> None:
         """Drive ``stations``; ``effects`` runs what needs the outside world, ``on_sale`` records sales.
 
@@ -74,6 +75,8 @@ class CheckoutService:
         self._next_housekeeping = 0.0
         self._states: dict[str, dict[str, object]] = {}
         self.staff = staff  # a manager's card or PIN at a station resolves its held review
+        self.on_held = on_held  # a station was just held for staff review (keep its camera frame)
+        self._held: set[str] = set()
 
     def verifiers(self) -> list[AccessVerifier]:
         """Return the stations' code verifiers (synced keys and revocations reach them too)."""
@@ -159,8 +162,23 @@ class CheckoutService:
             elif self.effects is not None:
                 self.effects.execute(station_id, action)
         self.emitter.flush()
+        self._watch_hold(station_id)
         if self.publisher is not None:
             state = self.stations[station_id].snapshot().as_dict()
             if state != self._states.get(station_id):
                 self._states[station_id] = state
                 self.publisher.publish_state(f"checkout-{station_id}", json.dumps(state).encode())
+
+    def _watch_hold(self, station_id: str) -> None:
+        """Call ``on_held`` when ``station_id`` has just been held for a staff review."""
+        if not self.stations[station_id].held:
+            self._held.discard(station_id)
+            return
+        if station_id in self._held:
+            return
+        self._held.add(station_id)
+        if self.on_held is not None:
+            try:
+                self.on_held(station_id)
+            except Exception:  # best effort: a failing camera or disk never stops the checkout
+                log.exception("keeping the review frame of %s failed", station_id)
