@@ -171,14 +171,15 @@ class CheckoutService:
 
     def _watch_hold(self, station_id: str) -> None:
         """Call ``on_held`` when ``station_id`` has just been held for a staff review."""
+        if self.on_held is None:
+            return
         if not self.stations[station_id].held:
             self._held.discard(station_id)
             return
         if station_id in self._held:
             return
         self._held.add(station_id)
-        if self.on_held is not None:
-            try:
-                self.on_held(station_id)
-            except Exception:  # best effort: a failing camera or disk never stops the checkout
-                log.exception("keeping the review frame of %s failed", station_id)
+        try:
+            self.on_held(station_id)
+        except Exception:  # best effort: a failing camera or disk never stops the checkout
+            log.exception("keeping the review frame of %s failed", station_id)
