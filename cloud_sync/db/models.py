@@ -432,6 +432,8 @@ class Sale(Base):
     authorization_id: Mapped[str | None] = mapped_column(String(64), default=None)
     coupon_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    promotion_ids: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    promotion_discount_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class StockMovement(Base):
@@ -566,4 +568,5 @@ class Notification(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
-from cloud_sync.db.staff_models import StaffMember  # noqa: E402, F401 - registers the staff table on the metadata
+from cloud_sync.db import shopper_models as shopper_models  # noqa: E402 - registers the shopper tables
+from cloud_sync.db import staff_models as staff_models  # noqa: E402 - registers the staff table

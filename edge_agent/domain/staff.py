@@ -111,9 +111,11 @@ def admit_staff(door: DoorController, credential: CredentialPresented, out: list
         detail = f"{credential.kind} at {credential.reader}: {decision.detail}"[:500]
         out.append(door._emit(AccessDenied, door_id=door_id, reason=decision.reason, detail=detail))
         return
-    door.door.last_grant_at = door.clock.monotonic()
+    mono = door.clock.monotonic()
+    door.door.last_grant_at = mono
     door.door.last_grant_member = None
     door.door.last_grant_staff = True
+    door.passages.granted(mono, door.config.unlock_s, staff=True)  # a passage sensor sees no tailgater
     from edge_agent.domain.door import LockTrigger  # the door imports this module
 
     door._release(door.config.unlock_s, LockTrigger.GRANT, out)

@@ -122,3 +122,21 @@ def test_the_staff_channel_applies_snapshots_and_deltas_and_survives_a_restart()
     again = SyncedData.from_json(json.loads(json.dumps(data.to_json())))
     assert set(again.staff) == {"s-2"} and again.versions["staff"] == 3
     assert again.staff["s-2"].secrets[0].matches(STORE, "card", CARD)
+
+
+def test_with_a_passage_sensor_a_staff_entry_is_no_tailgater_and_no_shopper() -> None:
+    from contracts.messages import AlarmKind, AlarmRaised
+    from edge_agent.domain.passages import PassageSensed
+
+    ctl, _, clock = make_controller(passage_sensor="pair")
+    ctl.staff.replace([staff()], 1)
+    ctl.handle(DoorSensor(False))
+    ctl.handle(CredentialPresented("card", CARD))
+    clock.advance(0.3)
+    ctl.handle(DoorSensor(True))
+    alone = ctl.handle(PassageSensed("in"))
+    assert not [e for e in emitted(alone, AlarmRaised) if e.alarm is AlarmKind.TAILGATING]
+    assert ctl.occupancy == 0
+    follower = ctl.handle(PassageSensed("in"))  # someone slips in behind the restocker
+    assert [e.alarm for e in emitted(follower, AlarmRaised)] == [AlarmKind.TAILGATING]
+    assert ctl.occupancy == 1 and ctl.passages.unidentified == 1
