@@ -274,6 +274,7 @@ CATALOG: tuple[DeviceSpec, ...] = (
         probe=(
             ProbeStep("wiegand", "Wiegand converter (reader/keypad)", _8N1, None, 0, wiegand.identify, priority=20),
         ),
+        silent_ok=True,  # an idle converter says nothing until a card or key
         device_faults=(Fault("bad-parity", "bad_parity"),),
         demo="devices.wiegand.simulator:demo",
         config=WiegandConfig,
@@ -288,6 +289,7 @@ CATALOG: tuple[DeviceSpec, ...] = (
         driver="WiegandDriver",
         simulator="WiegandSimulator",
         simulator_options={"key_bits": 8},
+        silent_ok=True,
         device_faults=(Fault("bad-parity", "bad_parity"),),
         demo="devices.wiegand.simulator:keypad_demo",
         config=KeypadConfig,
