@@ -18,7 +18,9 @@ from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ITERATIONS: Final = 10_000  # a store checks a presented value against each of its staff's hashes
+# A store checks a presented value against each of its staff's hashes, so this stays modest;
+# each secret names its own count, so it can be raised later without breaking stored hashes.
+ITERATIONS: Final = 5_000
 StaffRole = Literal["restocker", "cleaner", "manager"]
 STAFF_ROLES: Final = ("restocker", "cleaner", "manager")
 CredentialKind = Literal["card", "pin"]
@@ -42,10 +44,10 @@ def check_value(kind: CredentialKind, value: str) -> str:
     return value
 
 
-def credential_hash(store_id: str, kind: CredentialKind, value: str, salt: str) -> str:
+def credential_hash(store_id: str, kind: CredentialKind, value: str, salt: str, iterations: int = ITERATIONS) -> str:
     """Return the hex PBKDF2-SHA256 hash of a credential (``salt`` is hex)."""
     material = f"smartstore-staff/{store_id}/{kind}/".encode() + bytes.fromhex(salt)
-    return hashlib.pbkdf2_hmac("sha256", value.encode(), material, ITERATIONS).hex()
+    return hashlib.pbkdf2_hmac("sha256", value.encode(), material, iterations).hex()
 
 
 def new_secret(store_id: str, kind: CredentialKind, value: str) -> StaffSecret:
@@ -64,12 +66,14 @@ class StaffSecret(_Model):
     kind: CredentialKind
     salt: Hex
     hash: Hex
+    iterations: Annotated[int, Field(ge=1_000, le=1_000_000)] = ITERATIONS
 
     def matches(self, store_id: str, kind: str, value: str) -> bool:
         """Return whether ``value`` of ``kind`` is this credential (constant-time compare)."""
         if kind != self.kind:
             return False
-        return hmac.compare_digest(credential_hash(store_id, self.kind, value, self.salt), self.hash)
+        expected = credential_hash(store_id, self.kind, value, self.salt, self.iterations)
+        return hmac.compare_digest(expected, self.hash)
 
 
 class StaffEntry(_Model):
