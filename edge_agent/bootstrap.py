@@ -355,7 +355,7 @@ def _build_checkout(
         housekeeping=prune_journal,
         housekeeping_s=settings.checkout.journal_prune_s,
         staff=staff,
-        on_held=parts.review_frames.keep if parts.review_frames is not None else None,
+        on_hold=parts.review_frames,
     )
 
 

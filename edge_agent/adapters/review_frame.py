@@ -1,9 +1,9 @@
 """Keep a checkout station's last camera frame when it is held for a staff review (best effort).
 
-The frame goes to ``<data_dir>/reviews/<station>.jpg`` (mode 0600, replaced at each new hold),
-so staff on site, or an operator over a remote shell, can look at the basket before resolving
-the review (``resolve_review`` or a manager's card/PIN). Without a camera, or with the camera
-down, nothing is kept and the review is resolved as before.
+The frame goes to ``<data_dir>/reviews/<station>.jpg`` (mode 0600) while the hold lasts, so
+staff on site, or an operator over a remote shell, can look at the basket before resolving the
+review (``resolve_review`` or a manager's card/PIN); it is deleted when the hold ends. Without a
+camera, or with the camera down, nothing is kept and the review is resolved as before.
 """
 
 from __future__ import annotations
@@ -27,6 +27,20 @@ class ReviewFrames:
         """Read frames with ``frames(station_id)``; write them under ``directory``."""
         self.frames = frames
         self.directory = directory
+
+    def __call__(self, station_id: str, held: bool) -> None:
+        """Keep the frame when a hold begins, delete it when the hold ends."""
+        if held:
+            self.keep(station_id)
+        else:
+            self.forget(station_id)
+
+    def forget(self, station_id: str) -> None:
+        """Delete the frame of a hold that ended (a missing file is fine)."""
+        try:
+            self.path(station_id).unlink(missing_ok=True)
+        except OSError as err:
+            log.error("station %s: review frame not deleted (%s)", station_id, err)
 
     def path(self, station_id: str) -> Path:
         """Return where the frame of ``station_id``'s last hold is kept."""

@@ -55,7 +55,7 @@ class CheckoutService:
         housekeeping: Callable[[], object] | None = None,
         housekeeping_s: float = 60.0,
         staff: StaffDirectory | None = None,
-        on_held: Callable[[str], object] | None = None,
+        on_hold: Callable[[str, bool], object] | None = None,
     ) -> None:
         """Drive ``stations``; ``effects`` runs what needs the outside world, ``on_sale`` records sales.
 
@@ -75,7 +75,7 @@ class CheckoutService:
         self._next_housekeeping = 0.0
         self._states: dict[str, dict[str, object]] = {}
         self.staff = staff  # a manager's card or PIN at a station resolves its held review
-        self.on_held = on_held  # a station was just held for staff review (keep its camera frame)
+        self.on_hold = on_hold  # a station's staff-review hold began (True) or ended (False): its camera frame
         self._held: set[str] = set()
 
     def verifiers(self) -> list[AccessVerifier]:
@@ -170,16 +170,17 @@ class CheckoutService:
                 self.publisher.publish_state(f"checkout-{station_id}", json.dumps(state).encode())
 
     def _watch_hold(self, station_id: str) -> None:
-        """Call ``on_held`` when ``station_id`` has just been held for a staff review."""
-        if self.on_held is None:
+        """Tell ``on_hold`` when ``station_id``'s staff-review hold begins or ends."""
+        if self.on_hold is None:
             return
-        if not self.stations[station_id].held:
+        held = self.stations[station_id].held
+        if held == (station_id in self._held):
+            return
+        if held:
+            self._held.add(station_id)
+        else:
             self._held.discard(station_id)
-            return
-        if station_id in self._held:
-            return
-        self._held.add(station_id)
         try:
-            self.on_held(station_id)
+            self.on_hold(station_id, held)
         except Exception:  # best effort: a failing camera or disk never stops the checkout
             log.exception("keeping the review frame of %s failed", station_id)

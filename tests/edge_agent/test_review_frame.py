@@ -42,32 +42,40 @@ def test_the_frame_of_a_held_station_is_kept_private_and_decodable(tmp_path: Pat
     assert image.shape == frame.shape and image[10, 5, 2] > 200 and image[10, 60, 2] < 50
     assert frames.keep("co2") is None  # no camera frame: nothing kept, nothing raised
     assert not (tmp_path / "reviews" / "co2.jpg").exists()
+    frames("co1", False)  # the hold ended: the frame goes
+    assert not kept.exists()
+    frames("co2", False)  # nothing kept: nothing to delete, nothing raised
 
 
-def test_the_service_keeps_a_frame_once_per_hold() -> None:
-    station, kept = _Station(), list[str]()
-    service = CheckoutService({"co1": station}, _Emitter(), on_held=kept.append)  # type: ignore[dict-item, arg-type]
+def test_the_service_keeps_a_frame_once_per_hold_and_drops_it_after() -> None:
+    station, calls = _Station(), list[tuple[str, bool]]()
+    service = CheckoutService(
+        {"co1": station},  # type: ignore[dict-item]
+        _Emitter(),  # type: ignore[arg-type]
+        on_hold=lambda sid, held: calls.append((sid, held)),
+    )
     service.handle(StationInput("co1", StationTick()))
-    assert kept == []
+    assert calls == []
     station.held = True
     service.handle(StationInput("co1", StationTick()))
     service.handle(StationInput("co1", StationTick()))
-    assert kept == ["co1"]  # once for this hold
+    assert calls == [("co1", True)]  # once for this hold
     station.held = False
     service.handle(StationInput("co1", StationTick()))
+    service.handle(StationInput("co1", StationTick()))
     station.held = True
     service.handle(StationInput("co1", StationTick()))
-    assert kept == ["co1", "co1"]  # a new hold, a new frame
+    assert calls == [("co1", True), ("co1", False), ("co1", True)]  # a new hold, a new frame
 
 
 def test_a_failing_frame_keeper_does_not_stop_the_checkout(caplog: pytest.LogCaptureFixture) -> None:
     station = _Station()
     station.held = True
 
-    def broken(_sid: str) -> None:
+    def broken(_sid: str, _held: bool) -> None:
         raise RuntimeError("camera gone")
 
-    service = CheckoutService({"co1": station}, _Emitter(), on_held=broken)  # type: ignore[dict-item, arg-type]
+    service = CheckoutService({"co1": station}, _Emitter(), on_hold=broken)  # type: ignore[dict-item, arg-type]
     service.handle(StationInput("co1", StationTick()))  # logged, not raised
     assert "keeping the review frame of co1 failed" in caplog.text
     station.held = False
