@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 
@@ -30,7 +31,11 @@ def _demo(args: argparse.Namespace) -> int:
         return 1
     except KeyboardInterrupt:
         print("demo: interrupted; everything it started is stopped", file=sys.stderr)
-        return 130
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Everything is stopped; leave now: a native library's thread caught mid-step (OpenCV, the
+        # browser driver) can crash the interpreter's own shutdown after an interrupt.
+        os._exit(130)
     except Exception as err:  # anything unforeseen: one line, not a traceback (the logs are in --workdir)
         print(f"demo: failed: {err.__class__.__name__}: {err}", file=sys.stderr)
         return 1

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -43,6 +44,9 @@ class ApiError(StackError):
         self.status = status
 
 
+INTERRUPTED = threading.Event()  # set by ``stop_on_signals``: every wait checks it
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
     """Poll ``predicate`` until it returns something truthy and return it.
 
@@ -51,6 +55,8 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
     """
     deadline = time.monotonic() + timeout
     while True:
+        if INTERRUPTED.is_set():
+            raise KeyboardInterrupt  # the signal's own exception was lost: stop here all the same
         value = predicate()
         if value:
             return value
@@ -351,6 +357,7 @@ def stop_on_signals() -> Iterator[None]:
     """Turn SIGINT and SIGTERM into ``KeyboardInterrupt`` while open, so ``finally`` blocks stop the children."""
 
     def handler(signum: int, frame: Any) -> None:
+        INTERRUPTED.set()  # a KeyboardInterrupt raised inside a __del__ or weakref callback is swallowed
         raise KeyboardInterrupt
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}

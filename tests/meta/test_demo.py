@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -91,6 +92,9 @@ def test_ctrl_c_or_sigterm_mid_night_stops_every_process_the_demo_started(
         _out, err = demo.communicate(timeout=120)
     finally:
         demo.kill()
+        for pid in _processes_using(workdir):  # a failed run must not leave its children behind for later tests
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
     assert demo.returncode == 130, err[-2000:]
     assert err.strip().splitlines() == ["demo: interrupted; everything it started is stopped"]
     assert _processes_using(workdir) == []
