@@ -26,6 +26,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from cloud_sync.api.docs import add_docs
+from cloud_sync.api.errors import API_ERRORS
 from cloud_sync.api.routes import (
     activity,
     catalog,
@@ -171,7 +172,7 @@ def create_app(
     _add_request_metrics(app, registry)
     _add_error_handlers(app)
     for module in (tokens, stores, enrolment, members, catalog, orders, activity, operations, sync):
-        app.include_router(module.router, prefix=API_PREFIX)
+        app.include_router(module.router, prefix=API_PREFIX, responses=API_ERRORS)
     app.include_router(dashboard.router)
     add_docs(app)
     app.mount("/static", StaticFiles(directory=Path(dashboard.__file__).parent / "static"), name="static")
@@ -237,7 +238,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 def _add_ops_routes(app: FastAPI, engine: Engine, registry: CollectorRegistry) -> None:
     """Add ``/healthz`` and ``/metrics``."""
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], responses={503: {"description": "The database does not answer."}})
     def healthz() -> JSONResponse:
         """Liveness and readiness: the database answers (and the downlink is connected if enabled)."""
         body: dict[str, Any] = {"status": "ok"}
@@ -252,7 +253,12 @@ def _add_ops_routes(app: FastAPI, engine: Engine, registry: CollectorRegistry) -
             body["downlink"] = "connected" if publisher.connected.is_set() else "disconnected"
         return JSONResponse(body)
 
-    @app.get("/metrics", tags=["ops"], response_class=Response)
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    )
     def metrics() -> Response:
         """Prometheus metrics."""
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,51 @@
+"""The error bodies of the REST API and the ``responses=`` that document them on every operation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ErrorOut(BaseModel):
+    """An error answer: one sentence saying what is wrong."""
+
+    detail: str
+
+
+class ValidationIssue(BaseModel):
+    """One part of the request that does not match the schema."""
+
+    loc: list[str | int] = Field(description="Where: location (body, query, path, header) then the field path.")
+    msg: str
+    type: str
+
+
+class ValidationErrorOut(BaseModel):
+    """A refused request: field errors when it does not match the schema, one sentence for a refused value."""
+
+    detail: list[ValidationIssue] | str = Field(
+        description="A list of field errors if the request does not match the schema; a sentence if it does but "
+        "a value is not acceptable (for example a time window that is too wide)."
+    )
+
+
+_WHY: dict[int, tuple[type[BaseModel], str]] = {
+    400: (ErrorOut, "The request cannot be carried out."),
+    401: (ErrorOut, "Missing, invalid or revoked bearer token."),
+    402: (ErrorOut, "The member's wallet does not cover the amount."),
+    403: (ErrorOut, "The token's role or store may not do this."),
+    404: (ErrorOut, "A resource named in the path or body does not exist."),
+    409: (ErrorOut, "Conflicts with existing data or with the resource's state."),
+    422: (ValidationErrorOut, "The request does not match the schema, or a value is not acceptable."),
+    503: (ErrorOut, "The database, key store or downlink is unavailable; retry later."),
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Return ``responses=`` documenting ``statuses`` with their error model."""
+    return {status: {"model": _WHY[status][0], "description": _WHY[status][1]} for status in statuses}
+
+
+# Every ``/api/v1`` operation: authenticated, may name rows that do not exist or clash, validated, database-backed.
+API_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 503)
