@@ -193,7 +193,7 @@ def create_app(
     app.include_router(dashboard.router)
     app.state.shopper_sender = build_sender(settings)  # the phone app (docs/shopper-app.md)
     app.state.shopper_payments = build_provider(settings)
-    app.include_router(shopper.router)
+    app.include_router(shopper.router, responses=API_ERRORS)
     app.include_router(shopper_web.build_router(settings))
     add_docs(app)
     app.mount("/static", StaticFiles(directory=Path(dashboard.__file__).parent / "static"), name="static")
