@@ -24,9 +24,10 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloud_sync.api.docs import add_docs
-from cloud_sync.api.errors import API_ERRORS
+from cloud_sync.api.errors import API_ERRORS, http_error
 from cloud_sync.api.routes import (
     activity,
     catalog,
@@ -224,6 +225,7 @@ def _add_request_metrics(app: FastAPI, registry: CollectorRegistry) -> None:
 
 def _add_error_handlers(app: FastAPI) -> None:
     """Map service and database errors to JSON answers with the right HTTP status."""
+    app.add_exception_handler(StarletteHTTPException, http_error)
 
     @app.exception_handler(ServiceError)
     async def service_error(_r: Request, err: ServiceError) -> JSONResponse:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from fastapi import Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
 class ErrorOut(BaseModel):
@@ -49,3 +53,28 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 # Every ``/api/v1`` operation: authenticated, may name rows that do not exist or clash, validated, database-backed.
 API_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 503)
+
+
+def _documented_methods(app: Any, path: str) -> set[str]:
+    """The methods the OpenAPI documents for ``path`` (empty for paths outside the schema)."""
+    table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(app.state, "allow_table", None)
+    if table is None:
+        table = [
+            (re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"), {m.upper() for m in ops})
+            for template, ops in app.openapi()["paths"].items()
+        ]
+        app.state.allow_table = table
+    return {method for pattern, methods in table if pattern.match(path) for method in methods}
+
+
+async def http_error(request: Request, err: Exception) -> Response:
+    """Answer an HTTP error as FastAPI does, but a 405's ``Allow`` lists every documented method of the path.
+
+    FastAPI makes one route per method, and Starlette's 405 names only the methods of the route it tried.
+    """
+    assert isinstance(err, StarletteHTTPException)
+    if err.status_code == 405:
+        allowed = _documented_methods(request.app, request.url.path)
+        if allowed:
+            err.headers = {**(err.headers or {}), "Allow": ", ".join(sorted(allowed))}
+    return await http_exception_handler(request, err)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -18,11 +19,13 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from requests.structures import CaseInsensitiveDict
 from schemathesis import GenerationMode
 from schemathesis.checks import CheckContext, positive_data_acceptance
 from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
 from schemathesis.core.transport import Response
+from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 # Examples per operation and generation mode: SQLite gets more, PostgreSQL (slower per request)
 # fewer; override with CLOUD_FUZZ_EXAMPLES for a longer soak.
@@ -72,28 +75,51 @@ def _seed(client: TestClient, op: dict[str, str]) -> None:
         assert client.post(path, json=body, headers=op).status_code == 201, path
 
 
-@pytest.mark.timeout(600)
-def test_every_operation_keeps_its_contract(
-    client: TestClient, op: dict[str, str], auth: Callable[..., dict[str, str]]
-) -> None:
-    app = client.app
+CHECKS: dict[str, Any] = {
+    # All checks schemathesis has; only positive_data_acceptance is narrowed (see above).
+    "excluded_checks": [positive_data_acceptance],
+    "additional_checks": [positive_data_accepted_or_rule_refused],
+}
+
+
+@dataclass
+class Api:
+    """The app's schema, its operations and the tokens to call them with."""
+
+    schema: OpenApiSchema
+    operations: list[schemathesis.APIOperation]
+    operator: dict[str, str]
+    device: dict[str, str]
+
+    def headers(self, operation: schemathesis.APIOperation) -> dict[str, str]:
+        """Operators may call everything; a device token exercises the payment path's role checks."""
+        return self.device if "authorize" in operation.path else self.operator
+
+
+@pytest.fixture
+def api(client: TestClient, op: dict[str, str], auth: Callable[..., dict[str, str]]) -> Api:
+    """Seeded data and the OpenAPI schema of the running app."""
     _seed(client, op)
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
     operations = []
     for result in schema.get_all_operations():
         assert isinstance(result, Ok), f"invalid OpenAPI operation: {result}"
         operations.append(result.ok())
     assert len(operations) >= 40
-    failures: list[str] = []
     device = {"Authorization": auth("device", "s1")["Authorization"]}
-    operator = {"Authorization": op["Authorization"]}
-    examples = int(os.environ.get("CLOUD_FUZZ_EXAMPLES", "0")) or EXAMPLES[app.state.engine.dialect.name]  # type: ignore[attr-defined]
+    return Api(schema, operations, {"Authorization": op["Authorization"]}, device)
+
+
+@pytest.mark.timeout(600)
+def test_every_operation_keeps_its_contract_under_fuzzing(client: TestClient, api: Api) -> None:
+    failures: list[str] = []
+    examples = int(os.environ.get("CLOUD_FUZZ_EXAMPLES", "0")) or EXAMPLES[client.app.state.engine.dialect.name]  # type: ignore[attr-defined]
 
     def make_runner(
         operation: schemathesis.APIOperation, mode: GenerationMode, headers: dict[str, str]
     ) -> Callable[[], None]:
         # Schema-violating bodies and queries must meet real rows: a 404 for an unknown id would hide an
-        # accepted ``"active": 0``. So negative cases name the seeded rows; positive ones fuzz ids too.
+        # accepted bad value. So negative cases name the seeded rows; positive ones fuzz ids too.
         pinned: dict[str, Any] = {}
         if mode is GenerationMode.NEGATIVE:
             pinned = {p.name: SEEDED[p.name] for p in operation.path_parameters if p.name in SEEDED}
@@ -107,26 +133,48 @@ def test_every_operation_keeps_its_contract(
         )
         @given(case=operation.as_strategy(generation_mode=mode, headers=headers, path_parameters=pinned))
         def run(case: schemathesis.Case) -> None:
-            # All checks schemathesis has; only positive_data_acceptance is narrowed (see above).
-            case.call_and_validate(
-                excluded_checks=[positive_data_acceptance],
-                additional_checks=[positive_data_accepted_or_rule_refused],
-            )
+            case.call_and_validate(**CHECKS)
 
         return run
 
-    for operation in operations:
-        # Operators may call everything; a device token exercises the payment path's role checks.
-        headers = device if "authorize" in operation.path else operator
+    for operation in api.operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             try:
-                make_runner(operation, mode, headers)()
+                make_runner(operation, mode, api.headers(operation))()
             except Unsatisfiable:
                 # No schema-violating request exists (no parameters, no body): nothing to reject.
                 assert mode is GenerationMode.NEGATIVE, f"{operation.label}: no valid request can be generated"
             except (FailureGroup, Exception) as err:  # report every operation, not only the first
                 failures.append(f"{operation.label} [{mode.value}]: {_short(err)}")
     assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.timeout(600)
+def test_every_operation_keeps_its_contract_on_coverage_cases(api: Api) -> None:
+    """schemathesis' deterministic coverage phase: each field at its bounds and with each wrong type.
+
+    Random fuzzing rarely sends ``"active": 0``; this phase sends it (and ``false`` for an integer,
+    a number for a date-time, unexpected methods and content types) to every operation. Minimal ids
+    such as ``"0"`` hit the seeded rows, so bad values reach the handlers past the 404s.
+    """
+    failures: dict[tuple[str, str], str] = {}
+    sent = 0
+    for operation in api.operations:
+        modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
+        config = api.schema.config.generation_for(operation=operation)
+        for case in api.schema.iter_coverage_cases(operation, generation_modes=modes, generation_config=config):
+            data = case.meta.phase.data if case.meta is not None else None
+            if (getattr(data, "parameter", None) or "").lower() != "authorization":
+                # A case about the Authorization header itself (missing, malformed) keeps what it sends.
+                case.headers = CaseInsensitiveDict({**dict(case.headers or {}), **api.headers(operation)})
+            sent += 1
+            try:
+                case.call_and_validate(**CHECKS)
+            except FailureGroup as group:
+                for failure in group.exceptions:
+                    failures.setdefault((operation.label, failure.title), _short(group))
+    assert sent > 20 * len(api.operations)
+    assert not failures, "\n\n".join(f"{label}: {text}" for (label, _), text in failures.items())
 
 
 def _short(err: Any) -> str:
