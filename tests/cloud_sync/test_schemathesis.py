@@ -23,6 +23,7 @@ from requests.structures import CaseInsensitiveDict
 from schemathesis import GenerationMode
 from schemathesis.checks import CheckContext, positive_data_acceptance
 from schemathesis.core.failures import FailureGroup
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.core.result import Ok
 from schemathesis.core.transport import Response
 from schemathesis.specs.openapi.schemas import OpenApiSchema
@@ -90,6 +91,16 @@ class Api:
     operations: list[schemathesis.APIOperation]
     operator: dict[str, str]
     device: dict[str, str]
+    spare_token_id: int
+
+    def pinned(self, operation: schemathesis.APIOperation, *, seeded: bool) -> dict[str, Any]:
+        """Path ids to send: never a token this test calls with (revoking it would leave only 401s)."""
+        ids: dict[str, Any] = {"token_id": self.spare_token_id}
+        if seeded:
+            # Schema-violating bodies and queries must meet real rows: a 404 for an unknown id would
+            # hide an accepted bad value.
+            ids |= SEEDED
+        return {p.name: ids[p.name] for p in operation.path_parameters if p.name in ids}
 
     def headers(self, operation: schemathesis.APIOperation) -> dict[str, str]:
         """Operators may call everything; a device token exercises the payment path's role checks."""
@@ -107,7 +118,14 @@ def api(client: TestClient, op: dict[str, str], auth: Callable[..., dict[str, st
         operations.append(result.ok())
     assert len(operations) >= 40
     device = {"Authorization": auth("device", "s1")["Authorization"]}
-    return Api(schema, operations, {"Authorization": op["Authorization"]}, device)
+    spare = client.post("/api/v1/tokens", json={"name": "spare", "role": "technician"}, headers=op).json()["id"]
+    return Api(schema, operations, {"Authorization": op["Authorization"]}, device, spare)
+
+
+def _still_authenticated(client: TestClient, api: Api) -> None:
+    """The run was not blind: the tokens it called with still work."""
+    assert client.get("/api/v1/tokens", headers=api.operator).status_code == 200
+    assert client.get("/api/v1/sync/manifest", headers=api.device).status_code == 200
 
 
 @pytest.mark.timeout(600)
@@ -118,11 +136,8 @@ def test_every_operation_keeps_its_contract_under_fuzzing(client: TestClient, ap
     def make_runner(
         operation: schemathesis.APIOperation, mode: GenerationMode, headers: dict[str, str]
     ) -> Callable[[], None]:
-        # Schema-violating bodies and queries must meet real rows: a 404 for an unknown id would hide an
-        # accepted bad value. So negative cases name the seeded rows; positive ones fuzz ids too.
-        pinned: dict[str, Any] = {}
-        if mode is GenerationMode.NEGATIVE:
-            pinned = {p.name: SEEDED[p.name] for p in operation.path_parameters if p.name in SEEDED}
+        # Negative cases name the seeded rows; positive ones fuzz ids too.
+        pinned = api.pinned(operation, seeded=mode is GenerationMode.NEGATIVE)
 
         @settings(
             max_examples=examples,
@@ -147,10 +162,11 @@ def test_every_operation_keeps_its_contract_under_fuzzing(client: TestClient, ap
             except (FailureGroup, Exception) as err:  # report every operation, not only the first
                 failures.append(f"{operation.label} [{mode.value}]: {_short(err)}")
     assert not failures, "\n\n".join(failures)
+    _still_authenticated(client, api)
 
 
 @pytest.mark.timeout(600)
-def test_every_operation_keeps_its_contract_on_coverage_cases(api: Api) -> None:
+def test_every_operation_keeps_its_contract_on_coverage_cases(client: TestClient, api: Api) -> None:
     """schemathesis' deterministic coverage phase: each field at its bounds and with each wrong type.
 
     Random fuzzing rarely sends ``"active": 0``; this phase sends it (and ``false`` for an integer,
@@ -164,6 +180,10 @@ def test_every_operation_keeps_its_contract_on_coverage_cases(api: Api) -> None:
         config = api.schema.config.generation_for(operation=operation)
         for case in api.schema.iter_coverage_cases(operation, generation_modes=modes, generation_config=config):
             data = case.meta.phase.data if case.meta is not None else None
+            negative = case.meta is not None and case.meta.generation.mode is GenerationMode.NEGATIVE
+            if not (negative and getattr(data, "parameter_location", None) is ParameterLocation.PATH):
+                # A bad body or query reaches the handler (seeded rows, not an unknown id's 404).
+                case.path_parameters = {**(case.path_parameters or {}), **api.pinned(operation, seeded=negative)}
             if (getattr(data, "parameter", None) or "").lower() != "authorization":
                 # A case about the Authorization header itself (missing, malformed) keeps what it sends.
                 case.headers = CaseInsensitiveDict({**dict(case.headers or {}), **api.headers(operation)})
@@ -175,6 +195,7 @@ def test_every_operation_keeps_its_contract_on_coverage_cases(api: Api) -> None:
                     failures.setdefault((operation.label, failure.title), _short(group))
     assert sent > 20 * len(api.operations)
     assert not failures, "\n\n".join(f"{label}: {text}" for (label, _), text in failures.items())
+    _still_authenticated(client, api)
 
 
 def _short(err: Any) -> str:
