@@ -136,3 +136,10 @@ def test_images_are_served_with_a_documented_type(
         headers=op,
     )
     assert got == data
+
+
+def test_a_405_allows_every_documented_method_of_the_path(client: TestClient, op: dict[str, str]) -> None:
+    r = client.request("OPTIONS", "/api/v1/products/p1", headers=op)
+    assert r.status_code == 405
+    assert r.headers["allow"] == "GET, PATCH"
+    assert client.put("/api/v1/tokens", headers=op).headers["allow"] == "GET, POST"

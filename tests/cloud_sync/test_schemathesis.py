@@ -1,10 +1,11 @@
-"""Property-based testing of every API operation from the app's own OpenAPI, with all schemathesis checks.
+"""Every API operation against the app's own OpenAPI, with all schemathesis checks.
 
-Runs in-process (ASGI) with a bounded number of examples per operation so it stays fast. Each operation
-gets schema-valid requests (which must be accepted or refused only as the spec says) and schema-violating
-ones (which must be refused); every answer must have a documented status, content type, headers and
-body. Some data exists first (store, member, product, coupon) so that generated ids sometimes hit real
-rows and the handlers past the 404s are exercised too.
+Runs in-process (ASGI). Two phases per operation: fuzzing (a bounded number of schema-valid and
+schema-violating requests) and schemathesis' deterministic coverage cases (each field at its bounds
+and with each wrong type, unexpected methods and content types). Every answer must have a documented
+status, content type, headers and body; valid requests must be accepted (or refused only by a value
+rule), invalid ones refused; auth must be enforced. Some data exists first (store, member, product,
+coupon, all with id "0") so that generated ids hit real rows and the handlers past the 404s run.
 """
 
 from __future__ import annotations
