@@ -37,11 +37,12 @@ class ValidationErrorOut(BaseModel):
 _WHY: dict[int, tuple[type[BaseModel], str]] = {
     400: (ErrorOut, "The request cannot be carried out."),
     401: (ErrorOut, "Missing, invalid or revoked bearer token."),
-    402: (ErrorOut, "The member's wallet does not cover the amount."),
+    402: (ErrorOut, "The wallet does not cover the amount, or the payment provider declined."),
     403: (ErrorOut, "The token's role or store may not do this."),
     404: (ErrorOut, "A resource named in the path or body does not exist."),
     409: (ErrorOut, "Conflicts with existing data or with the resource's state."),
     422: (ValidationErrorOut, "The request does not match the schema, or a value is not acceptable."),
+    429: (ErrorOut, "Too many attempts: wait and try again."),
     503: (ErrorOut, "The database, key store or downlink is unavailable; retry later."),
 }
 

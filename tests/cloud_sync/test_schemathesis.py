@@ -29,6 +29,8 @@ from schemathesis.core.result import Ok
 from schemathesis.core.transport import Response
 from schemathesis.specs.openapi.schemas import OpenApiSchema
 
+from cloud_sync.shopper.deps import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
+
 # Examples per operation and generation mode: SQLite gets more, PostgreSQL (slower per request)
 # fewer; override with CLOUD_FUZZ_EXAMPLES for a longer soak.
 EXAMPLES = {"sqlite": 8, "postgresql": 5}
@@ -93,6 +95,8 @@ class Api:
     operator: dict[str, str]
     device: dict[str, str]
     spare_token_id: int
+    shopper: dict[str, str]  # the signed-in phone's CSRF header
+    shopper_cookies: dict[str, str]  # its session and CSRF cookies
 
     def pinned(self, operation: schemathesis.APIOperation, *, seeded: bool) -> dict[str, Any]:
         """Path ids to send: never a token this test calls with (revoking it would leave only 401s)."""
@@ -105,7 +109,13 @@ class Api:
 
     def headers(self, operation: schemathesis.APIOperation) -> dict[str, str]:
         """Operators may call everything; a device token exercises the payment path's role checks."""
+        if operation.path.startswith("/api/shop/"):
+            return self.shopper
         return self.device if "authorize" in operation.path else self.operator
+
+    def cookies(self, operation: schemathesis.APIOperation) -> dict[str, str]:
+        """The shopper API authenticates with the session cookie; the rest with the bearer token."""
+        return self.shopper_cookies if operation.path.startswith("/api/shop/") else {}
 
 
 @pytest.fixture
@@ -118,9 +128,36 @@ def api(client: TestClient, op: dict[str, str], auth: Callable[..., dict[str, st
         assert isinstance(result, Ok), f"invalid OpenAPI operation: {result}"
         operations.append(result.ok())
     assert len(operations) >= 40
+    # Signing out would leave the shopper operations after it only 401s: it goes last.
+    operations.sort(key=lambda operation: operation.path.endswith("/sessions/end"))
     device = {"Authorization": auth("device", "s1")["Authorization"]}
     spare = client.post("/api/v1/tokens", json={"name": "spare", "role": "technician"}, headers=op).json()["id"]
-    return Api(schema, operations, {"Authorization": op["Authorization"]}, device, spare)
+    shopper, cookies = _shopper_session(client)
+    return Api(schema, operations, {"Authorization": op["Authorization"]}, device, spare, shopper, cookies)
+
+
+def _shopper_session(client: TestClient) -> tuple[dict[str, str], dict[str, str]]:
+    """Sign a shopper in as the phone app does; return its CSRF header and cookies."""
+    csrf = client.get("/api/shop/csrf").json()["csrf"]
+    header = {CSRF_HEADER: csrf}
+    assert client.post("/api/shop/codes", json={"contact": "night@example.org"}, headers=header).status_code == 202
+    code = client.app.state.shopper_sender.last_code("night@example.org")  # type: ignore[attr-defined]
+    signed_in = client.post("/api/shop/sessions", json={"contact": "night@example.org", "code": code}, headers=header)
+    assert signed_in.status_code == 201, signed_in.text
+    cookies = {SESSION_COOKIE: client.cookies[SESSION_COOKIE], CSRF_COOKIE: csrf}
+    client.cookies.clear()  # the fixture's own requests stay cookie-free
+    assert client.get("/api/shop/me", headers=_cookie_header(cookies)).status_code == 200
+    return header, cookies
+
+
+def _cookie_header(cookies: dict[str, str]) -> dict[str, str]:
+    return {"Cookie": "; ".join(f"{name}={value}" for name, value in cookies.items())}
+
+
+def _before(client: TestClient, api: Api, operation: schemathesis.APIOperation) -> None:
+    """Before signing out (the last operation): the shopper operations ran with a live session."""
+    if operation.path.endswith("/sessions/end"):
+        assert client.get("/api/shop/me", headers=_cookie_header(api.shopper_cookies)).status_code == 200
 
 
 def _still_authenticated(client: TestClient, api: Api) -> None:
@@ -139,6 +176,9 @@ def test_every_operation_keeps_its_contract_under_fuzzing(client: TestClient, ap
     ) -> Callable[[], None]:
         # Negative cases name the seeded rows; positive ones fuzz ids too.
         pinned = api.pinned(operation, seeded=mode is GenerationMode.NEGATIVE)
+        strategy = operation.as_strategy(
+            generation_mode=mode, headers=headers, cookies=api.cookies(operation), path_parameters=pinned
+        )
 
         @settings(
             max_examples=examples,
@@ -147,13 +187,14 @@ def test_every_operation_keeps_its_contract_under_fuzzing(client: TestClient, ap
             derandomize=True,
             suppress_health_check=list(HealthCheck),
         )
-        @given(case=operation.as_strategy(generation_mode=mode, headers=headers, path_parameters=pinned))
+        @given(case=strategy)
         def run(case: schemathesis.Case) -> None:
             case.call_and_validate(**CHECKS)
 
         return run
 
     for operation in api.operations:
+        _before(client, api, operation)
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             try:
                 make_runner(operation, mode, api.headers(operation))()
@@ -177,6 +218,7 @@ def test_every_operation_keeps_its_contract_on_coverage_cases(client: TestClient
     failures: dict[tuple[str, str], str] = {}
     sent = 0
     for operation in api.operations:
+        _before(client, api, operation)
         modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
         config = api.schema.config.generation_for(operation=operation)
         for case in api.schema.iter_coverage_cases(operation, generation_modes=modes, generation_config=config):
@@ -188,6 +230,8 @@ def test_every_operation_keeps_its_contract_on_coverage_cases(client: TestClient
             if (getattr(data, "parameter", None) or "").lower() != "authorization":
                 # A case about the Authorization header itself (missing, malformed) keeps what it sends.
                 case.headers = CaseInsensitiveDict({**dict(case.headers or {}), **api.headers(operation)})
+            if api.cookies(operation) and (getattr(data, "parameter_location", None) is not ParameterLocation.COOKIE):
+                case.cookies = {**(case.cookies or {}), **api.cookies(operation)}
             sent += 1
             try:
                 case.call_and_validate(**CHECKS)
