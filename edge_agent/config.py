@@ -26,6 +26,7 @@ __all__ = [
     "InputsConfig",
     "LockConfig",
     "MqttSettings",
+    "ReaderConfig",
     "ScaleConfig",
     "ScannerConfig",
     "ScreenConfig",
@@ -37,10 +38,12 @@ __all__ = [
 # is the default model, as in settings files written before the catalog.
 if TYPE_CHECKING:  # mypy sees the common base; pydantic validates the union
     LockConfig = DeviceConfig
+    ReaderConfig = DeviceConfig
     ScaleConfig = DeviceConfig
     ScreenConfig = DeviceConfig
 else:
     LockConfig = config_union("lock")
+    ReaderConfig = config_union("reader")  # scanner, wiegand, keypad, osdp (docs/door.md, "Readers")
     ScaleConfig = config_union("scale", default="mtsics")
     ScreenConfig = config_union("display", default="nextion")
 
@@ -108,6 +111,7 @@ class StationSettings(_Cfg):
     screen: ScreenConfig | None = None
     scanner: ScannerConfig | None = None
     camera: CameraConfig | None = None
+    readers: list[ReaderConfig] = Field(default_factory=list)  # cards/PINs: a manager resolves a held review
 
 
 class CheckoutSettings(_Cfg):
@@ -210,6 +214,7 @@ class AgentSettings(_Cfg):
     inputs: InputsConfig | None = None
     scanner: ScannerConfig | None = None
     camera: CameraConfig | None = None
+    readers: list[ReaderConfig] = Field(default_factory=list)  # [[readers]]: more door readers, any catalog reader
     checkout: CheckoutSettings | None = None
     outbox_max_rows: int = Field(default=1_000_000, ge=100)
     # Prometheus metrics on 127.0.0.1:<port> (outbox depth, oldest unacknowledged age, ...); off when unset.

@@ -21,14 +21,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
+
 from contracts.member_code import WINDOW_S, PhoneKey, window_of
 from devices.lcus.simulator import LcusSimulator
 from devices.modbus.simulator import ModbusSimulator
 from devices.pty import PtySimulatorHost
 from devices.scanner.simulator import ScannerSimulator
+from devices.wiegand.simulator import WiegandSimulator
 from edge_agent.domain.catalog import Product
 from smartstore.demo_checkout import ITEMS, STATION, CheckoutSims, load_products, product_body
 from smartstore.stack import Api, ApiError, Stack, StackError, signals_deferred, wait_for
+from smartstore.testing.staff import RESTOCKER_BADGE, present_card
 
 STORE = "store-001"
 # member, tier, wallet top-up in cents
@@ -76,10 +81,12 @@ class Night:
         """Start the door's simulators and the checkout's (``products``: default the dataset's catalog)."""
         self.stack, self.say, self.root = stack, say, root
         self.lcus, self.io, self.scanner = LcusSimulator(), ModbusSimulator(), ScannerSimulator()
+        self.badges = WiegandSimulator()  # a Wiegand card reader beside the door, for staff
         self.hosts = [
             PtySimulatorHost(self.lcus, root / "tty-lock").start(),
             PtySimulatorHost(self.io, root / "tty-io").start(),
             PtySimulatorHost(self.scanner, root / "tty-scanner").start(),
+            PtySimulatorHost(self.badges, root / "tty-badges").start(),
         ]
         photos: dict[str, Any] = {}
         if products is None:
@@ -90,6 +97,7 @@ class Night:
         self.agent: Any = None
         self.data = root / "data"
         self.revocation_ms: float | None = None
+        self.app_entries = 0
         self.price_seen: dict[str, str] = {}
 
     # ------------------------------------------------------------------ set-up, as the operator and technician do
@@ -98,11 +106,13 @@ class Night:
         """Return the store's devices file: the ptys, the door rules and the checkout."""
         basic = ["06:00-07:00"] if not 6 <= datetime.now(UTC).hour < 7 else ["08:00-09:00"]  # dave is refused
         return {
-            "door": {"unlock_s": 1.0, "held_open_s": 2.0, "rex_mask_s": 1.0, "occupancy_cap": 4,
+            "door": {"unlock_s": 1.0, "held_open_s": 2.0, "rex_mask_s": 1.0, "occupancy_cap": 5,
                      "tier_hours": {"basic": basic}},
             "lock": {"type": "lcus", "url": str(self.hosts[0].path)},
-            "inputs": {"url": str(self.hosts[1].path)},
+            # A pair of IR beams across the doorway (inputs 2 and 3) counts passages and their direction.
+            "inputs": {"url": str(self.hosts[1].path), "beam_outer_input": 2, "beam_inner_input": 3},
             "scanner": {"url": str(self.hosts[2].path)},
+            "readers": [{"type": "wiegand", "url": str(self.hosts[3].path)}],
             "mqtt": {"keepalive": 5},
             "checkout": self.checkout.devices(),
         }  # fmt: skip
@@ -123,6 +133,9 @@ class Night:
         self.say(f"== 22:30 a technician enrols {STORE}: 'cloud store create' -> 'agent enrol'")
         config = self.stack.enrol(STORE, self.devices(), self._pairing_code, self.root / "etc", self.data)
         self.say(f"   operator confirmed the pairing code; the agent wrote {config}")
+        rita = {"id": "rita", "store_id": STORE, "name": "Rita", "role": "restocker", "card": RESTOCKER_BADGE}
+        api.post("/staff", rita)
+        self.say("   the operator issues a restocker's badge (hashed for the store, synced on the staff channel)")
         self.agent = self.stack.start_agent(config)
         wait_for(lambda: self._online() and self._synced(), 90, "the agent online with its downlink applied")
         self.say("   agent running: online, keys, revocations and catalog applied")
@@ -163,12 +176,41 @@ class Night:
         self.say(f"   cloud <- entry {result} ({row[2] or 'unknown member'})")
         return result
 
-    def walk_in(self) -> None:
-        """Open and close the door (someone walks through)."""
-        self.io.set_input(0, True)
-        time.sleep(0.3)
-        self.io.set_input(0, False)
-        time.sleep(0.3)
+    def walk_in(self, people: int = 1) -> None:
+        """Open the door, let ``people`` walk in through the beams, close it."""
+        self.io.walk_through(["in"] * people)
+        self.io.wait_script(10)
+
+    def walk_out(self) -> None:
+        """Press the exit button and walk out through the beams."""
+        self.io.set_input(1, True)
+        time.sleep(0.2)
+        self.io.set_input(1, False)
+        self.io.walk_through(["out"])
+        self.io.wait_script(10)
+
+    def app_entry(self) -> None:
+        """A new shopper joins in the phone app (headless Chromium) and shows its door code to the scanner."""
+        from edge_agent.adapters.camera import decode_qr
+        from smartstore.testing.phone_app import door_code_png
+
+        self.say("-- ivan joins in the phone app, gets a pass on his phone, goes offline and shows the door code")
+        try:
+            png = door_code_png(self.stack.url, "ivan@example.com", self.stack.shopper_codes, STORE)
+        except Exception as err:  # a browser that misbehaves must not end the night
+            self.say(f"   phone app skipped: {str(err).splitlines()[0][:120]}")
+            return
+        if png is None:
+            self.say("   phone app skipped: Chromium is not installed (make setup installs it)")
+            return
+        picture = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+        codes = decode_qr(picture) if picture is not None else []
+        if not codes:
+            self.say("   phone app: the scanner could not read the code on the screenshot")
+            return
+        if self.door(codes[0]) == "granted":
+            self.app_entries += 1
+            self.walk_in()
 
     @staticmethod
     def _until(predicate: Callable[[], Any], timeout: float) -> bool:
@@ -213,6 +255,7 @@ class Night:
         """Play the night."""
         say, phones = self.say, self.phones
         say(f"== 23:00 night mode at {STORE}; door locked")
+        self.app_entry()
         say("-- alice scans her phone at the door")
         alice_code = phones["alice"].code()
         self.door(alice_code)
@@ -269,16 +312,21 @@ class Night:
         wait_for(self.delivered, 60, "the events written while the broker was down in the cloud")
         say(f"   the cloud now holds all {self.written()} events the agent wrote, the offline ones included")
 
-        say("-- grace comes in: the store is now at its cap of 4; heidi must wait")
+        say("-- grace comes in, and a stranger slips in behind her on the same opening (tailgating)")
         self.door(phones["grace"].code())
-        self.walk_in()
+        self.walk_in(people=2)
+        wait_for(lambda: self._alarm_active("tailgating"), 20, "the tailgating alarm in the cloud")
+        say("   cloud <- alarm tailgating (2 in on 1 grant: 1 unidentified inside)")
+        say("-- the store is now at its cap of 5; heidi must wait")
         self.door(phones["heidi"].code())
         self.checkout.shop(say, "bob", phones["bob"].next_code(), ["juice"])
         say("-- bob leaves with the exit button (free egress)")
-        self.io.set_input(1, True)
-        time.sleep(0.2)
-        self.io.set_input(1, False)
-        self.walk_in()
+        self.walk_out()
+        say("-- the stranger walks out again")
+        self.walk_out()
+        inside = 3 + self.app_entries  # alice, frank, grace (and ivan)
+        say(f"-- the operator counts {inside} heads on camera 1 and sets the count (the tailgating alarm stays raised)")
+        self.command("reset_occupancy", {"count": inside}, "head count on camera 1")
         say("-- a door is pried open while locked, and left open")
         time.sleep(1.2)
         self.io.set_input(0, True)
@@ -294,6 +342,12 @@ class Night:
         self.command("lockdown", {"active": True}, "police asked us to close")
         self.door(phones["heidi"].code(at=time.time() + 15))
         self.command("lockdown", {"active": False}, "all clear")
+        say("== 04:30 rita the restocker badges in: a staff entry, not a shopper")
+        before = self.entries()
+        present_card(self.badges, RESTOCKER_BADGE)
+        wait_for(lambda: self.entries() > before, 20, "the staff entry in the cloud")
+        self.walk_in()
+        say(f"   cloud <- entry granted (staff {self.stack.scalar(_LAST_VIA, s=STORE)})")
         say("-- the lock relay's USB cable is pulled and plugged back")
         self.hosts[0].unplug()
         wait_for(lambda: self._alarm_active("device_offline"), 30, "the lock's device_offline alarm in the cloud")
@@ -352,7 +406,7 @@ class Night:
         return {
             "ok": lost == 0 and dead == 0 and bool(replies) and all(r["status"] == "ok" for r in replies),
             "granted": count(f"SELECT count(*) {member_entry} NOT NULL"),
-            "remote_unlocks": count(f"SELECT count(*) {member_entry} NULL"),
+            "remote_unlocks": count("SELECT count(*) FROM entries WHERE store_id = :s AND granted AND via = 'remote'"),
             "denied": dict(sorted(denied.items())),
             "entries": count("SELECT count(*) FROM entries WHERE store_id = :s"),
             "alarms": sorted({str(r[0]) for r in stack.rows("SELECT alarm FROM alarms WHERE store_id = :s", s=STORE)}),
@@ -381,6 +435,9 @@ class Night:
             "revocation_measured": "API call until the store's sync_applied (revocations) is in the cloud DB",
             "price_seen": self.price_seen,
             "baskets": len(self.checkout.baskets),
+            "app_entries": self.app_entries,
+            "staff_entries": count("SELECT count(*) FROM entries WHERE store_id = :s AND granted AND via = 'staff'"),
+            "reviews_resolved": sum(1 for r in replies if r["name"] == "resolve_review" and r["status"] == "ok"),
             "command_replies": replies,
         }
 
@@ -389,6 +446,9 @@ class Night:
         for h in self.hosts:
             h.stop()
         self.checkout.stop()
+
+
+_LAST_VIA = "SELECT via FROM entries WHERE store_id = :s ORDER BY ts DESC LIMIT 1"
 
 
 def _stranger_code() -> str:
