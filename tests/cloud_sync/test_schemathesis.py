@@ -41,7 +41,7 @@ STATE_OR_RULE_STATUSES = {402, 422}
 
 
 def _is_rule_refusal(response: Response) -> bool:
-    """A 422 whose every reason is a value rule (a sentence, or pydantic ``value_error``s from our validators)."""
+    """A 402, or a 422 whose every reason is a value rule (a sentence, or ``value_error``s of our validators)."""
     if response.status_code == 402:
         return True
     try:
