@@ -24,8 +24,10 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloud_sync.api.docs import add_docs
+from cloud_sync.api.errors import API_ERRORS, http_error
 from cloud_sync.api.routes import (
     activity,
     catalog,
@@ -190,11 +192,11 @@ def create_app(
     _add_error_handlers(app)
     routers = (tokens, stores, enrolment, members, catalog, orders, activity, operations, sync, notifications, staff)
     for module in routers:
-        app.include_router(module.router, prefix=API_PREFIX)
+        app.include_router(module.router, prefix=API_PREFIX, responses=API_ERRORS)
     app.include_router(dashboard.router)
     app.state.shopper_sender = build_sender(settings)  # the phone app (docs/shopper-app.md)
     app.state.shopper_payments = build_provider(settings)
-    app.include_router(shopper.router)
+    app.include_router(shopper.router, responses=API_ERRORS)
     app.include_router(shopper_web.build_router(settings))
     add_docs(app)
     app.mount("/static", StaticFiles(directory=Path(dashboard.__file__).parent / "static"), name="static")
@@ -225,6 +227,7 @@ def _add_request_metrics(app: FastAPI, registry: CollectorRegistry) -> None:
 
 def _add_error_handlers(app: FastAPI) -> None:
     """Map service and database errors to JSON answers with the right HTTP status."""
+    app.add_exception_handler(StarletteHTTPException, http_error)
 
     @app.exception_handler(ServiceError)
     async def service_error(_r: Request, err: ServiceError) -> JSONResponse:
@@ -260,7 +263,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 def _add_ops_routes(app: FastAPI, engine: Engine, registry: CollectorRegistry) -> None:
     """Add ``/healthz`` and ``/metrics``."""
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], responses={503: {"description": "The database does not answer."}})
     def healthz() -> JSONResponse:
         """Liveness and readiness: the database answers (and the downlink is connected if enabled)."""
         body: dict[str, Any] = {"status": "ok"}
@@ -275,7 +278,12 @@ def _add_ops_routes(app: FastAPI, engine: Engine, registry: CollectorRegistry) -
             body["downlink"] = "connected" if publisher.connected.is_set() else "disconnected"
         return JSONResponse(body)
 
-    @app.get("/metrics", tags=["ops"], response_class=Response)
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    )
     def metrics() -> Response:
         """Prometheus metrics."""
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -26,6 +26,7 @@ from nacl.signing import SigningKey, VerifyKey
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.member_code import is_usable_phone_key
+from contracts.messages import JsonInteger
 
 ENROL_TOKEN_PREFIX = "est_"  # noqa: S105 - a prefix, not a secret
 PAIRING_DIGITS = 6
@@ -58,7 +59,7 @@ class EnrolClaimed(_Model):
 class CollectRequest(_Model):
     """Proof of possession: the agent's signature over the enrolment id and the time."""
 
-    ts: int = Field(ge=0, le=2**40)
+    ts: Annotated[int, Field(ge=0, le=2**40), JsonInteger]
     signature: Annotated[str, Field(pattern=r"^[0-9a-f]{128}$")]
 
 

@@ -7,12 +7,14 @@ deduplicates on ``event_id`` because QoS 1 may deliver a message twice.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic_core import PydanticCustomError
 
 from contracts.errors import ContractError
 
@@ -70,6 +72,31 @@ def _nul_to_replacement(value: Any) -> Any:
 
 Timestamp = Annotated[datetime, AfterValidator(bounded_ts)]
 """An event or request time: ±14:00 offset at most, years 2000..2100 in UTC."""
+_DATE_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}")
+
+
+def iso_date_time(value: object) -> object:
+    """Refuse what is not ISO 8601 date-time text (pydantic alone reads ``0`` or ``"0"`` as Unix time)."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _DATE_TIME.match(value):
+        raise PydanticCustomError("datetime_type", "Input should be an ISO 8601 date-time such as 2026-01-31T22:00:00Z")
+    return value
+
+
+def json_integer(value: object) -> object:
+    """Refuse what a JSON schema ``integer`` excludes (``true``, ``"5"``), keep ``5`` and ``5.0``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+JsonInteger = BeforeValidator(json_integer)
+"""Put last in ``Annotated[int, Field(...), JsonInteger]``: accept what JSON Schema calls an integer, nothing more."""
+
+
+StrictTimestamp = Annotated[datetime, BeforeValidator(iso_date_time), AfterValidator(bounded_ts)]
+"""A :data:`Timestamp` that must arrive as date-time text (what an HTTP API's schema promises)."""
 ShortText = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_no_nul)]
 Id = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_no_nul)]
 """An identifier the cloud keeps in a 64-character column (member, product, authorisation)."""

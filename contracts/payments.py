@@ -21,10 +21,10 @@ from typing import Annotated, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contracts.errors import ContractError
-from contracts.messages import Timestamp, describe_error, utcnow
+from contracts.messages import JsonInteger, StrictTimestamp, describe_error, utcnow
 
 PAYMENT_SCHEMA_VERSION: Final = 1
-Cents = Annotated[int, Field(ge=0, le=100_000_000)]
+Cents = Annotated[int, Field(ge=0, le=100_000_000), JsonInteger]
 
 
 def pay_request_topic(store_id: str) -> str:
@@ -63,8 +63,8 @@ class PaymentRequest(_Model):
     amount_cents: Cents
     coupon_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list, max_length=1000)
     sale_id: uuid.UUID
-    expires_at: Timestamp
-    ts: Timestamp = Field(default_factory=utcnow)
+    expires_at: StrictTimestamp
+    ts: StrictTimestamp = Field(default_factory=utcnow)
 
 
 class PaymentReply(_Model):

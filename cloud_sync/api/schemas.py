@@ -7,10 +7,21 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    WithJsonSchema,
+    model_validator,
+)
 
 from cloud_sync.services.tokens import Role
 from contracts.member_code import is_usable_phone_key
+from contracts.messages import JsonInteger, iso_date_time
 
 MIN_TS = datetime(2000, 1, 1, tzinfo=UTC)
 MAX_TS = datetime(2100, 1, 1, tzinfo=UTC)
@@ -26,14 +37,15 @@ def _utc_in_range(value: datetime) -> datetime:
     return value
 
 
-Timestamp = Annotated[datetime, AfterValidator(_utc_in_range)]
+Timestamp = Annotated[datetime, BeforeValidator(iso_date_time), AfterValidator(_utc_in_range)]
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
 StoreId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
 Text = Annotated[str, Field(max_length=300, pattern=r"^[^\x00]*$")]
-Cents = Annotated[int, Field(ge=0, le=100_000_000)]
-PositiveCents = Annotated[int, Field(ge=1, le=100_000_000)]
-Quantity = Annotated[int, Field(ge=1, le=1_000_000)]
+Cents = Annotated[int, Field(ge=0, le=100_000_000), JsonInteger]
+PositiveCents = Annotated[int, Field(ge=1, le=100_000_000), JsonInteger]
+Quantity = Annotated[int, Field(ge=1, le=1_000_000), JsonInteger]
+Grams = Annotated[StrictFloat, Field(ge=0, le=100_000)]  # a JSON integer is a number too
 Barcode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z-]{1,64}$")]
 
 
@@ -77,12 +89,6 @@ class Page(BaseModel, Generic[T]):
     total: int
     limit: int
     offset: int
-
-
-class ErrorOut(BaseModel):
-    """An error response."""
-
-    detail: Any
 
 
 # ----------------------------------------------------------------------------- tokens
@@ -153,6 +159,13 @@ class StoreOut(_Out):
     time_zone: str
 
 
+# Described without ``prefixItems``: schemathesis reads that OpenAPI 3.1 keyword as a draft-4 ``items`` array.
+SeqRange = Annotated[
+    tuple[int, int],
+    WithJsonSchema({"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2}),
+]
+
+
 class DeliveryOut(BaseModel):
     """How far the cloud holds a store's events, and what its agent says is still waiting."""
 
@@ -160,7 +173,7 @@ class DeliveryOut(BaseModel):
     committed_through: int = Field(description="Every event of the store up to this seq is committed.")
     max_seq: int = Field(description="The highest seq committed.")
     gap_since: datetime | None = Field(description="When the oldest open gap opened (None: no gap).")
-    missing: list[tuple[int, int]] = Field(description="Up to 100 (first, last) seq ranges not received.")
+    missing: list[SeqRange] = Field(description="Up to 100 (first, last) seq ranges not received.")
     agent: dict[str, Any] | None = Field(description="The agent's last `state/delivery`: pending, oldest age...")
 
 
@@ -220,7 +233,7 @@ class PassIn(_In):
     """Issue a member pass to a phone's Ed25519 public key (raw 32 bytes as 64 hex chars)."""
 
     phone_public_key: UsablePhoneKeyHex
-    valid_s: Annotated[int, Field(ge=60, le=24 * 3600)] = 24 * 3600
+    valid_s: Annotated[int, Field(ge=60, le=24 * 3600), JsonInteger] = 24 * 3600
 
 
 class PassOut(BaseModel):
@@ -285,12 +298,12 @@ class ProductIn(_In):
     id: Ident
     name: Name
     barcodes: list[Barcode] = Field(default_factory=list, max_length=20)
-    unit_weight_g: Annotated[float, Field(ge=0, le=100_000)] | None = None
-    weight_tolerance_g: Annotated[float, Field(ge=0, le=100_000)] | None = None
-    sold_by_weight: bool = False
+    unit_weight_g: Grams | None = None
+    weight_tolerance_g: Grams | None = None
+    sold_by_weight: StrictBool = False
     price_cents: Cents | None = None
     price_per_kg_cents: Cents | None = None
-    low_stock_threshold: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
+    low_stock_threshold: Annotated[int, Field(ge=0, le=1_000_000), JsonInteger] | None = None
 
     @model_validator(mode="after")
     def _price_matches_kind(self) -> ProductIn:
@@ -308,10 +321,10 @@ class ProductPatch(_In):
 
     name: Name | None = None
     barcodes: list[Barcode] | None = Field(default=None, max_length=20)
-    unit_weight_g: Annotated[float, Field(ge=0, le=100_000)] | None = None
-    weight_tolerance_g: Annotated[float, Field(ge=0, le=100_000)] | None = None
-    low_stock_threshold: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
-    active: bool | None = None
+    unit_weight_g: Grams | None = None
+    weight_tolerance_g: Grams | None = None
+    low_stock_threshold: Annotated[int, Field(ge=0, le=1_000_000), JsonInteger] | None = None
+    active: StrictBool | None = None
 
 
 class ProductOut(BaseModel):
@@ -362,8 +375,8 @@ class PromotionIn(_In):
     name: Name
     product_ids: list[Ident] = Field(min_length=1, max_length=500)
     kind: Literal["percent", "amount"]
-    value: Annotated[int, Field(ge=1, le=100_000_000)]
-    min_quantity: Annotated[int, Field(ge=1, le=1000)] = 1
+    value: Annotated[int, Field(ge=1, le=100_000_000), JsonInteger]
+    min_quantity: Annotated[int, Field(ge=1, le=1000), JsonInteger] = 1
     effective_from: Timestamp
     effective_until: Timestamp | None = None
 
@@ -408,7 +421,7 @@ class CouponIn(_In):
     id: Ident | None = None
     member_id: Ident
     kind: Literal["percent", "amount"]
-    value: Annotated[int, Field(ge=1, le=100_000_000)]
+    value: Annotated[int, Field(ge=1, le=100_000_000), JsonInteger]
     min_total_cents: Cents = 0
     valid_from: Timestamp | None = None
     valid_until: Timestamp | None = None

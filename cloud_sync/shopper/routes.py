@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy import select
 
 from cloud_sync.api.deps import KeyPassphrase, SessionDep
+from cloud_sync.api.errors import error_responses
 from cloud_sync.api.schemas import OrderOut, WalletEntryOut
 from cloud_sync.db.models import Order, WalletEntry
 from cloud_sync.db.shopper_models import ShopperContact
@@ -61,7 +62,13 @@ def csrf(request: Request, response: Response) -> CsrfOut:
     return CsrfOut(csrf=value)
 
 
-@router.post("/codes", status_code=status.HTTP_202_ACCEPTED, response_model=CodeRequestOut, dependencies=[Csrf])
+@router.post(
+    "/codes",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CodeRequestOut,
+    dependencies=[Csrf],
+    responses=error_responses(429),
+)
 def request_code(body: CodeRequestIn, request: Request, session: SessionDep) -> CodeRequestOut:
     """Send a one-time code to an e-mail address or phone number (429 when asked too often)."""
     settings = request.app.state.settings
@@ -77,7 +84,13 @@ def request_code(body: CodeRequestIn, request: Request, session: SessionDep) -> 
     return CodeRequestOut(sent_to=auth.normalise_contact(body.contact)[1], expires_at=expires)
 
 
-@router.post("/sessions", status_code=status.HTTP_201_CREATED, response_model=MeOut, dependencies=[Csrf])
+@router.post(
+    "/sessions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MeOut,
+    dependencies=[Csrf],
+    responses=error_responses(429),
+)
 def sign_in(body: SignInIn, request: Request, response: Response, session: SessionDep) -> MeOut:
     """Sign in, or join when the contact is new, with the code that was sent (401 wrong or expired code)."""
     settings = request.app.state.settings
@@ -177,7 +190,13 @@ def wallet(member: ShopperDep, session: SessionDep) -> ShopWalletOut:
     return ShopWalletOut(balance_cents=member.balance_cents, entries=[WalletEntryOut.model_validate(r) for r in rows])
 
 
-@router.post("/me/wallet/topups", status_code=status.HTTP_201_CREATED, response_model=TopUpOut, dependencies=[Csrf])
+@router.post(
+    "/me/wallet/topups",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TopUpOut,
+    dependencies=[Csrf],
+    responses=error_responses(402),
+)
 def top_up(body: TopUpIn, request: Request, member: ShopperDep, session: SessionDep) -> TopUpOut:
     """Add money through the payment provider (402 when it declines)."""
     try:
@@ -192,7 +211,13 @@ def top_up(body: TopUpIn, request: Request, member: ShopperDep, session: Session
     )
 
 
-@router.post("/me/orders", status_code=status.HTTP_201_CREATED, response_model=OrderOut, dependencies=[Csrf])
+@router.post(
+    "/me/orders",
+    status_code=status.HTTP_201_CREATED,
+    response_model=OrderOut,
+    dependencies=[Csrf],
+    responses=error_responses(402),
+)
 def place_order(body: ShopOrderIn, request: Request, member: ShopperDep, session: SessionDep) -> OrderOut:
     """Reserve products for pickup, paid from the wallet (409 not enough stock, 402 balance too low)."""
     order = inventory.create_order(

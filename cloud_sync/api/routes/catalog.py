@@ -126,7 +126,9 @@ async def add_image(product_id: IdPath, request: Request, session: SessionDep, _
 
 
 @router.get(
-    "/products/{product_id}/images/{image_id}", response_class=Response, responses={200: {"content": {"image/png": {}}}}
+    "/products/{product_id}/images/{image_id}",
+    response_class=Response,
+    responses={200: {"content": {t: {"schema": {"type": "string", "format": "binary"}} for t in catalog.IMAGE_TYPES}}},
 )
 def get_image(
     product_id: IdPath, session: SessionDep, _p: AnyRole, image_id: int = Path(ge=1, le=2**31 - 1)

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from sqlalchemy.orm import Session
 
 from cloud_sync.api.deps import Operator, SessionDep
@@ -27,7 +27,7 @@ from cloud_sync.services.errors import ServiceError
 from cloud_sync.services.sync import build_snapshot
 from cloud_sync.services.tokens import Role, create_token
 from contracts.enrolment import BrokerLogin, CollectRequest, EnrolBundle, EnrolClaimed, EnrolRequest
-from contracts.messages import dump
+from contracts.messages import JsonInteger, dump
 from contracts.sync import IssuerKeys
 
 router = APIRouter(tags=["enrolment"])
@@ -38,8 +38,10 @@ class EnrolmentIn(BaseModel):
     """Ask for an enrolment token."""
 
     model_config = ConfigDict(extra="forbid")
-    ttl_hours: int = Field(default=24, ge=1, le=24 * 7)
-    replace: bool = Field(default=False, description="retire the store's current agent when the new one is confirmed")
+    ttl_hours: Annotated[int, Field(ge=1, le=24 * 7), JsonInteger] = 24
+    replace: StrictBool = Field(
+        default=False, description="retire the store's current agent when the new one is confirmed"
+    )
 
 
 class EnrolmentOut(BaseModel):

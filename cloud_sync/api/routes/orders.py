@@ -15,6 +15,7 @@ from cloud_sync.api.deps import (
     PagingDep,
     SessionDep,
 )
+from cloud_sync.api.errors import error_responses
 from cloud_sync.api.pagination import paginate
 from cloud_sync.api.schemas import CollectIn, OrderIn, OrderOut, Page
 from cloud_sync.db.models import Order
@@ -23,7 +24,7 @@ from cloud_sync.services import inventory
 router = APIRouter(prefix="/orders", tags=["orders"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=OrderOut)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=OrderOut, responses=error_responses(402))
 def create_order(body: OrderIn, request: Request, session: SessionDep, _p: Operator) -> OrderOut:
     """Reserve stock and charge the wallet (409 not enough stock, 402 balance too low)."""
     order = inventory.create_order(
