@@ -11,6 +11,7 @@ from edge_agent.domain.access import AccessPolicy, AccessVerifier, TimeRange
 from edge_agent.domain.actions import Feedback
 from edge_agent.domain.catalog import Catalog, Product
 from edge_agent.domain.checkout import (
+    MESSAGES,
     Abandon,
     AskShopper,
     CatalogUpdated,
@@ -345,9 +346,15 @@ def test_abandon_returns_to_idle() -> None:
     assert rig.station.state is State.IDLE
     rig.weigh(-400)
     assert not events(rig.send(Abandon()), CheckoutAbandoned)  # nothing open: nothing to report
+    refused = rig.login("m2")  # the abandoned chips still lie on the platter: nobody's item
+    assert rig.station.session is None and of(refused, ShowMessage)[-1].text == MESSAGES["clear_scale"]
+    [raised] = events(refused, AlarmRaised)
+    assert (raised.alarm, raised.detail) == (AlarmKind.SCALE_NOT_EMPTY, "150 g left on the scale after a basket")
+    taken = rig.weigh(-150)  # the abandoned item is taken off: the alarm clears, no staff alert
+    assert [e.alarm for e in events(taken, AlarmCleared)] == [AlarmKind.SCALE_NOT_EMPTY]
+    assert of(taken, ShowMessage) == [ShowMessage(MESSAGES["welcome"])]
     rig.login("m2")
-    assert rig.station.snapshot().item_count == 0
-    assert not of(rig.weigh(-150), ShowMessage)  # the abandoned item is taken off: no alert
+    assert rig.station.snapshot().item_count == 0 and rig.station.session is not None
 
 
 def test_stations_are_independent() -> None:
