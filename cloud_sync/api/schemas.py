@@ -279,6 +279,10 @@ class IssuerKeyOut(BaseModel):
 # ---------------------------------------------------------------------------- catalog
 
 
+# The item digits of the store's weight/price-embedded scale labels (PLU), e.g. 12345 in 2112345004128.
+ItemCode = Annotated[str, Field(pattern=r"^[0-9]{1,8}$")]
+
+
 class ProductIn(_In):
     """Create a product: ``price_cents`` per unit, or ``price_per_kg_cents`` if sold by weight."""
 
@@ -291,6 +295,7 @@ class ProductIn(_In):
     price_cents: Cents | None = None
     price_per_kg_cents: Cents | None = None
     low_stock_threshold: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
+    item_code: ItemCode | None = None
 
     @model_validator(mode="after")
     def _price_matches_kind(self) -> ProductIn:
@@ -312,6 +317,7 @@ class ProductPatch(_In):
     weight_tolerance_g: Annotated[float, Field(ge=0, le=100_000)] | None = None
     low_stock_threshold: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
     active: bool | None = None
+    item_code: ItemCode | None = None
 
 
 class ProductOut(BaseModel):
@@ -328,6 +334,7 @@ class ProductOut(BaseModel):
     low_stock_threshold: int | None
     active: bool
     image_ids: list[int] = Field(default_factory=list)
+    item_code: str | None = None
 
 
 class PriceIn(_In):
