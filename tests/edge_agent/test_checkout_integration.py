@@ -59,8 +59,8 @@ class Cloud:
         topic = f"smartstore/v1/{STORE}/pay/reply"
         client.publish(topic, signed(topic, dump(reply)) if self.sign else dump(reply), qos=1)
 
-    def publish_catalog(self) -> None:
-        snapshot = CatalogSnapshot(version=1, products=[MILK])
+    def publish_catalog(self, *extra: CatalogProduct) -> None:
+        snapshot = CatalogSnapshot(version=1, products=[MILK, *extra])
         topic = f"smartstore/v1/{STORE}/sync/catalog/snapshot"
         self.client.publish(topic, signed(topic, dump(snapshot)), qos=1, retain=True).wait_for_publish(5)
 
@@ -265,8 +265,13 @@ def test_an_operator_resolves_a_held_basket_remotely_and_the_shopper_can_pay(
         assert "co9" in _reply(subscriber, unknown)["error"]  # type: ignore[index]
         assert _reply(subscriber, resolved)["status"] == "ok"  # type: ignore[index]
         assert not running.agent.stations["co1"].held
-        cleared = [p for p in subscriber.payloads() if p.get("type") == "alarm_cleared"]
-        assert any(p["alarm"] == "staff_review" for p in cleared)
+        # The reply and the alarm_cleared event travel separately: wait for the event itself.
+        assert subscriber.wait_for(
+            lambda _m: any(
+                p.get("type") == "alarm_cleared" and p["alarm"] == "staff_review" for p in subscriber.payloads()
+            ),
+            10,
+        )
         station.screen.touch("t4")  # Pay
         assert subscriber.wait_for(lambda m: any(b'"sale_completed"' in p for _, p, _ in m), 10)
         assert _sales(subscriber)[0]["lines"][0]["product_id"] == "milk"
