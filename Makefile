@@ -10,7 +10,9 @@ APT_PACKAGES := mosquitto python3-venv python3-dev build-essential chromium chro
 
 .PHONY: setup demo test check soak chaos lint bench clean
 
-setup: $(VENV)/.installed
+WEB := cloud_sync/shopper/web
+
+setup: $(VENV)/.installed $(WEB)/node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml
 	@missing=""; \
@@ -27,6 +29,16 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[agent,cloud,dev,train]'
+	touch $@
+
+# The shopper app's front-end dependency (the QR encoder, docs/adr/0010-shopper-app.md), pinned by its lock file.
+$(WEB)/node_modules/.installed: $(WEB)/package.json $(WEB)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "installing with apt-get: nodejs npm"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; fi; \
+	}
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 demo: setup
@@ -56,4 +68,4 @@ bench: setup
 	$(BIN)/smartstore bench door --json
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(WEB)/node_modules

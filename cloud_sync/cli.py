@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from typing import Any
 
 from cloud_sync.broker.commands import register_home_assistant_login
 from cloud_sync.command_cli import register_command
 from cloud_sync.top.commands import register_top
+from contracts.logformat import FORMATS, LEVELS, configure
 
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Any:
@@ -123,7 +125,11 @@ def _serve(args: argparse.Namespace) -> int:
 
     from cloud_sync.main import create_app
 
-    settings = _settings(args, downlink_enabled=False if args.no_downlink else None)
+    settings = _settings(
+        args,
+        downlink_enabled=False if args.no_downlink else None,
+        notify_enabled=False if args.no_watcher else None,
+    )
     if args.migrate:
         from cloud_sync.db.migrate import upgrade
         from cloud_sync.db.session import make_engine
@@ -131,21 +137,50 @@ def _serve(args: argparse.Namespace) -> int:
         engine = make_engine(settings.database_url)
         upgrade(engine)
         engine.dispose()
+    configure(args.log_level if args.log_level != "trace" else "debug", args.log_format)
     try:
         _database_ready(settings, "serve")
     except DatabaseNotReady as err:
         print(f"serve: {err}", file=sys.stderr)
         return 2
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level, proxy_headers=True)
+    logging.getLogger("cloud_sync").info(
+        "serve: %s on %s:%d, downlink %s",
+        _summary(settings),
+        args.host,
+        args.port,
+        "on" if settings.downlink_enabled else "off (run 'cloud downlink')",
+    )
+    logging.getLogger("cloud_sync").info("shopper app: http://%s:%d/app/ (docs/shopper-app.md)", args.host, args.port)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        log_config=None,  # uvicorn's loggers go through the root handler: one format for everything
+        proxy_headers=True,
+    )
     return 0
 
 
-def _ingest(args: argparse.Namespace) -> int:
-    import logging
+def _summary(settings: Any) -> str:
+    """Return version, database (no password) and broker of a cloud process, for its first log line."""
+    from importlib.metadata import PackageNotFoundError, version
 
+    from sqlalchemy.engine import make_url
+
+    try:
+        release = version("smartstore")
+    except PackageNotFoundError:
+        release = "unknown"
+    database = make_url(settings.database_url).render_as_string(hide_password=True)
+    tls = "TLS" if settings.mqtt_ca_file else "plain"
+    return f"smartstore {release}, database {database}, broker {settings.mqtt_host}:{settings.mqtt_port} ({tls})"
+
+
+def _ingest(args: argparse.Namespace) -> int:
     from cloud_sync.ingest.worker import IngestWorker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure(args.log_level, args.log_format)
     settings = _settings(
         args,
         ingest_group=args.group,
@@ -167,10 +202,8 @@ def _ingest(args: argparse.Namespace) -> int:
         from prometheus_client import start_http_server
 
         start_http_server(settings.ingest_metrics_port, registry=worker.metrics.registry)
-    print(
-        f"ingest worker {worker.client_id} -> {settings.mqtt_host}:{settings.mqtt_port}"
-        f" (group {settings.ingest_group})",
-        flush=True,
+    logging.getLogger("cloud_sync").info(
+        "ingest worker %s: %s, group %s", worker.client_id, _summary(settings), settings.ingest_group
     )
     return worker.run_forever()
 
@@ -395,18 +428,19 @@ def _downlink_key(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    """Add ``cloud`` (serve, ingest, migrate, token, downlink, downlink-key)."""
-    cloud = commands.add_parser("cloud", help="Cloud service: REST API, MQTT ingest, migrations, API tokens.")
-    sub = cloud.add_subparsers(dest="cloud_command", metavar="SUBCOMMAND", required=True)
-
+def _register_processes(sub: argparse._SubParsersAction) -> None:
+    """Add the long-running processes: ``serve`` and ``ingest``."""
     p = sub.add_parser("serve", help="Run the REST API, dashboard and downlink publisher (uvicorn).")
     _add_db(p)
     _add_mqtt(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug", "trace"])
+    p.add_argument("--log-format", choices=FORMATS, default="text", help="text (journald, default) or json lines")
     p.add_argument("--no-downlink", action="store_true", help="do not publish the downlink from this process")
+    p.add_argument(
+        "--no-watcher", action="store_true", help="no store_offline alerts or webhook notifications from this process"
+    )
     p.add_argument("--migrate", action="store_true", help="upgrade the database before serving")
     p.set_defaults(func=_serve)
 
@@ -423,7 +457,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--no-state", action="store_true", help="leave availability/state topics to another worker")
     p.add_argument("--no-payments", action="store_true", help="do not answer pay/request")
     p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
+    p.add_argument("--log-level", choices=LEVELS, default="info", type=str.lower)
+    p.add_argument("--log-format", choices=FORMATS, default="text", help="text (journald, default) or json lines")
     p.set_defaults(func=_ingest)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``cloud`` (serve, ingest, migrate, token, downlink, downlink-key)."""
+    cloud = commands.add_parser("cloud", help="Cloud service: REST API, MQTT ingest, migrations, API tokens.")
+    sub = cloud.add_subparsers(dest="cloud_command", metavar="SUBCOMMAND", required=True)
+
+    _register_processes(sub)
 
     p = sub.add_parser("migrate", help="Upgrade the database schema (Alembic, shipped in the package).")
     _add_db(p)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -72,12 +72,38 @@ class CloudSettings(BaseModel):
     downlink_key_file: Path | None = None
     # Raise after restoring the database from a backup: stores accept the (lower) versions of a higher epoch.
     downlink_epoch: int = Field(default=0, ge=0, le=2**31)
+    # The watcher (started by ``serve`` unless disabled): store_offline alerts and webhook notifications.
+    notify_enabled: bool = True
+    notify_interval_s: float = Field(default=2.0, gt=0, le=300)
+    # A store with no message for this long (its state/delivery heartbeat comes every 5 s) is offline.
+    store_offline_after_s: float = Field(default=180.0, gt=0, le=7 * 24 * 3600)
+    notify_webhook_url: str | None = Field(default=None, pattern=r"^https?://")
+    notify_webhook_secret: SecretStr | None = None
+    notify_min_severity: Literal["info", "warning", "critical"] = "warning"
+    notify_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    notify_max_attempts: int = Field(default=6, ge=1, le=100)
+    notify_backoff_s: float = Field(default=5.0, gt=0, le=3600)
+    notify_backoff_max_s: float = Field(default=900.0, gt=0, le=24 * 3600)
+    # Alarms raised and alerts created this long before a pass still become notifications (downtime).
+    notify_lookback_s: float = Field(default=24 * 3600.0, gt=0, le=30 * 24 * 3600)
     # API / dashboard.
     api_title: str = "smartstore cloud"
     dashboard_interval_s: float = Field(default=1.0, gt=0, le=60)
     low_stock_default: int = Field(default=5, ge=0, le=1_000_000)
     order_hold_hours: int = Field(default=24, ge=1, le=24 * 14)
     cookie_secure: bool = False
+    # The shopper's phone app (/app/, docs/shopper-app.md): how one-time codes are sent, the payment
+    # provider of wallet top-ups, and how long codes, sessions and passes last.
+    shopper_sender: Literal["log", "webhook"] = "log"
+    shopper_code_file: Path | None = None
+    shopper_webhook_url: str | None = Field(default=None, pattern=r"^https?://")
+    shopper_payment_provider: Literal["test"] = "test"
+    shopper_code_ttl_s: int = Field(default=600, ge=60, le=3600)
+    shopper_session_hours: int = Field(default=24 * 30, ge=1, le=24 * 365)
+    shopper_pass_valid_s: int = Field(default=24 * 3600, ge=60, le=24 * 3600)
+    shopper_codes_per_contact: int = Field(default=3, ge=1, le=100)
+    shopper_codes_per_client: int = Field(default=10, ge=1, le=10_000)
+    shopper_vendor_dir: Path | None = None
     # Passphrase that encrypts the member-pass signing keys in the database (PKCS#8, PBES2 + AES-256).
     key_passphrase: SecretStr | None = None
 

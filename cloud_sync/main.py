@@ -31,6 +31,7 @@ from cloud_sync.api.routes import (
     catalog,
     enrolment,
     members,
+    notifications,
     operations,
     orders,
     stores,
@@ -44,6 +45,11 @@ from cloud_sync.db.models import Alarm, Alert, DeadLetter, Store
 from cloud_sync.db.session import make_engine, make_session_factory
 from cloud_sync.downlink import DownlinkPublisher
 from cloud_sync.services.errors import ServiceError
+from cloud_sync.shopper import routes as shopper
+from cloud_sync.shopper import web_routes as shopper_web
+from cloud_sync.shopper.payments import build_provider
+from cloud_sync.shopper.senders import build_sender
+from cloud_sync.watcher import Watcher
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
@@ -128,13 +134,15 @@ def create_app(
     *,
     engine: Engine | None = None,
     downlink: bool | None = None,
+    watcher: bool | None = None,
 ) -> FastAPI:
-    """Build the API, dashboard, metrics and (optionally) the downlink publisher."""
+    """Build the API, dashboard, metrics and (optionally) the downlink publisher and the watcher."""
     settings = settings or CloudSettings.from_env()
     own_engine = engine is None
     engine = engine or make_engine(settings.database_url, echo=settings.db_echo, pool_size=settings.db_pool_size)
     registry = CollectorRegistry()
     run_downlink = settings.downlink_enabled if downlink is None else downlink
+    run_watcher = settings.notify_enabled if watcher is None else watcher
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -145,9 +153,17 @@ def create_app(
             publisher = DownlinkPublisher(settings, app.state.session_factory, registry=registry)
             publisher.start()
             app.state.downlink = publisher
+        watch = None
+        if run_watcher:
+            watch = Watcher(settings, app.state.session_factory)
+            watch.start()
+            app.state.watcher = watch
         try:
             yield
         finally:
+            if watch is not None:
+                watch.stop()
+                app.state.watcher = None
             if publisher is not None:
                 publisher.stop()
                 app.state.downlink = None
@@ -166,13 +182,18 @@ def create_app(
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     app.state.downlink = None
+    app.state.watcher = None
     app.state.registry = registry
 
     _add_request_metrics(app, registry)
     _add_error_handlers(app)
-    for module in (tokens, stores, enrolment, members, catalog, orders, activity, operations, sync):
+    for module in (tokens, stores, enrolment, members, catalog, orders, activity, operations, sync, notifications):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(dashboard.router)
+    app.state.shopper_sender = build_sender(settings)  # the phone app (docs/shopper-app.md)
+    app.state.shopper_payments = build_provider(settings)
+    app.include_router(shopper.router)
+    app.include_router(shopper_web.build_router(settings))
     add_docs(app)
     app.mount("/static", StaticFiles(directory=Path(dashboard.__file__).parent / "static"), name="static")
     _add_ops_routes(app, engine, registry)

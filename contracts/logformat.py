@@ -41,3 +41,4 @@ def configure(level: str = "info", fmt: Literal["text", "json"] | str = "text") 
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))  # its plugin set-up lines are noise

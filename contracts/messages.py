@@ -125,6 +125,7 @@ class AlarmKind(StrEnum):
     OUTBOX_DAMAGED = "outbox_damaged"  # unreadable at start-up: moved aside, a fresh one started
     DOWNLINK_REFUSED = "downlink_refused"  # a cloud message was unsigned, forged, misaddressed or rolled back
     SCALE_NOT_EMPTY = "scale_not_empty"  # a checkout platter did not return to zero after a basket (forgotten bag)
+    TAILGATING = "tailgating"  # more people went in than grants allowed (detail: "2 in on 1 grant: ...")
 
 
 # ----------------------------------------------------------------------------- events
@@ -397,6 +398,8 @@ class DoorState(_Model):
     lock: Literal["locked", "unlocked", "unknown"]
     door: Literal["open", "closed", "unknown"]
     occupancy: int = Field(ge=-MAX_COUNT, le=MAX_COUNT)
+    # Of those inside, how many came in on no grant (a passage sensor sees them; 0 without one).
+    unidentified: int = Field(default=0, ge=0, le=MAX_COUNT)
     occupancy_cap: int = Field(ge=-MAX_COUNT, le=MAX_COUNT)
     alarms: list[FreeText]
     ts: Timestamp = Field(default_factory=utcnow)

@@ -193,6 +193,7 @@ def build_controller(
         day_hours=TimeRange.parse(door.day_hours) if door.day_hours else None,
         timezone=door.timezone,
         passback_s=door.passback_s,
+        passage_sensor=settings.inputs.passage_sensor if settings.inputs else "none",
         command_lifetime_s=settings.command_lifetime_s,
         command_skew_s=settings.command_skew_s,
     )

@@ -71,6 +71,31 @@ class InputsConfig(_Cfg):
     door_input: int = 0
     exit_input: int = 1
     door_open_level: bool = True  # input state that means "door open"
+    # Passage sensor (docs/door.md), off by default: a counting beam (one pulse per passage) or a
+    # pair of beams, outer and inner, whose breaking order gives the direction.
+    beam_input: int | None = Field(default=None, ge=0)
+    beam_outer_input: int | None = Field(default=None, ge=0)
+    beam_inner_input: int | None = Field(default=None, ge=0)
+    beam_broken_level: bool = True  # input state that means "beam broken"
+
+    @model_validator(mode="after")
+    def _one_passage_sensor(self) -> InputsConfig:
+        pair = (self.beam_outer_input, self.beam_inner_input)
+        if (pair[0] is None) != (pair[1] is None):
+            raise ValueError("beam_outer_input and beam_inner_input go together")
+        if self.beam_input is not None and pair[0] is not None:
+            raise ValueError("give either beam_input (a counter) or the beam pair, not both")
+        used = [i for i in (self.door_input, self.exit_input, self.beam_input, *pair) if i is not None]
+        if len(used) != len(set(used)):
+            raise ValueError(f"each input number may be used once, got {used}")
+        return self
+
+    @property
+    def passage_sensor(self) -> Literal["none", "counter", "pair"]:
+        """Return which passage sensor is fitted."""
+        if self.beam_outer_input is not None:
+            return "pair"
+        return "counter" if self.beam_input is not None else "none"
 
 
 class CameraConfig(_Cfg):

@@ -20,6 +20,7 @@ from devices.scanner.protocol import CodeScanned, Garbage
 from edge_agent.adapters.checkout_io import NextionScreen, PoleScreen, Screen
 from edge_agent.config import InputsConfig
 from edge_agent.domain.door import DoorSensor, ExitPressed
+from edge_agent.domain.passages import BeamCounter, BeamPair, PassageSensed
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ StatusFactory = Callable[[str, str], OnStatus]
 
 
 class InputMapper:
-    """Turn Modbus input bits into door-contact changes and exit-button presses."""
+    """Turn Modbus input bits into door-contact changes, exit-button presses and passages."""
 
     def __init__(self, submit: Callable[[Any], None], door_input: int, exit_input: int, door_open_level: bool) -> None:
         """Map bit ``door_input`` (open when ``door_open_level``) and bit ``exit_input`` (rising edge)."""
@@ -37,16 +38,38 @@ class InputMapper:
         self.door_input = door_input
         self.exit_input = exit_input
         self.door_open_level = door_open_level
+        self.beams: tuple[int, ...] = ()  # (counter,) or (outer, inner): see ``with_beams``
+        self.broken_level = True
+        self._pair, self._counter = BeamPair(), BeamCounter()
         self._last: tuple[bool, ...] | None = None
 
+    @classmethod
+    def for_inputs(cls, submit: Callable[[Any], None], inputs: InputsConfig) -> InputMapper:
+        """Return the mapper of an ``[inputs]`` table, with its passage sensor if one is fitted."""
+        mapper = cls(submit, inputs.door_input, inputs.exit_input, inputs.door_open_level)
+        beams = (inputs.beam_input, inputs.beam_outer_input, inputs.beam_inner_input)
+        mapper.beams = tuple(b for b in beams if b is not None)
+        mapper.broken_level = inputs.beam_broken_level
+        return mapper
+
+    @property
+    def count(self) -> int:
+        """Return how many inputs (from 0) must be read to see every mapped one."""
+        return max(self.door_input, self.exit_input, *self.beams) + 1
+
     def __call__(self, bits: tuple[bool, ...]) -> None:
-        """Handle a new input reading."""
+        """Handle a new input reading (the door contact first, so a passage falls in its opening)."""
         previous, self._last = self._last, bits
         is_open = bits[self.door_input] == self.door_open_level
         if previous is None or previous[self.door_input] != bits[self.door_input]:
             self.submit(DoorSensor(is_open))
         if previous is not None and bits[self.exit_input] and not previous[self.exit_input]:
             self.submit(ExitPressed())
+        broken = tuple(bits[b] == self.broken_level for b in self.beams)
+        if len(broken) == 2 and (direction := self._pair.step((broken[0], broken[1]))) is not None:
+            self.submit(PassageSensed(direction))
+        elif len(broken) == 1 and self._counter.step(broken[0]):
+            self.submit(PassageSensed())
 
 
 def driver_for(config: DeviceConfig, **kwargs: Any) -> Any:
@@ -83,8 +106,8 @@ def door_inputs(
     inputs: InputsConfig, io_driver: Any | None, submit: Callable[[Any], None], status: StatusFactory
 ) -> Any | None:
     """Map the door contact and exit button; return a new inputs driver, or None if ``io_driver`` serves them."""
-    mapper = InputMapper(submit, inputs.door_input, inputs.exit_input, inputs.door_open_level)
-    count = max(inputs.door_input, inputs.exit_input) + 1
+    mapper = InputMapper.for_inputs(submit, inputs)
+    count = mapper.count
     if io_driver is not None and inputs.url == io_driver.link.url:
         io_driver.on_inputs = mapper
         io_driver.input_count = count

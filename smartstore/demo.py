@@ -1,419 +1,458 @@
-"""A simulated night at the store's door, end to end, on embedded defaults.
+"""A simulated night at the store, end to end, on the whole real system and embedded defaults.
 
-Everything is real except the hardware: a private Mosquitto, the agent with its SQLite outbox,
-pyserial drivers talking to byte-exact simulators on pseudo-terminals (LCUS lock relay, Modbus IO
-module with door contact and exit button, serial QR scanner), and the camera reader decoding
-video files of real QR codes. A "cloud" subscriber counts what arrives.
+Everything is real except the hardware: a private Mosquitto with logins, a SQLite cloud database,
+``cloud serve`` (API, dashboard, downlink) and ``cloud ingest`` as processes, and an agent enrolled
+as a technician does it and run as ``agent run``, its pyserial drivers talking to byte-exact
+simulators on pseudo-terminals hosted here (LCUS lock relay, Modbus IO, door scanner, checkout
+scale, touch screen and scanner). The operator acts through the cloud's REST API only; the
+summary reports the cloud database's own counts beside what the agent wrote.
 """
 
 from __future__ import annotations
 
-import json
+import base64
 import shutil
+import sqlite3
 import tempfile
-import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
-from contracts.member_code import WINDOW_S, IssuerKey, PhoneKey, encode_public_keys, window_of
-from contracts.messages import LockdownCommand, UnlockCommand, dump
-from contracts.payments import PaymentReply
-from contracts.topics import (
-    COMMAND,
-    COMMAND_REPLY,
-    EVENT,
-    PAY_REPLY,
-    PAY_REQUEST,
-    SYNC_SNAPSHOT,
-    Route,
-    Topics,
-    UnknownTopic,
-    route,
-)
+from contracts.member_code import WINDOW_S, PhoneKey, window_of
 from devices.lcus.simulator import LcusSimulator
 from devices.modbus.simulator import ModbusSimulator
 from devices.pty import PtySimulatorHost
 from devices.scanner.simulator import ScannerSimulator
-from edge_agent.adapters.camera import CameraReader, place_on_frame, qr_image
-from edge_agent.adapters.outbox import Outbox
-from edge_agent.bootstrap import build_agent
-from edge_agent.config import AgentSettings
-from edge_agent.domain.actions import Feedback
-from edge_agent.domain.door import CodePresented
-from smartstore.demo_checkout import CheckoutSims as _CheckoutSims
-from smartstore.testing.broker import MosquittoBroker
-from smartstore.testing.signing import pin, signed
+from edge_agent.domain.catalog import Product
+from smartstore.demo_checkout import ITEMS, STATION, CheckoutSims, load_products, product_body
+from smartstore.stack import Api, ApiError, Stack, StackError, signals_deferred, wait_for
 
 STORE = "store-001"
-TOPICS = Topics(STORE)
-
-
-class Cloud:
-    """A cloud-side subscriber with a persistent session that records everything."""
-
-    def __init__(self, broker: MosquittoBroker, say: Any) -> None:
-        """Connect and subscribe to the store's topics."""
-        self.say = say
-        self.events: list[dict[str, Any]] = []
-        self.replies: list[dict[str, Any]] = []
-        self.wallets = {"alice": 5000, "bob": 100, "frank": 5000}
-        self.declined = 0
-        self.cond = threading.Condition()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="demo-cloud", clean_session=False)
-        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(TOPICS.everything, qos=1)
-        self.client.on_message = self._on_message
-        self.client.reconnect_delay_set(1, 2)
-        broker.login(self.client)  # the recorder plays every cloud role at once
-        self.client.connect(broker.host, broker.port)
-        self.client.loop_start()
-
-    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        try:
-            r: Route | None = route(msg.topic)
-        except UnknownTopic:
-            r = None
-        spec = r.spec if r is not None else None
-        with self.cond:
-            if spec is EVENT:
-                event = json.loads(msg.payload)
-                self.events.append(event)
-                extra = event.get("reason") or event.get("cause") or event.get("alarm") or event.get("member_id") or ""
-                self.say(f"  cloud <- {event['type']:<15} {extra}")
-            elif r is not None and spec is PAY_REQUEST:
-                self._pay(client, PAY_REQUEST.parse(r, bytes(msg.payload)))
-            elif spec is COMMAND_REPLY:
-                reply = json.loads(msg.payload)
-                self.replies.append(reply)
-                self.say(f"  cloud <- reply {reply['name']} {reply['status']}")
-            self.cond.notify_all()
-
-    def _pay(self, client: mqtt.Client, request: Any) -> None:
-        balance = self.wallets.get(request.member_id, 0)
-        ok = balance >= request.amount_cents
-        if ok:
-            self.wallets[request.member_id] = balance - request.amount_cents
-        else:
-            self.declined += 1
-        reply = PaymentReply(
-            request_id=request.request_id,
-            status="approved" if ok else "declined",
-            authorization_id=f"auth-{request.request_id.hex[:8]}" if ok else None,
-            balance_cents=self.wallets.get(request.member_id, 0),
-            reason="" if ok else "insufficient_funds",
-        )
-        self.say(f"  cloud: payment of {request.amount_cents / 100:.2f} for {request.member_id}: {reply.status}")
-        client.publish(
-            TOPICS.pay_reply, signed(TOPICS.pay_reply, dump(reply)), qos=PAY_REPLY.qos, retain=PAY_REPLY.retain
-        )
-
-    def publish_catalog(self, snapshot: Any) -> None:
-        """Publish the retained catalog snapshot."""
-        topic = TOPICS.sync_snapshot("catalog")
-        payload = signed(topic, dump(snapshot), fleet=True)
-        self.client.publish(topic, payload, qos=SYNC_SNAPSHOT.qos, retain=SYNC_SNAPSHOT.retain).wait_for_publish(5)
-
-    def wait_events(self, count: int, timeout: float = 20.0) -> bool:
-        """Wait until at least ``count`` distinct events have arrived."""
-        with self.cond:
-            return self.cond.wait_for(lambda: len({e["event_id"] for e in self.events}) >= count, timeout)
-
-    def command(self, name: str, payload: bytes, *, retain: bool = False) -> None:
-        """Publish an operator command, signed with the demo's downlink key (``retain``: to show it is refused)."""
-        topic = TOPICS.command(name)
-        self.client.publish(topic, signed(topic, payload), qos=COMMAND.qos, retain=retain).wait_for_publish(5)
-
-    def close(self) -> None:
-        """Disconnect."""
-        self.client.loop_stop()
-        self.client.disconnect()
+# member, tier, wallet top-up in cents
+MEMBERS = [
+    ("alice", "gold", 10_000),
+    ("bob", "standard", 100),
+    ("carol", "standard", 0),
+    ("dave", "basic", 0),
+    ("frank", "standard", 5_000),
+    ("grace", "standard", 5_000),
+    ("heidi", "standard", 0),
+]
+Say = Callable[[str], None]
 
 
 class Phone:
-    """A member's phone: a key pair and a signed pass."""
+    """A member's phone: its own key pair and the pass the cloud signed for it."""
 
-    def __init__(self, issuer: IssuerKey, member: str, tier: str = "standard") -> None:
-        """Enrol ``member``: the cloud signs a pass for this phone's key."""
+    def __init__(self, api: Api, member: str) -> None:
+        """Make a phone key and have the cloud issue a pass for it (``POST /members/{id}/passes``)."""
         self.member = member
         self.key = PhoneKey.generate()
-        self.signed = issuer.issue_pass(
-            member_id=member, tier=tier, phone_key=self.key.public_raw, now=time.time() - 60
-        )
+        issued = api.post(f"/members/{member}/passes", {"phone_public_key": self.key.public_raw.hex()})
+        self.signed = base64.b64decode(issued["signed_pass_b64"])
         self.last_window = 0
 
     def code(self, store: str = STORE, at: float | None = None) -> str:
-        """Show the code of the current 15 s window."""
+        """Show the code of the current 15 s window (or the window of ``at``)."""
         now = at or time.time()
         self.last_window = max(self.last_window, window_of(now))
         return self.key.show_code(self.signed, store_id=store, now=now)
 
     def next_code(self) -> str:
-        """Show a code not shown before (one store's readers share a replay cache): wait for it if need be."""
+        """Show a code not shown before (a store's readers share a replay cache): wait for it if need be."""
         window = max(window_of(time.time()), self.last_window + 1)
         while window > window_of(time.time()) + 1:  # the store accepts one window ahead, not two
             time.sleep(max(0.05, (window - 1) * WINDOW_S - time.time()))
         return self.code(at=max(time.time(), window * WINDOW_S))
 
 
-def _clip(path: Path, code: str) -> Path:
-    """Write a short video: empty frames, then the phone held up to the camera."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 15, (640, 480))
-    rng = np.random.default_rng(len(code))
-    for i in range(8):
-        frame = np.clip(rng.normal(120, 30, (480, 640, 3)), 0, 255).astype(np.uint8)
-        if i >= 3:
-            frame = place_on_frame(qr_image(code, scale=3), offset=(80 + i * 4, 200 + i * 6))
-        writer.write(frame)
-    writer.release()
-    return path
+class Night:
+    """The scripted night: simulators driven here, the operator acting through the cloud API."""
 
-
-def run_demo(*, quiet: bool = False, workdir: str | None = None) -> dict[str, Any]:
-    """Run the night and return the summary."""
-    say = (lambda msg: None) if quiet else (lambda msg: print(msg, flush=True))
-    root = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="smartstore-demo-"))
-    if root.exists() and workdir:
-        shutil.rmtree(root / "data", ignore_errors=True)
-    root.mkdir(parents=True, exist_ok=True)
-    issuer = IssuerKey.generate()
-    keys = root / "issuer-keys.json"
-    keys.write_text(json.dumps(encode_public_keys({issuer.kid: issuer.public_raw})))
-
-    broker = MosquittoBroker(workdir=root / "mosquitto")
-    lcus, io, scanner = LcusSimulator(), ModbusSimulator(), ScannerSimulator()
-    hosts = [
-        PtySimulatorHost(lcus, root / "tty-lock"),
-        PtySimulatorHost(io, root / "tty-io"),
-        PtySimulatorHost(scanner, root / "tty-scanner"),
-    ]
-    checkout = _CheckoutSims(root)
-    broker.start()
-    for h in hosts:
-        h.start()
-    cloud = Cloud(broker, say)
-    login = broker.store_login(STORE)  # what enrolment would have given the store
-    settings = AgentSettings.model_validate(
-        {
-            "store_id": STORE,
-            "data_dir": str(root / "data"),
-            "issuer_keys_file": str(keys),
-            "downlink_keys_file": str(pin(root / "downlink-keys.json")),
-            "door": {
-                "unlock_s": 1.0,
-                "held_open_s": 2.0,
-                "rex_mask_s": 1.0,
-                "occupancy_cap": 4,
-                "tier_hours": {"basic": ["06:00-07:00"]} if _hour_outside_6_to_7() else {"basic": ["08:00-09:00"]},
-            },
-            "lock": {"type": "lcus", "url": hosts[0].path},
-            "inputs": {"url": hosts[1].path},
-            "scanner": {"url": hosts[2].path},
-            # The demo's cloud is a recorder that sends no delivery acknowledgements (yet).
-            "mqtt": {
-                "host": broker.host,
-                "port": broker.port,
-                "keepalive": 5,
-                "delivery": "broker",
-                "username": login.username,
-                "password": login.password,
-            },
-            "checkout": checkout.settings(),
-        }
-    )
-
-    say("-- a stale unlock command was left retained on the broker before the agent starts")
-    cloud.command(
-        "unlock",
-        dump(UnlockCommand(correlation_id="op-stale", expires_at=datetime.now(UTC) + timedelta(hours=1))),
-        retain=True,
-    )
-
-    def feedback(fb: Feedback) -> None:
-        say(f"  reader: {fb.message}")
-
-    running = build_agent(settings, on_feedback=feedback)
-    agent = running.agent
-    checkout.attach(running)
-    phones = {
-        name: Phone(issuer, name, tier)
-        for name, tier in [
-            ("alice", "gold"),
-            ("bob", "standard"),
-            ("carol", "standard"),
-            ("dave", "basic"),
-            ("frank", "standard"),
-            ("grace", "standard"),
-            ("heidi", "standard"),
+    def __init__(self, stack: Stack, say: Say, root: Path, products: list[Product] | None = None) -> None:
+        """Start the door's simulators and the checkout's (``products``: default the dataset's catalog)."""
+        self.stack, self.say, self.root = stack, say, root
+        self.lcus, self.io, self.scanner = LcusSimulator(), ModbusSimulator(), ScannerSimulator()
+        self.hosts = [
+            PtySimulatorHost(self.lcus, root / "tty-lock").start(),
+            PtySimulatorHost(self.io, root / "tty-io").start(),
+            PtySimulatorHost(self.scanner, root / "tty-scanner").start(),
         ]
-    }
-    clips = root / "clips"
-    clips.mkdir(exist_ok=True)
-    ok = True
+        photos: dict[str, Any] = {}
+        if products is None:
+            products, photos = load_products(say)
+        self.products = products
+        self.checkout = CheckoutSims(root, self.products, photos)
+        self.phones: dict[str, Phone] = {}
+        self.agent: Any = None
+        self.data = root / "data"
+        self.revocation_ms: float | None = None
+        self.price_seen: dict[str, str] = {}
 
-    def settle(seconds: float = 0.3) -> None:
-        time.sleep(seconds)
-        agent.wait_idle(2)
+    # ------------------------------------------------------------------ set-up, as the operator and technician do
 
-    def camera(name: str, code: str) -> None:
-        reader = CameraReader(
-            str(_clip(clips / f"{name}-{len(list(clips.iterdir()))}.avi", code)),
-            on_code=lambda text: agent.submit(CodePresented(text, reader="camera")),
+    def devices(self) -> dict[str, Any]:
+        """Return the store's devices file: the ptys, the door rules and the checkout."""
+        basic = ["06:00-07:00"] if not 6 <= datetime.now(UTC).hour < 7 else ["08:00-09:00"]  # dave is refused
+        return {
+            "door": {"unlock_s": 1.0, "held_open_s": 2.0, "rex_mask_s": 1.0, "occupancy_cap": 4,
+                     "tier_hours": {"basic": basic}},
+            "lock": {"type": "lcus", "url": str(self.hosts[0].path)},
+            "inputs": {"url": str(self.hosts[1].path)},
+            "scanner": {"url": str(self.hosts[2].path)},
+            "mqtt": {"keepalive": 5},
+            "checkout": self.checkout.devices(),
+        }  # fmt: skip
+
+    def set_up(self) -> None:
+        """Issuer key, catalog, members with passes and wallets, then enrol and start the agent."""
+        api = self.stack.api
+        self.say("== 22:00 the operator prepares the cloud (REST API)")
+        api.post("/issuer-keys")
+        for product in self.products:
+            api.post("/products", product_body(product))
+        for member, tier, topup in MEMBERS:
+            api.post("/members", {"id": member, "name": member.title(), "tier": tier})
+            if topup:
+                api.post(f"/members/{member}/wallet/topups", {"amount_cents": topup, "reference": f"demo-{member}"})
+            self.phones[member] = Phone(api, member)
+        self.say(f"   issuer key, {len(self.products)} products, {len(MEMBERS)} members with passes and wallets")
+        self.say(f"== 22:30 a technician enrols {STORE}: 'cloud store create' -> 'agent enrol'")
+        config = self.stack.enrol(STORE, self.devices(), self._pairing_code, self.root / "etc", self.data)
+        self.say(f"   operator confirmed the pairing code; the agent wrote {config}")
+        self.agent = self.stack.start_agent(config)
+        wait_for(lambda: self._online() and self._synced(), 90, "the agent online with its downlink applied")
+        self.say("   agent running: online, keys, revocations and catalog applied")
+
+    def _pairing_code(self) -> str | None:
+        code = self.checkout.pairing_code()
+        if code:
+            self.say(f"   checkout screen shows: Pairing code {code[:3]} {code[3:]}")
+        return code
+
+    def _online(self) -> bool:
+        return bool(self.stack.scalar("SELECT online FROM stores WHERE id = :s", s=STORE))
+
+    def _synced(self) -> bool:
+        versions = {r[0]: r[1] for r in self.stack.rows("SELECT channel, version FROM sync_channels")}
+        return all(self.stack.synced_version(STORE, ch) >= v for ch, v in versions.items() if ch != "coupons")
+
+    # ------------------------------------------------------------------ the door
+
+    def entries(self) -> int:
+        """Return how many door decisions the cloud holds."""
+        return int(self.stack.scalar("SELECT count(*) FROM entries WHERE store_id = :s", s=STORE) or 0)
+
+    def door(self, code: str, *, online: bool = True) -> str:
+        """Show a code at the door's scanner; return the decision the cloud recorded (offline: the relay's)."""
+        before = self.entries()
+        relay_before = len(self.lcus.history)
+        self.scanner.scan(code)
+        if not online:  # the cloud cannot hear it now: watch the relay instead
+            opened = self._until(lambda: len(self.lcus.history) > relay_before, 10)
+            self.say(f"   door: {'unlocked' if opened else 'stays locked'} (decided offline)")
+            return "granted" if opened else ""
+        wait_for(lambda: self.entries() > before, 20, "the door's decision in the cloud")
+        row = self.stack.rows(
+            "SELECT granted, reason, member_id FROM entries WHERE store_id = :s ORDER BY ts DESC LIMIT 1", s=STORE
+        )[0]
+        result = "granted" if row[0] else str(row[1])
+        self.say(f"   cloud <- entry {result} ({row[2] or 'unknown member'})")
+        return result
+
+    def walk_in(self) -> None:
+        """Open and close the door (someone walks through)."""
+        self.io.set_input(0, True)
+        time.sleep(0.3)
+        self.io.set_input(0, False)
+        time.sleep(0.3)
+
+    @staticmethod
+    def _until(predicate: Callable[[], Any], timeout: float) -> bool:
+        try:
+            wait_for(predicate, timeout, "it", interval=0.05)
+        except StackError:
+            return False
+        return True
+
+    # ------------------------------------------------------------------ the operator
+
+    def command(self, name: str, args: dict[str, Any], reason: str) -> dict[str, Any]:
+        """Send an operator command through the API and wait for the store's reply the cloud recorded."""
+        sent = self.stack.api.post(f"/stores/{STORE}/commands", {"name": name, "reason": reason, "args": args})
+        cid = sent["correlation_id"]
+        done = wait_for(
+            lambda: (c := self.stack.api.get(f"/commands/{cid}"))["status"] != "sent" and c, 20, f"the reply to {name}"
         )
-        reader.start()
-        reader.finished.wait(10)
-        settle()
+        latency = done.get("latency_ms")
+        self.say(f"   cloud <- reply {name}: {done['status']}" + (f" in {latency:.0f} ms" if latency else ""))
+        return dict(done)
 
-    def walk_in() -> None:
-        io.set_input(0, True)
-        settle(0.3)
-        io.set_input(0, False)
-        settle(0.3)
+    def revoke(self, member: str) -> float:
+        """Revoke ``member`` through the API; return ms until the store reported the new revocation list."""
+        before = self.stack.synced_version(STORE, "revocations")
+        start = time.monotonic()
+        self.stack.api.post(f"/members/{member}/revoke", {"reason": "lost phone reported"})
+        wait_for(lambda: self.stack.synced_version(STORE, "revocations") > before, 30, "the store's sync_applied")
+        return (time.monotonic() - start) * 1000
 
-    time.sleep(1.0)
-    say(f"== 23:00 night mode at {STORE}; door locked (relay frames so far: {lcus.history})")
-    say("-- alice shows her code to the door camera")
-    alice_code = phones["alice"].code()
-    camera("alice", alice_code)
-    ok &= lcus.states[1] or any(h.on for h in lcus.history)
-    walk_in()
-    say("-- bob scans his phone at the serial reader")
-    scanner.scan(phones["bob"].code())
-    settle()
-    walk_in()
-    say("-- alice passes her phone back out through the door; a friend shows her next code")
-    scanner.scan(phones["alice"].code(at=time.time() + 15))
-    settle()
-    say("-- someone replays a screenshot of alice's code")
-    scanner.scan(alice_code)
-    settle()
-    say("-- a forged code (alice's pass with a bad phone signature)")
-    scanner.scan(alice_code[:-8] + ("AAAAAAAA" if not alice_code.endswith("AAAAAAAA") else "BBBBBBBB"))
-    settle()
-    say("-- a code made for another store, an old screenshot, and a stranger's issuer")
-    scanner.scan(phones["bob"].code(store="store-002"))
-    settle(1.2)
-    scanner.scan(phones["frank"].code(at=time.time() - 120))
-    settle(1.2)
-    scanner.scan(Phone(IssuerKey.generate(), "mallory").code())
-    settle()
-    say("-- a QR that is not a member code, and line noise on the scanner")
-    scanner.scan("https://example.com/promo")
-    scanner.inject(b"\x00\xff\x13garbage\xfe\r\n")
-    settle()
-    say("-- the cloud revokes carol; she tries anyway")
-    agent.controller.verifier.revocations.replace(["carol"], version=1)
-    scanner.scan(phones["carol"].code())
-    settle()
-    say("-- dave's basic tier may only enter at set hours")
-    scanner.scan(phones["dave"].code())
-    settle()
-    say("== 00:40 shoppers at the self-checkout")
-    cloud.publish_catalog(checkout.catalog_snapshot())
-    settle(1.0)
-    checkout.shop(say, "alice", phones["alice"].next_code(), [("milk", None), ("apples", None)])
-    checkout.shop(say, "bob", phones["bob"].next_code(), [("juice", None)])
-    say("== 01:30 the broker restarts; frank arrives while it is down")
-    broker.stop()
-    settle(0.5)
-    scanner.scan(phones["frank"].code())
-    settle()
-    walk_in()
-    say("-- frank pays at the checkout while the cloud is unreachable (offline, within his floor limit)")
-    checkout.shop(say, "frank", phones["frank"].next_code(), [("juice", None)])
-    say(f"  (outbox holds {len(running.outbox)} events while the broker is down)")
-    broker.start()
-    say("   broker back")
-    settle(2.0)
-    say("-- grace comes in: the store is now at its cap of 4; heidi must wait")
-    scanner.scan(phones["grace"].code())
-    settle()
-    walk_in()
-    scanner.scan(phones["heidi"].code())
-    settle()
-    say("-- bob leaves with the exit button (free egress)")
-    io.set_input(1, True)
-    settle(0.2)
-    io.set_input(1, False)
-    walk_in()
-    say("-- a door is pried open while locked")
-    time.sleep(1.2)
-    io.set_input(0, True)
-    settle(2.5)
-    say("   ...and left open: held-open alarm; then closed")
-    io.set_input(0, False)
-    settle()
-    say("-- the operator unlocks remotely; an expired unlock is refused; then lockdown")
-    now = datetime.now(UTC)
-    cloud.command(
-        "unlock", dump(UnlockCommand(correlation_id="op-1", expires_at=now + timedelta(seconds=30), duration_s=1))
-    )
-    settle(1.5)
-    cloud.command("unlock", dump(UnlockCommand(correlation_id="op-old", expires_at=now - timedelta(seconds=5))))
-    settle()
-    cloud.command(
-        "lockdown", dump(LockdownCommand(correlation_id="op-2", expires_at=now + timedelta(seconds=30), active=True))
-    )
-    settle()
-    scanner.scan(phones["heidi"].code(at=time.time() + 15))
-    settle()
-    cloud.command(
-        "lockdown", dump(LockdownCommand(correlation_id="op-3", expires_at=now + timedelta(seconds=30), active=False))
-    )
-    settle()
-    say("-- the lock relay's USB cable is pulled and plugged back")
-    hosts[0].unplug()
-    settle(1.0)
-    hosts[0].replug()
-    settle(2.0)
+    def staff_resolve(self) -> None:
+        """Clear the checkout's hold remotely (the ``resolve_review`` command)."""
+        self.command(
+            "resolve_review",
+            {"station_id": STATION, "product_id": None, "quantity": None},
+            "checked the store camera: she took back her own bag",
+        )
 
-    state = agent.controller.snapshot()
-    running.stop()
-    outbox = Outbox(settings.data_dir / "outbox.db")
-    counters = outbox.counters()
-    pending = len(outbox)
-    outbox.close()
-    written = counters["written"]
-    cloud.wait_events(written, timeout=20)
-    cloud.close()
-    for h in hosts:
-        h.stop()
-    checkout.stop()
-    broker.close()
-    delivered_ids = {e["event_id"] for e in cloud.events}
-    sales = [e for e in cloud.events if e["type"] == "sale_completed"]
-    denied = Counter(e["reason"] for e in cloud.events if e["type"] == "access_denied")
-    summary: dict[str, Any] = {
-        "ok": bool(ok),
-        "granted": agent.stats.granted,
-        "denied": dict(sorted(denied.items())),
-        "alarms": sorted({e["alarm"] for e in cloud.events if e["type"] == "alarm_raised"}),
-        "events_written": written,
-        "events_delivered": len(delivered_ids),
-        "duplicates_received": len(cloud.events) - len(delivered_ids),
-        "outbox_pending": pending,
-        "lost": written - len(delivered_ids),
-        "occupancy_at_end": state.occupancy,
-        "broker_restarts": 1,
-        "relay_frames": len(lcus.history),
-        "command_replies": {r["correlation_id"]: r["status"] for r in cloud.replies},
-        "baskets": checkout.baskets,
-        "paid": len({e["sale_id"] for e in sales}),
-        "revenue": round(sum(e["total_cents"] for e in {e["sale_id"]: e for e in sales}.values()) / 100, 2),
-        "offline_payments": len({e["sale_id"] for e in sales if e["payment_mode"] == "offline"}),
-        "declined_payments": cloud.declined,
-    }
-    if not workdir:
-        shutil.rmtree(root, ignore_errors=True)
+    # ------------------------------------------------------------------ the night
+
+    def run(self) -> None:
+        """Play the night."""
+        say, phones = self.say, self.phones
+        say(f"== 23:00 night mode at {STORE}; door locked")
+        say("-- alice scans her phone at the door")
+        alice_code = phones["alice"].code()
+        self.door(alice_code)
+        self.walk_in()
+        say("-- bob scans his phone")
+        self.door(phones["bob"].code())
+        self.walk_in()
+        say("-- alice passes her phone back out through the door; a friend shows her next code")
+        self.door(phones["alice"].code(at=time.time() + 15))
+        say("-- someone replays a screenshot of alice's code")
+        self.door(alice_code)
+        say("-- a forged code (alice's pass with a bad phone signature)")
+        self.door(alice_code[:-8] + ("AAAAAAAA" if not alice_code.endswith("AAAAAAAA") else "BBBBBBBB"))
+        say("-- a code made for another store, an old screenshot, and a stranger's issuer")
+        self.door(phones["bob"].code(store="store-002"))
+        self.door(phones["frank"].code(at=time.time() - 120))
+        self.door(_stranger_code())
+        say("-- a QR that is not a member code, and line noise on the scanner")
+        self.door("https://example.com/promo")
+        self.scanner.inject(b"\x00\xff\x13garbage\xfe\r\n")
+        time.sleep(0.5)
+        say("-- the operator revokes carol (API); she tries anyway")
+        self.revocation_ms = self.revoke("carol")
+        say(f"   revocation reached the store in {self.revocation_ms:.0f} ms (API call -> its sync_applied in the DB)")
+        self.door(phones["carol"].code())
+        say("-- dave's basic tier may only enter at set hours")
+        self.door(phones["dave"].code())
+
+        say("== 00:40 shoppers at the self-checkout (paid from their wallets by the cloud)")
+        juice = self.checkout.products[ITEMS["juice"]]
+        basket = self.checkout.shop(
+            say, "alice", phones["alice"].next_code(), ["juice", "milk"], lift_g=300.0, staff=self.staff_resolve
+        )
+        self.price_seen["before"] = basket.lines[0]
+        new_price = max(100, (juice.price_cents or 0) - 300)
+        effective = datetime.now(UTC) + timedelta(seconds=4)
+        catalog_before = self.stack.synced_version(STORE, "catalog")
+        self.stack.api.post(
+            f"/products/{juice.id}/prices", {"price_cents": new_price, "effective_from": effective.isoformat()}
+        )
+        wait_for(lambda: self.stack.synced_version(STORE, "catalog") > catalog_before, 30, "the catalog at the store")
+        say(f"-- the operator schedules {juice.name} at {new_price / 100:.2f} from {effective:%H:%M:%S} UTC")
+
+        say("== 01:30 the broker restarts; frank arrives while it is down")
+        self.stack.broker.stop()
+        self.door(phones["frank"].code(), online=False)
+        self.walk_in()
+        wait_for(lambda: datetime.now(UTC) > effective, 10, "the new price's time")
+        say("-- frank pays while the cloud is unreachable (offline, within his floor limit); the new price applies")
+        basket = self.checkout.shop(say, "frank", phones["frank"].next_code(), ["juice"])
+        self.price_seen["after"] = basket.lines[0]
+        self.stack.broker.start()
+        say("   broker back")
+        wait_for(self.delivered, 60, "the events written while the broker was down in the cloud")
+        say(f"   the cloud now holds all {self.written()} events the agent wrote, the offline ones included")
+
+        say("-- grace comes in: the store is now at its cap of 4; heidi must wait")
+        self.door(phones["grace"].code())
+        self.walk_in()
+        self.door(phones["heidi"].code())
+        self.checkout.shop(say, "bob", phones["bob"].next_code(), ["juice"])
+        say("-- bob leaves with the exit button (free egress)")
+        self.io.set_input(1, True)
+        time.sleep(0.2)
+        self.io.set_input(1, False)
+        self.walk_in()
+        say("-- a door is pried open while locked, and left open")
+        time.sleep(1.2)
+        self.io.set_input(0, True)
+        wait_for(lambda: self._alarm_active("door_held_open"), 15, "the held-open alarm in the cloud")
+        self.io.set_input(0, False)
+        for alarm in self.stack.api.get(f"/alarms?store_id={STORE}")["items"]:
+            acked = self.stack.api.post(
+                "/alarms/acknowledge", {"store_id": STORE, "alarm": alarm["alarm"], "source": alarm["source"]}
+            )
+            say(f"   operator acknowledged {alarm['alarm']} ({acked.get('acknowledged_by')})")
+        say("-- the operator unlocks remotely, then locks the store down, then lifts it")
+        self.command("unlock", {"duration_s": 1}, "delivery driver at the door")
+        self.command("lockdown", {"active": True}, "police asked us to close")
+        self.door(phones["heidi"].code(at=time.time() + 15))
+        self.command("lockdown", {"active": False}, "all clear")
+        say("-- the lock relay's USB cable is pulled and plugged back")
+        self.hosts[0].unplug()
+        wait_for(lambda: self._alarm_active("device_offline"), 30, "the lock's device_offline alarm in the cloud")
+        say("   cloud <- alarm device_offline (lock)")
+        self.hosts[0].replug()
+        wait_for(lambda: not self._alarm_active("device_offline"), 30, "the lock back online in the cloud")
+        say("   cloud <- alarm cleared: the lock is back")
+
+    def _alarm_active(self, alarm: str) -> bool:
+        sql = "SELECT count(*) FROM alarms WHERE store_id = :s AND alarm = :a AND active"
+        return bool(self.stack.scalar(sql, s=STORE, a=alarm))
+
+    # ------------------------------------------------------------------ the end
+
+    def written(self) -> int:
+        """Return the highest sequence number the agent's outbox has allocated (events 1..N)."""
+        path = self.data / "outbox.db"
+        if not path.exists():
+            return 0
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as db:
+            row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+        return int(row[0]) if row else 0
+
+    def delivered(self) -> bool:
+        """Return whether the cloud holds every event the agent has written so far."""
+        return self.stack.event_seqs(STORE) >= set(range(1, self.written() + 1))
+
+    def finish(self) -> dict[str, Any]:
+        """Let the agent deliver everything, stop it, and compare its outbox with the cloud database."""
+        stack = self.stack
+        try:
+            wait_for(self.delivered, 60, "every event in the cloud")
+        except StackError as err:
+            self.say(f"   {err}")
+        if self.agent is not None:
+            stack.stop_agent(self.agent)
+            self.agent = None
+        written = self.written()
+        held = stack.event_seqs(STORE)
+        count = lambda sql: int(stack.scalar(sql, s=STORE) or 0)  # noqa: E731
+        denied = Counter(
+            str(r[0]) for r in stack.rows("SELECT reason FROM entries WHERE store_id = :s AND NOT granted", s=STORE)
+        )
+        commands = stack.rows(
+            "SELECT correlation_id, name, status, latency_ms FROM operator_commands WHERE store_id = :s "
+            "ORDER BY issued_at",
+            s=STORE,
+        )
+        replies = [
+            {"name": str(r[1]), "status": str(r[2]), "latency_ms": None if r[3] is None else round(float(r[3]))}
+            for r in commands
+        ]
+        lost = len(set(range(1, written + 1)) - held)
+        dead = int(stack.scalar("SELECT count(*) FROM dead_letters") or 0)
+        member_entry = "FROM entries WHERE store_id = :s AND granted AND member_id IS"
+        return {
+            "ok": lost == 0 and dead == 0 and bool(replies) and all(r["status"] == "ok" for r in replies),
+            "granted": count(f"SELECT count(*) {member_entry} NOT NULL"),
+            "remote_unlocks": count(f"SELECT count(*) {member_entry} NULL"),
+            "denied": dict(sorted(denied.items())),
+            "entries": count("SELECT count(*) FROM entries WHERE store_id = :s"),
+            "alarms": sorted({str(r[0]) for r in stack.rows("SELECT alarm FROM alarms WHERE store_id = :s", s=STORE)}),
+            "alarms_acknowledged": count(
+                "SELECT count(*) FROM alarms WHERE store_id = :s AND acknowledged_by IS NOT NULL"
+            ),
+            "alerts": count("SELECT count(*) FROM alerts WHERE store_id = :s"),
+            "dead_letters": dead,
+            "sales": count("SELECT count(*) FROM sales WHERE store_id = :s"),
+            "offline_sales": count("SELECT count(*) FROM sales WHERE store_id = :s AND payment_mode = 'offline'"),
+            "revenue": count("SELECT coalesce(sum(total_cents), 0) FROM sales WHERE store_id = :s") / 100,
+            "payments": dict(
+                sorted(
+                    (str(r[0]), int(r[1]))
+                    for r in stack.rows(
+                        "SELECT status, count(*) FROM payments WHERE store_id = :s GROUP BY status", s=STORE
+                    )
+                )
+            ),
+            "events_written": written,
+            "events_in_cloud": len(held),
+            "lost": lost,
+            "broker_restarts": 1,
+            "relay_frames": len(self.lcus.history),
+            "revocation_ms": round(self.revocation_ms or 0.0),
+            "revocation_measured": "API call until the store's sync_applied (revocations) is in the cloud DB",
+            "price_seen": self.price_seen,
+            "baskets": len(self.checkout.baskets),
+            "command_replies": replies,
+        }
+
+    def stop(self) -> None:
+        """Stop the simulators."""
+        for h in self.hosts:
+            h.stop()
+        self.checkout.stop()
+
+
+def _stranger_code() -> str:
+    """Return a code whose pass a key the store does not trust signed."""
+    from contracts.member_code import IssuerKey
+
+    phone = PhoneKey.generate()
+    signed = IssuerKey.generate().issue_pass(
+        member_id="mallory", tier="standard", phone_key=phone.public_raw, now=time.time() - 60
+    )
+    return phone.show_code(signed, store_id=STORE, now=time.time())
+
+
+def run_demo(
+    *,
+    quiet: bool = False,
+    workdir: str | None = None,
+    keep_running: bool = False,
+    database_url: str | None = None,
+) -> dict[str, Any]:
+    """Run the night and return the summary (``keep_running``: leave the system up until Ctrl-C).
+
+    Raises:
+        StackError: a step failed (one line); everything started is stopped first.
+    """
+    say: Say = (lambda msg: None) if quiet else (lambda msg: print(msg, flush=True))
+    root = Path(workdir).resolve() if workdir else Path(tempfile.mkdtemp(prefix="smartstore-demo-"))
+    if workdir and root.exists() and any(root.iterdir()):
+        if not (root / "cloud" / "mosquitto").is_dir():
+            raise StackError(f"--workdir {root} is not empty and not an earlier demo's: give a new directory")
+        shutil.rmtree(root)  # an earlier night's files
+    root.mkdir(parents=True, exist_ok=True)
+    stack = Stack(root / "cloud", database_url=database_url)
+    night: Night | None = None
+    try:
+        say("== starting the cloud: private Mosquitto with logins, database, 'cloud serve', 'cloud ingest'")
+        stack.start()
+        say(f"   dashboard at {stack.url}/ (logs in {stack.root})")
+        night = Night(stack, say, root)
+        night.set_up()
+        night.run()
+        if keep_running:
+            _keep_running(stack)
+        summary = night.finish()
+    except ApiError as err:
+        raise StackError(f"the cloud API refused a step: {err}") from None
+    finally:
+        with signals_deferred():
+            stack.close()
+            if night is not None:
+                night.stop()
+            if not workdir:
+                shutil.rmtree(root, ignore_errors=True)
     return summary
 
 
-def _hour_outside_6_to_7() -> bool:
-    """Return whether now (UTC) is outside 06:00-07:00, so the basic tier is refused."""
-    return not 6 <= datetime.now(UTC).hour < 7
+def _keep_running(stack: Stack) -> None:
+    """Print how to reach the running system and wait for Ctrl-C."""
+    token = stack.api.token
+    print(f"the system stays up: dashboard {stack.url}/  operator token {token}", flush=True)
+    print(f"  e.g. curl -H 'Authorization: Bearer {token}' {stack.url}/api/v1/stores/{STORE}", flush=True)
+    print("  press Ctrl-C to stop everything", flush=True)
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print("stopping", flush=True)

@@ -433,6 +433,8 @@ class Sale(Base):
     authorization_id: Mapped[str | None] = mapped_column(String(64), default=None)
     coupon_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    promotion_ids: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    promotion_discount_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class StockMovement(Base):
@@ -565,3 +567,6 @@ class Notification(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+from cloud_sync.db import shopper_models as shopper_models  # noqa: E402 - registers the shopper tables

@@ -36,7 +36,7 @@ from cloud_sync.services.events import (
 )
 from cloud_sync.services.payments import authorize
 from cloud_sync.services.sales import DEFAULT_LOW_STOCK, LowStock
-from cloud_sync.services.store_state import apply_availability, apply_shared_events, apply_states
+from cloud_sync.services.store_state import apply_availability, apply_shared_events, apply_states, touch_last_seen
 from cloud_sync.services.wallet import charge_offline_sales
 from contracts.messages import Event, dump
 from contracts.topics import Topics
@@ -198,11 +198,18 @@ class BatchProcessor:
                 apply_shared_events(session, unique)
                 apply_availability(session, [(s, online) for s, online, _ in cls.availability], now)
                 apply_states(session, [(s, name, value) for s, name, value, _ in cls.states], now)
+                touch_last_seen(session, _live_stores(cls), now)
                 progress = advance(session, _seqs_by_store(unique), now, gap_alert_after=self.gap_alert_after)
             result.committed_through = {s: p.committed_through for s, p in progress.items()}
         result.states = len(cls.availability) + len(cls.states)
         result.committed = _committed_by_store(cls)
         return result
+
+
+def _live_stores(cls: Classified) -> list[str]:
+    """The stores that spoke in this batch: an ``online`` availability or a state, not replayed as retained."""
+    online = [s for s, is_online, msg in cls.availability if is_online and not msg.retain]
+    return online + [s for s, _name, _value, msg in cls.states if not msg.retain]
 
 
 def _seqs_by_store(events: Sequence[Event]) -> dict[str, list[int]]:

@@ -24,6 +24,7 @@ ALERT_KINDS = (
     "delivery_gap",
     "enrolment_burnt",
     "charge_mismatch",
+    "store_offline",
 )
 
 

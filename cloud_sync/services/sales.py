@@ -75,6 +75,8 @@ def record_sales(session: Session, sales: Sequence[SaleCompleted], low_stock: Lo
             "payment_mode": s.payment_mode,
             "authorization_id": s.authorization_id,
             "coupon_ids": list(s.coupon_ids),
+            "promotion_ids": list(s.promotion_ids),
+            "promotion_discount_cents": s.promotion_discount_cents,
             "lines": [line.model_dump(mode="json") for line in s.lines],
         }
         for s in sorted(by_sale.values(), key=lambda s: s.sale_id)

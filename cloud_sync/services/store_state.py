@@ -106,7 +106,10 @@ def apply_sync_versions(session: Session, events: Sequence[SyncApplied]) -> None
 
 
 def apply_availability(session: Session, items: Sequence[tuple[str, bool]], now: datetime) -> None:
-    """Set each store's ``online`` flag from its (store, online) messages, the last one winning."""
+    """Set each store's ``online`` flag from its (store, online) messages, the last one winning.
+
+    ``last_seen_at`` is left to :func:`touch_last_seen`.
+    """
     if not items:
         return
     last: dict[str, bool] = {}
@@ -116,7 +119,22 @@ def apply_availability(session: Session, items: Sequence[tuple[str, bool]], now:
         session.execute(
             update(Store)
             .where(Store.id == store)
-            .values(online=last[store], availability_at=now, last_seen_at=now)
+            .values(online=last[store], availability_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def touch_last_seen(session: Session, stores: Sequence[str], now: datetime) -> None:
+    """Set ``last_seen_at`` of ``stores``: they sent a live message (availability online, a state).
+
+    The ingest leaves out the broker's ``offline`` last will and retained copies replayed on
+    subscribe: neither says the store spoke now.
+    """
+    for store in sorted(set(stores)):
+        session.execute(
+            update(Store)
+            .where(Store.id == store, Store.last_seen_at.is_(None) | (Store.last_seen_at < now))
+            .values(last_seen_at=now)
             .execution_options(synchronize_session=False)
         )
 
@@ -171,7 +189,6 @@ def _apply_door_state(session: Session, store: str, value: DoorState, now: datet
             occupancy_cap=value.occupancy_cap,
             door_alarms=list(value.alarms),
             door_state_at=value.ts,
-            last_seen_at=now,
         )
         .execution_options(synchronize_session=False)
     )

@@ -1,14 +1,17 @@
-"""Simulated Modbus RTU relay/IO module: 8 coils, 8 discrete inputs (door contact, exit button).
+"""Simulated Modbus RTU relay/IO module: 8 coils, 8 discrete inputs (door contact, exit button, beams).
 
 It also takes the timed "flash on" write (``FlashCoil``) and times it itself: the coil goes
 back OFF when the on-time is up, whatever the host does (``poll`` runs every few ms on its pty).
+Scripted passages (``passage``, ``walk_through``, ``tailgate``) toggle the door contact and the
+passage beams on that same clock, with the timing of a person walking through.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Literal
 
 from devices.modbus.protocol import (
     ILLEGAL_ADDRESS,
@@ -23,6 +26,11 @@ from devices.modbus.protocol import (
     Role,
     WriteCoil,
 )
+
+DOOR_INPUT = 0
+BEAM_OUTER, BEAM_INNER = 2, 3  # the pair of beams: outer (street side) and inner
+BEAM_STEP_S = 0.12  # a walker (~1.2 m/s, beams 15 cm apart) breaks the next beam this long after
+PASSAGE_GAP_S = 0.3  # between one person and the next in a scripted opening
 
 
 class ModbusSimulator:
@@ -52,10 +60,69 @@ class ModbusSimulator:
         self.clock = clock
         self.flash_until: dict[int, float] = {}  # coil -> when its timed pulse ends
         self.flashes: list[FlashCoil] = []
+        self.script: list[tuple[float, int, bool]] = []  # (when, input, value), in time order
+        self.scripted = threading.Condition()  # notified when a scripted change is applied
 
     def set_input(self, index: int, value: bool) -> None:
         """Set a discrete input (e.g. the door contact)."""
         self.inputs[index] = value
+
+    def schedule(self, changes: Sequence[tuple[float, int, bool]]) -> float:
+        """Set inputs later: each ``(delay_s, input, value)`` after the end of what is already scripted.
+
+        Returns when (on ``clock``) the last change is due.
+        """
+        with self.scripted:
+            at = max(self.clock(), self.script[-1][0] if self.script else 0.0)
+            for delay, index, value in changes:
+                at += delay
+                self.script.append((at, index, value))
+            return at
+
+    def passage(
+        self,
+        direction: Literal["in", "out"],
+        *,
+        outer: int = BEAM_OUTER,
+        inner: int = BEAM_INNER,
+        step_s: float = BEAM_STEP_S,
+    ) -> float:
+        """Script one person walking through the beam pair: the first beam breaks, then the second, then they clear."""
+        first, second = (outer, inner) if direction == "in" else (inner, outer)
+        return self.schedule(
+            [(0.0, first, True), (step_s, second, True), (step_s, first, False), (step_s, second, False)]
+        )
+
+    def pulse(self, index: int, on_s: float = 0.3) -> float:
+        """Script one break of a counting beam at ``index`` (one person)."""
+        return self.schedule([(0.0, index, True), (on_s, index, False)])
+
+    def walk_through(
+        self,
+        directions: Sequence[Literal["in", "out"]],
+        *,
+        door: int = DOOR_INPUT,
+        counter: int | None = None,
+        step_s: float = BEAM_STEP_S,
+    ) -> float:
+        """Script one opening: the door opens, each person passes (beam pair, or ``counter`` beam), the door closes."""
+        self.schedule([(0.2, door, True)])
+        for direction in directions:
+            if counter is None:
+                self.passage(direction, step_s=step_s)
+            else:
+                self.pulse(counter, on_s=2 * step_s)
+            self.schedule([(PASSAGE_GAP_S, door, True)])  # the door stays open between people
+        return self.schedule([(0.3, door, False)])
+
+    def tailgate(self, followers: int = 1, *, counter: int | None = None, step_s: float = BEAM_STEP_S) -> float:
+        """Script the opening a granted shopper makes with ``followers`` more people walking in behind them."""
+        return self.walk_through(["in"] * (1 + followers), counter=counter, step_s=step_s)
+
+    def wait_script(self, timeout: float = 10.0) -> bool:
+        """Wait until every scripted change has been applied."""
+        with self.scripted:
+            return self.scripted.wait_for(lambda: not self.script, timeout)
 
     def receive_data(self, data: bytes) -> bytes:
         """Answer requests addressed to this unit; broadcast (unit 0) gets no reply."""
@@ -107,10 +174,15 @@ class ModbusSimulator:
             self.changed.notify_all()
 
     def poll(self, now: float) -> bytes:
-        """End the timed pulses that are due; send nothing unsolicited."""
+        """End the timed pulses and apply the scripted input changes that are due; send nothing unsolicited."""
         for coil, until in list(self.flash_until.items()):
             if self.clock() >= until:
                 self._set_coil(coil, False)
+        with self.scripted:
+            while self.script and self.clock() >= self.script[0][0]:
+                _, index, value = self.script.pop(0)
+                self.inputs[index] = value
+                self.scripted.notify_all()
         return b""
 
 

@@ -15,7 +15,8 @@ Rules it enforces (see docs/door.md):
 - Door held open longer than ``held_open_s`` → ``door_held_open``; door opened while locked with
   no exit request in the last ``rex_mask_s`` → ``door_forced``.
 - Occupancy counts door openings after a grant (+1) and after an exit request (-1) at night;
-  a grant is refused at the cap.
+  a grant is refused at the cap. With a passage sensor (``passage_sensor``) it counts passages
+  instead, and an entry no grant covers is an unidentified person: ``tailgating`` (passages.py).
 - Fail mode: when the door inputs (contact, exit button) were supervised and then go offline,
   ``safe`` holds the door unlocked until they return (people inside must get out),
   ``secure`` keeps it locked and relies on the hard-wired exit. Both raise a critical alarm.
@@ -26,10 +27,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Literal
 
-from contracts.member_code import WINDOW_S
 from contracts.messages import (
     AccessDenied,
     AccessGranted,
@@ -51,83 +50,15 @@ from contracts.messages import (
 )
 from edge_agent.domain.access import AccessDecision, AccessVerifier, TimeRange
 from edge_agent.domain.actions import FEEDBACK, AlarmBook, Emit, Feedback, Reply, emit
+from edge_agent.domain.clock_watch import clock_skew
 from edge_agent.domain.commands import refusal
+from edge_agent.domain.lock_table import ENERGISED, OPENING_CAUSES, OpeningRequest
+from edge_agent.domain.lock_table import LOCK_TRANSITIONS as LOCK_TRANSITIONS
+from edge_agent.domain.lock_table import LockState as LockState
+from edge_agent.domain.lock_table import LockTrigger as LockTrigger
+from edge_agent.domain.lock_table import next_lock_state as next_lock_state
+from edge_agent.domain.passages import PassageLedger, PassageSensed, PassageSensor, tailgating_detail
 from edge_agent.domain.ports import Clock
-
-
-class LockState(StrEnum):
-    """What the controller wants the lock to be."""
-
-    LOCKED = "locked"
-    RELEASED = "released"  # unlocked for a short time (a grant, an exit request)
-    HELD = "held"  # unlocked until further notice (day mode, fail-safe)
-
-
-class LockTrigger(StrEnum):
-    """Everything that can move the lock."""
-
-    GRANT = "grant"
-    EXIT = "exit"
-    RELOCK = "relock"
-    HOLD = "hold"
-    UNHOLD = "unhold"
-    LOCKDOWN = "lockdown"
-    SHUTDOWN = "shutdown"
-
-
-_L, _R, _H = LockState.LOCKED, LockState.RELEASED, LockState.HELD
-
-# Rule: every change of lock state lives in this table, and so does every pair that leaves the
-# lock as it is (a grant while held, a relock while locked); a pair that is not here is refused.
-LOCK_TRANSITIONS: dict[tuple[LockState, LockTrigger], LockState] = {
-    (_L, LockTrigger.GRANT): _R,
-    (_R, LockTrigger.GRANT): _R,
-    (_H, LockTrigger.GRANT): _H,
-    (_L, LockTrigger.EXIT): _R,
-    (_R, LockTrigger.EXIT): _R,
-    (_H, LockTrigger.EXIT): _H,
-    (_L, LockTrigger.RELOCK): _L,
-    (_R, LockTrigger.RELOCK): _L,
-    (_H, LockTrigger.RELOCK): _H,
-    (_L, LockTrigger.HOLD): _H,
-    (_R, LockTrigger.HOLD): _H,
-    (_H, LockTrigger.HOLD): _H,
-    (_L, LockTrigger.UNHOLD): _L,
-    (_R, LockTrigger.UNHOLD): _R,
-    (_H, LockTrigger.UNHOLD): _L,
-    (_L, LockTrigger.LOCKDOWN): _L,
-    (_R, LockTrigger.LOCKDOWN): _L,
-    (_H, LockTrigger.LOCKDOWN): _L,
-    (_L, LockTrigger.SHUTDOWN): _L,
-    (_R, LockTrigger.SHUTDOWN): _L,
-    (_H, LockTrigger.SHUTDOWN): _L,
-}
-ENERGISED = {LockState.LOCKED: False, LockState.RELEASED: True, LockState.HELD: True}
-
-OpeningCause = Literal["grant", "exit", "day_mode", "forced", "unknown"]
-OpeningRequest = Literal["exit", "grant", "none"]  # who recently asked for the door to open
-
-# Rule: why the door opened follows from the lock state and the most recent request, here only.
-OPENING_CAUSES: dict[tuple[LockState, OpeningRequest], OpeningCause] = {
-    (_H, "exit"): "day_mode",
-    (_H, "grant"): "day_mode",
-    (_H, "none"): "day_mode",
-    (_R, "exit"): "exit",
-    (_R, "grant"): "grant",
-    (_R, "none"): "unknown",
-    (_L, "exit"): "exit",
-    (_L, "grant"): "forced",
-    (_L, "none"): "forced",
-}
-
-
-def next_lock_state(state: LockState, trigger: LockTrigger) -> LockState:
-    """Return the lock state ``trigger`` moves ``state`` to; an illegal pair raises ``RuntimeError``."""
-    new = LOCK_TRANSITIONS.get((state, trigger))
-    if new is None:
-        raise RuntimeError(f"illegal lock transition {state.value} --{trigger.value}-->")
-    return new
-
 
 # ---------------------------------------------------------------------------- inputs
 
@@ -175,7 +106,7 @@ class DeviceStatusChanged:
     detail: str = ""
 
 
-DoorInput = CodePresented | ExitPressed | DoorSensor | DoorTick | CommandReceived | DeviceStatusChanged
+DoorInput = CodePresented | ExitPressed | DoorSensor | DoorTick | CommandReceived | DeviceStatusChanged | PassageSensed
 
 
 # --------------------------------------------------------------------------- actions
@@ -214,6 +145,7 @@ class DoorConfig:
     passback_s: float = 120.0
     command_lifetime_s: float = 120.0  # a command is good this long from issued_at at most
     command_skew_s: float = 30.0  # how far in the future issued_at may be
+    passage_sensor: PassageSensor = "none"  # "counter"/"pair": occupancy and tailgating from passages (passages.py)
 
 
 @dataclass
@@ -223,15 +155,6 @@ class _Door:
     last_grant_at: float = -1e9
     last_grant_member: str | None = None
     last_exit_at: float = -1e9
-
-
-CLOCK_SKEW_MEMBERS = 3  # members whose codes must agree before the store's clock is blamed
-CLOCK_SKEW_WITHIN_S = 600.0
-
-
-def _duration(seconds: int) -> str:
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours} h {rest // 60} min" if hours else f"{rest // 60} min {rest % 60} s"
 
 
 class DoorController:
@@ -252,6 +175,7 @@ class DoorController:
         self.walked_in: dict[str, float] = {}  # member id -> when they walked in (night), for anti-passback
         self.off_window: dict[str, tuple[float, int]] = {}  # member id -> (when, windows off) of a late/early code
         self.door = _Door()
+        self.passages = PassageLedger(config.passage_sensor)
         self.alarms = AlarmBook()
         self.supervised: set[str] = set()
         self._recent_commands: OrderedDict[str, CommandReply] = OrderedDict()
@@ -274,26 +198,12 @@ class DoorController:
         return mono - walked_in_at
 
     def _watch_clock(self, decision: AccessDecision, mono: float, out: list[DoorAction]) -> None:
-        """Raise ``clock_skew`` when well-signed codes of several members agree the store's clock is off.
-
-        A Pi has no battery clock: after a power cut without network it can come up hours off, and
-        then every code is "expired". One phone with a wrong clock is that member's problem; three
-        members' phones agreeing (same direction, more than the ±1 window the check allows) in ten
-        minutes point at the store. Only an alarm: the store never adopts a time from codes.
-        """
+        """Raise ``clock_skew`` when well-signed codes of several members agree the store's clock is off."""
         if decision.window_offset is None or decision.member_id is None:
             return
-        self.off_window = {m: (t, o) for m, (t, o) in self.off_window.items() if mono - t < CLOCK_SKEW_WITHIN_S}
-        self.off_window[decision.member_id] = (mono, decision.window_offset)
-        offsets = sorted(o for _, o in self.off_window.values())
-        if len(offsets) < CLOCK_SKEW_MEMBERS or not (offsets[0] > 1 or offsets[-1] < -1):
-            return
-        seconds = offsets[len(offsets) // 2] * WINDOW_S  # a code from the phones' future: the store is behind
-        detail = (
-            f"the store's clock looks {_duration(abs(seconds))} {'behind' if seconds > 0 else 'ahead of'} "
-            f"{len(offsets)} members' phones; codes are refused as expired: check NTP and the clock"
-        )
-        self._raise(AlarmKind.CLOCK_SKEW, "clock", out, severity="critical", detail=detail)
+        detail = clock_skew(self.off_window, decision.member_id, decision.window_offset, mono)
+        if detail is not None:
+            self._raise(AlarmKind.CLOCK_SKEW, "clock", out, severity="critical", detail=detail)
 
     def _fire(self, trigger: LockTrigger, out: list[DoorAction]) -> None:
         """Apply ``trigger`` through the table; emit SetLock only when the relay must change."""
@@ -369,6 +279,7 @@ class DoorController:
             lock="locked" if self.lock is LockState.LOCKED else "unlocked",
             door=self.door.position,
             occupancy=self.occupancy,
+            unidentified=self.passages.unidentified,
             occupancy_cap=self.verifier.policy.occupancy_cap,
             alarms=sorted(f"{k.value}:{s}" for k, s in self.alarms.active),
             ts=datetime.fromtimestamp(self.clock.time(), UTC),
@@ -387,6 +298,8 @@ class DoorController:
             self._on_sensor(event.is_open, out)
         elif isinstance(event, DoorTick):
             self._on_tick(out)
+        elif isinstance(event, PassageSensed):
+            self._on_passage(event, out)
         elif isinstance(event, CommandReceived):
             self._on_command(event, out)
         else:
@@ -427,6 +340,7 @@ class DoorController:
         if self.mode is Mode.DAY:
             self._hold("day", out)  # first person in opens the store for the day
         else:
+            self.passages.granted(mono, self.config.unlock_s)
             self._release(self.config.unlock_s, LockTrigger.GRANT, out)
         out.append(Feedback(True, FEEDBACK[None]))
         out.append(
@@ -456,6 +370,7 @@ class DoorController:
             self._clear(AlarmKind.DOOR_HELD_OPEN, door, out)
             self._clear(AlarmKind.DOOR_FORCED, door, out)
             if previous == "open":
+                self.passages.closed(mono)
                 self._fire(LockTrigger.RELOCK, out)  # the door cycled: lock behind the shopper
             return
         self.door.opened_at = mono
@@ -469,20 +384,42 @@ class DoorController:
         elif recent_grant:
             request = "grant"
         cause = OPENING_CAUSES[(self.lock, request)]
-        if self.mode is Mode.NIGHT:
-            if cause == "grant":
-                self.occupancy += 1
-                self.door.last_grant_at = -1e9  # one entry per grant
-                if self.door.last_grant_member is not None and self.config.passback_s > 0:
-                    limit = self.config.passback_s  # forget walk-ins too old to matter, then note this one
-                    self.walked_in = {m: t for m, t in self.walked_in.items() if mono - t < limit}
-                    self.walked_in[self.door.last_grant_member] = mono
-            elif cause == "exit":
-                self.occupancy = max(0, self.occupancy - 1)
-                self.door.last_exit_at = -1e9
+        self.passages.opened(mono, cause)
+        by_contact = self.config.passage_sensor == "none"  # without a passage sensor, openings are counted
+        if self.mode is Mode.NIGHT and cause == "grant":
+            self.door.last_grant_at = -1e9  # one entry per grant
+            if by_contact:
+                self._count(1, mono, identified=True)
+        elif self.mode is Mode.NIGHT and cause == "exit":
+            self.door.last_exit_at = -1e9
+            if by_contact:
+                self._count(-1, mono)
         out.append(self._emit(DoorOpened, door_id=door, cause=cause))
         if cause == "forced":
             self._raise(AlarmKind.DOOR_FORCED, door, out, severity="critical", detail="door opened while locked")
+
+    def _count(self, delta: int, mono: float, *, identified: bool = False) -> None:
+        """Change the occupancy; an identified entry starts the member's anti-passback time."""
+        self.occupancy = max(0, self.occupancy + delta)
+        self.passages.bound(self.occupancy)
+        if identified and self.door.last_grant_member is not None and self.config.passback_s > 0:
+            limit = self.config.passback_s  # forget walk-ins too old to matter, then note this one
+            self.walked_in = {m: t for m, t in self.walked_in.items() if mono - t < limit}
+            self.walked_in[self.door.last_grant_member] = mono
+
+    def _on_passage(self, event: PassageSensed, out: list[DoorAction]) -> None:
+        """Count a passage at night; an entry no grant covers raises ``tailgating`` (docs/door.md)."""
+        if self.mode is not Mode.NIGHT or self.config.passage_sensor == "none":
+            return
+        mono, door = self.clock.monotonic(), self.config.door_id
+        outcome = self.passages.passage(event.direction, mono)
+        self._count(outcome.occupancy_delta, mono, identified=outcome.identified)
+        if outcome.tailgating is not None:
+            detail = tailgating_detail(*outcome.tailgating, self.passages.unidentified)
+            self.alarms.active.pop((AlarmKind.TAILGATING, door), None)  # a new tailgater is raised again
+            self._raise(AlarmKind.TAILGATING, door, out, severity="critical", detail=detail)
+        elif self.passages.unidentified == 0:
+            self._clear(AlarmKind.TAILGATING, door, out)
 
     def _on_tick(self, out: list[DoorAction]) -> None:
         mono = self.clock.monotonic()
@@ -569,6 +506,7 @@ class DoorController:
                 return reply("rejected", "store is in lockdown")
             self.door.last_grant_at = self.clock.monotonic()
             self.door.last_grant_member = None
+            self.passages.granted(self.clock.monotonic(), cmd.duration_s)
             self._release(cmd.duration_s, LockTrigger.GRANT, out)
             out.append(self._emit(AccessGranted, door_id=cmd.door_id, via="remote"))
             return reply("ok")
@@ -586,5 +524,8 @@ class DoorController:
             return reply("ok")
         if isinstance(cmd, ResetOccupancyCommand):
             self.occupancy = cmd.count
+            self.passages.bound(cmd.count)
+            if self.passages.unidentified == 0:
+                self._clear(AlarmKind.TAILGATING, self.config.door_id, out)
             return reply("ok")
         return reply("error", f"unsupported command {cmd.name}")  # pragma: no cover - union is exhaustive

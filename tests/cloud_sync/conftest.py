@@ -114,10 +114,11 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> CloudSettings:
-    """Settings for the test database, downlink off, fast dashboard refresh, the test signing key."""
+    """Settings for the test database, downlink and watcher off, fast dashboard refresh, the test signing key."""
     return CloudSettings(
         database_url=db_url,
         downlink_enabled=False,
+        notify_enabled=False,
         dashboard_interval_s=0.2,
         downlink_key_file=write_cloud_key(tmp_path / "cloud-downlink-key.json"),
     )

@@ -79,3 +79,41 @@ def test_long_running_cloud_processes_fail_fast_with_one_line_on_a_database_they
     assert done.returncode == 2 and "Traceback" not in done.stderr and len(lines) >= 2
     assert all("database unreachable" in line for line in lines)
     assert all(line.endswith("retrying in 1 s") for line in lines[:-1]) and "retrying" not in lines[-1]
+
+
+def test_serve_logs_one_format_for_everything_and_says_what_it_runs_on(tmp_path: Path) -> None:
+    from smartstore.testing.broker import free_port
+
+    db = {"CLOUD_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}"}
+    assert _cloud("migrate", env=db).returncode == 0
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "smartstore",
+            "cloud",
+            "serve",
+            "--port",
+            str(port),
+            "--no-downlink",
+            "--log-format",
+            "json",
+        ],
+        env=os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[2])} | db,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[dict[str, str]] = []
+    try:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            lines.append(json.loads(raw))  # every line is JSON, uvicorn's own included
+            if "Application startup complete" in lines[-1]["msg"]:
+                break
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    (first,) = [line["msg"] for line in lines if line["msg"].startswith("serve: ")]
+    assert first.startswith("serve: smartstore ") and f"database sqlite:///{tmp_path / 'c.db'}" in first
+    assert "downlink off" in first and {line["logger"] for line in lines} >= {"cloud_sync", "uvicorn.error"}

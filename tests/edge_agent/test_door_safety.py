@@ -65,6 +65,9 @@ class Sink:
     def append_many(self, items: list[tuple[object, str]]) -> list[object]:
         return [self.append(e, t) for e, t in items]
 
+    def __len__(self) -> int:
+        return len(self.events)
+
 
 @pytest.mark.parametrize(("lock", "unlock"), [(TimedLock(), ("pulse", 2)), (PlainLock(), ("set", True))])
 def test_timed_unlocks_go_to_a_board_that_times_pulses(lock: TimedLock, unlock: tuple[str, object]) -> None:

@@ -175,7 +175,7 @@ def _mode(path: Path) -> int:
 
 def test_what_a_demo_night_leaves_on_disk(tmp_path: Path) -> None:
     summary = run_demo(quiet=True, workdir=str(tmp_path / "night"))
-    assert summary["ok"] and summary["paid"] == 2 and summary["offline_payments"] == 1
+    assert summary["ok"] and summary["sales"] == 2 and summary["offline_sales"] == 1
     data = tmp_path / "night" / "data"
     files = sorted(p for p in data.rglob("*") if p.is_file())
     assert _mode(data) == 0o700

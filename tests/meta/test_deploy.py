@@ -98,3 +98,49 @@ def test_the_alert_rules_and_the_dashboard_use_only_metrics_that_exist() -> None
     used = {m for e in exprs for m in re.findall(r"smartstore_[a-z_]+", e)}
     unknown = {m for m in used if m not in names and not any(m.endswith(s) and m[: -len(s)] in names for s in suffixes)}
     assert used and unknown == set()
+
+
+def test_the_install_script_lays_out_users_directories_units_and_the_command(tmp_path: Path) -> None:
+    import getpass
+    import grp
+    import os
+    import stat
+
+    user = getpass.getuser()
+    group = grp.getgrgid(os.getgid()).gr_name
+    env = os.environ | {
+        "SMARTSTORE_ROOT": str(tmp_path),
+        "SMARTSTORE_SKIP_VENV": "1",  # the venv step is `pip install .[agent]`: exercised by make setup's own install
+        "SMARTSTORE_USER": user,
+        "SMARTSTORE_GROUP": group,
+    }
+    for _ in range(2):  # running it again is safe
+        done = subprocess.run(
+            ["bash", str(DEPLOY / "install-agent.sh")], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+    for path, mode in ((tmp_path / "etc/smartstore", 0o700), (tmp_path / "var/lib/smartstore", 0o700)):
+        assert stat.S_IMODE(path.stat().st_mode) == mode and path.owner() == user
+    assert (tmp_path / "etc/systemd/system/smartstore-agent.service").read_text() == (
+        DEPLOY / "smartstore-agent.service"
+    ).read_text()
+    assert (tmp_path / "etc/udev/rules.d/99-smartstore.rules").exists()
+    assert os.readlink(tmp_path / "usr/local/bin/smartstore") == "/opt/smartstore/.venv/bin/smartstore"
+    assert stat.S_IMODE((tmp_path / "etc/smartstore/agent.example.toml").stat().st_mode) == 0o640
+    assert (tmp_path / "opt/smartstore/docs/deployment-pi.md").exists()
+    assert "sudo -u " + user + " smartstore agent enrol" in done.stdout
+
+
+def test_the_install_script_refuses_to_run_as_a_normal_user_on_the_real_system() -> None:
+    import os
+
+    if os.getuid() == 0:
+        done = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "bash", str(DEPLOY / "install-agent.sh")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    else:
+        done = subprocess.run(["bash", str(DEPLOY / "install-agent.sh")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "run as root" in done.stderr

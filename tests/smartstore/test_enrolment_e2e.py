@@ -9,23 +9,20 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import stat
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import tomli_w
 
-from cloud_sync.db.migrate import upgrade
-from cloud_sync.db.session import make_engine
 from devices.escpos.simulator import EscposSimulator
 from devices.mtsics.simulator import MtSicsSimulator
 from devices.pty import PtySimulatorHost
+from smartstore.stack import Stack
 from smartstore.testing.broker import MosquittoBroker, free_port
 from tests.edge_agent.conftest import Sims
 
@@ -43,66 +40,18 @@ def _wait(predicate, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-
 
 
 class Cloud:
-    """``cloud serve`` and ``cloud ingest`` as processes, with the logins broker-config would give them."""
+    """The operator's side of ``smartstore.stack``: its CLI, API and database, with exit codes kept."""
 
-    def __init__(self, tmp: Path, broker: MosquittoBroker) -> None:
-        """Migrate a SQLite database and start both processes."""
-        files = broker.files
-        assert files is not None
-        self.db = tmp / "cloud.db"
-        self.db_url = f"sqlite:///{self.db}"
-        engine = make_engine(self.db_url)
-        upgrade(engine)
-        engine.dispose()
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        base = os.environ | {
-            "PYTHONPATH": str(REPO),
-            "CLOUD_DATABASE_URL": self.db_url,
-            "CLOUD_MQTT_HOST": broker.host,
-            "CLOUD_MQTT_PORT": str(broker.port),
-            "CLOUD_DOWNLINK_KEY_FILE": str(tmp / "cloud-downlink-key.json"),  # serve creates it
-        }
-        self.env = base | {
-            "CLOUD_MQTT_USERNAME": files.downlink.username,
-            "CLOUD_MQTT_PASSWORD": files.downlink.password,
-            "CLOUD_BROKER_ADMIN_USERNAME": files.admin.username,
-            "CLOUD_BROKER_ADMIN_PASSWORD": files.admin.password,
-            "CLOUD_PUBLIC_URL": self.url,
-        }
-        ingest_env = base | {
-            "CLOUD_MQTT_USERNAME": files.ingest.username,
-            "CLOUD_MQTT_PASSWORD": files.ingest.password,
-            "CLOUD_INGEST_BATCH_WAIT_MS": "5",
-        }
-        self.procs = [
-            self._spawn(["cloud", "serve", "--port", str(self.port)], self.env, tmp / "serve.log"),
-            self._spawn(["cloud", "ingest", "--client-id", "e2e-ingest"], ingest_env, tmp / "ingest.log"),
-        ]
-        assert _wait(self._healthy), (tmp / "serve.log").read_text()[-2000:]
-
-    @staticmethod
-    def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "smartstore", *argv],
-            env=env,
-            cwd=REPO,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-
-    def _healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as r:
-                return bool(r.status == 200)
-        except OSError:
-            return False
+    def __init__(self, stack: Stack) -> None:
+        """Act on a started stack."""
+        self.stack = stack
+        self.url = stack.url
 
     def cli(self, *argv: str) -> subprocess.CompletedProcess[str]:
         """Run ``smartstore cloud ...`` as the operator would, against the same database and broker."""
         return subprocess.run(
             [sys.executable, "-m", "smartstore", "cloud", *argv],
-            env=self.env,
+            env=self.stack.env("downlink"),
             cwd=REPO,
             capture_output=True,
             text=True,
@@ -111,44 +60,27 @@ class Cloud:
 
     def issuer_key(self) -> None:
         """Create a member-pass issuer key through the API, as an operator."""
-        made = self.cli("token", "create", "--name", "ops", "--role", "operator", "--json")
-        token = json.loads(made.stdout)["token"]
-        request = urllib.request.Request(
-            f"{self.url}/api/v1/issuer-keys", method="POST", headers={"Authorization": f"Bearer {token}"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as r:
-            assert r.status == 201
+        assert self.stack.api.post("/issuer-keys")["kid"]
 
     def events(self, store_id: str) -> int:
         """Return how many events of ``store_id`` the cloud database holds."""
-        with sqlite3.connect(self.db) as db:
-            return int(db.execute("SELECT count(*) FROM events WHERE store_id = ?", (store_id,)).fetchone()[0])
+        return int(self.stack.scalar("SELECT count(*) FROM events WHERE store_id = :s", s=store_id))
 
     def online(self, store_id: str) -> bool | None:
         """Return what the cloud database says about the store's agent being connected."""
-        with sqlite3.connect(self.db) as db:
-            row = db.execute("SELECT online FROM stores WHERE id = ?", (store_id,)).fetchone()
-        return None if row is None else bool(row[0])
-
-    def close(self) -> None:
-        """Stop both processes."""
-        for proc in self.procs:
-            proc.terminate()
-        for proc in self.procs:
-            proc.wait(15)
+        rows = self.stack.rows("SELECT online FROM stores WHERE id = :s", s=store_id)
+        return None if not rows else bool(rows[0][0])
 
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Iterator[tuple[MosquittoBroker, Cloud]]:
-    """A broker with logins and the cloud service on it."""
-    broker = MosquittoBroker(workdir=tmp_path / "broker")
-    broker.start()
-    cloud = Cloud(tmp_path, broker)
+    """A broker with logins and the cloud service on it (``smartstore.stack``)."""
+    stack = Stack(tmp_path / "cloud")
     try:
-        yield broker, cloud
+        stack.start()
+        yield stack.broker, Cloud(stack)
     finally:
-        cloud.close()
-        broker.close()
+        stack.close()
 
 
 @pytest.fixture
@@ -160,7 +92,7 @@ def station_sims(tmp_path: Path) -> Iterator[tuple[EscposSimulator, Path, Path]]
         PtySimulatorHost(scale, tmp_path / "tty-scale").start(),
     ]
     try:
-        yield pole, hosts[0].path, hosts[1].path
+        yield pole, Path(hosts[0].path), Path(hosts[1].path)
     finally:
         for host in hosts:
             host.stop()
