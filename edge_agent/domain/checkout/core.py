@@ -46,8 +46,9 @@ class StationConfig:
         auto_zero_g: an empty platter reading up to this much (drift) is zeroed while idle and at
             session start; keep it within the scale's own zero range (0 turns auto-zero off).
         zero_min_g: smaller readings are left alone (no zero command for a platter at zero).
-        clear_timeout_s: a platter still loaded this long after a basket ended raises
-            ``scale_not_empty`` (at once when the next shopper scans their code).
+        clear_timeout_s: a platter still loaded this long after a basket ended raises ``scale_not_empty``.
+        start_wait_s: a member code scanned onto a loaded platter opens its session when the platter
+            empties within this long.
     """
 
     store_id: str
@@ -68,6 +69,7 @@ class StationConfig:
     auto_zero_g: float = 20.0
     zero_min_g: float = 1.0
     clear_timeout_s: float = 30.0
+    start_wait_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,7 @@ class StationCore:
         self.platter_g = 0.0  # the last settled reading
         self.paid_by: Counter[str] = Counter()  # what confirmed each sale: touch, keypad, scanner, member_code
         self._left_by: float | None = None  # a basket ended with goods on the platter: clear it by then
-        self._left_after_sale = False  # what is on the platter was left by the last shopper
+        self._waiting: tuple[str, float] | None = None  # a member code scanned onto a loaded platter
 
     # ------------------------------------------------------------------ helpers
     def _now(self) -> datetime:
@@ -198,7 +200,6 @@ class StationCore:
     def _basket_left(self) -> None:
         """Start the clear-the-platter timer when a basket ends with goods on the scale."""
         if self.platter_g > self.config.empty_g:
-            self._left_after_sale = True
             self._left_by = self.clock.monotonic() + self.config.clear_timeout_s
 
     def _platter_left(self, out: list[StationAction]) -> None:
@@ -208,10 +209,12 @@ class StationCore:
 
     def _platter_emptied(self, out: list[StationAction]) -> None:
         was = self.scale_not_empty
-        self._left_after_sale = False
         self._left_by = None
         self._clear(AlarmKind.SCALE_NOT_EMPTY, self.config.station_id, out)
-        if was and self.session is None and self.state is State.IDLE:
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None and self.clock.monotonic() - waiting[1] <= self.config.start_wait_s:
+            self._on_member_code(waiting[0], out)  # the shopper cleared the platter: their session starts
+        elif was and self.session is None and self.state is State.IDLE:
             out.append(self._idle_screen())
 
     def _maybe_zero(self, out: list[StationAction]) -> None:
@@ -221,12 +224,11 @@ class StationCore:
         if self.scale_ok and not self._on_scale and cfg.auto_zero_g > 0 and cfg.zero_min_g <= g <= cfg.auto_zero_g:
             out.append(ZeroScale(self.platter_g))
 
-    def _platter_blocks_start(self, out: list[StationAction]) -> bool:
-        """Refuse a new session while goods lie on the platter (they would be no one's items)."""
+    def _platter_blocks_start(self, text: str, out: list[StationAction]) -> bool:
+        """Hold a new session back while goods lie on the platter (they would be no one's items)."""
         if self.platter_g <= self.config.empty_g or (not self._on_scale and self.platter_g <= self.config.auto_zero_g):
             return False
-        if self._left_after_sale:
-            self._platter_left(out)
+        self._waiting = (text, self.clock.monotonic())
         out.append(Feedback(False, MESSAGES["clear_scale"]))
         out.append(ShowMessage(MESSAGES["clear_scale"]))
         return True
@@ -257,7 +259,7 @@ class StationCore:
         if not self._can(SessionTrigger.IDENTIFIED):
             out.append(ShowMessage(MESSAGES["pay_wait"] if self.state is State.AUTHORIZING else MESSAGES["busy"]))
             return
-        if self._platter_blocks_start(out):
+        if self._platter_blocks_start(text, out):
             return
         now, mono = self.clock.time(), self.clock.monotonic()
         # Day mode: the checkout applies no hours or occupancy rule, only signatures, replay, revocation.
