@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from contracts.messages import AlarmCleared, AlarmKind, AlarmRaised, CheckoutAbandoned, SaleCompleted
 from edge_agent.domain.barcodes import EmbeddedLayout, make_embedded
 from edge_agent.domain.checkout import (
@@ -20,7 +22,7 @@ from tests.edge_agent.checkout.kit import COLA_EAN, Rig, events, make_rig, of
 PAY, CANCEL = "STATION-PAY-co1", "STATION-CANCEL-co1"
 
 
-def _rig(**config: object) -> Rig:
+def _rig(**config: Any) -> Rig:
     return make_rig(pay_codes=frozenset({PAY}), cancel_codes=frozenset({CANCEL}), **config)
 
 
