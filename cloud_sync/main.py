@@ -34,6 +34,7 @@ from cloud_sync.api.routes import (
     notifications,
     operations,
     orders,
+    staff,
     stores,
     sync,
     tokens,
@@ -187,7 +188,8 @@ def create_app(
 
     _add_request_metrics(app, registry)
     _add_error_handlers(app)
-    for module in (tokens, stores, enrolment, members, catalog, orders, activity, operations, sync, notifications):
+    routers = (tokens, stores, enrolment, members, catalog, orders, activity, operations, sync, notifications, staff)
+    for module in routers:
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(dashboard.router)
     app.state.shopper_sender = build_sender(settings)  # the phone app (docs/shopper-app.md)

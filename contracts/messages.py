@@ -102,6 +102,7 @@ class DenyReason(StrEnum):
     OCCUPANCY_FULL = "occupancy_full"
     LOCKDOWN = "lockdown"
     PASSBACK = "passback"  # this member walked in recently and has not left (timed anti-passback)
+    UNKNOWN_CREDENTIAL = "unknown_credential"  # a card or PIN no (unrevoked) staff member of this store has
 
 
 class Mode(StrEnum):
@@ -142,13 +143,15 @@ class EventBase(_Model):
 
 
 class AccessGranted(EventBase):
-    """A member (or an operator) was let in."""
+    """A member, a staff member (``via`` ``staff``, not a shopper) or an operator was let in."""
 
     type: Literal["access_granted"] = "access_granted"
     door_id: ShortText
     member_id: Id | None = None
     tier: str | None = None
-    via: Literal["member_code", "remote", "day_mode"] = "member_code"
+    via: Literal["member_code", "remote", "day_mode", "staff"] = "member_code"
+    staff_id: Id | None = None
+    staff_role: Literal["restocker", "cleaner", "manager"] | None = None
 
 
 class AccessDenied(EventBase):

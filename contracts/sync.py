@@ -6,6 +6,7 @@ The cloud keeps one monotonically increasing ``version`` per *channel*:
 - ``revocations``: revoked member ids and revoked phone keys (doors must refuse them).
 - ``coupons``: coupons bound to members that are still redeemable.
 - ``keys``: the issuer public keys that sign member passes.
+- ``staff``: staff members with their roles, schedules and hashed cards/PINs (``contracts.staff``).
 
 Topics, all under ``smartstore/v1/{store_id}/sync/`` (QoS 1; entries ``sync.*`` of ``contracts.topics.TOPIC_MAP``):
 
@@ -13,7 +14,7 @@ Topics, all under ``smartstore/v1/{store_id}/sync/`` (QoS 1; entries ``sync.*`` 
 - ``{channel}/snapshot`` (retained): the full state of the channel at ``version``
   (:class:`CatalogSnapshot`, :class:`RevocationList`, :class:`CouponList`, :class:`IssuerKeys`).
 - ``{channel}/delta`` (not retained): one change, from ``from_version`` to ``version``
-  (:class:`CatalogDelta`, :class:`RevocationDelta`, :class:`CouponDelta`; the ``keys`` channel
+  (:class:`CatalogDelta`, :class:`RevocationDelta`, :class:`CouponDelta`, :class:`StaffDelta`; the ``keys`` channel
   sends its full :class:`IssuerKeys` as its delta since it is tiny).
 
 An agent stores the version it applied per channel. A delta whose ``from_version`` equals its
@@ -39,10 +40,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.errors import ContractError
 from contracts.messages import utcnow
+from contracts.staff import StaffEntry
 
 SYNC_SCHEMA_VERSION: Final = 1
-CHANNELS = ("catalog", "revocations", "coupons", "keys")
-Channel = Literal["catalog", "revocations", "coupons", "keys"]
+CHANNELS = ("catalog", "revocations", "coupons", "keys", "staff")
+Channel = Literal["catalog", "revocations", "coupons", "keys", "staff"]
 Version = Annotated[int, Field(ge=0, le=2**62)]
 Epoch = Annotated[int, Field(ge=0, le=2**31)]
 Cents = Annotated[int, Field(ge=0, le=100_000_000)]
@@ -252,20 +254,52 @@ class IssuerKeys(_Model):
     generated_at: datetime = Field(default_factory=utcnow)
 
 
-Snapshot = CatalogSnapshot | RevocationList | CouponList | IssuerKeys
-Delta = CatalogDelta | RevocationDelta | CouponDelta | IssuerKeys
+# ------------------------------------------------------------------------------ staff
+
+
+class StaffList(_Model):
+    """Retained ``sync/staff/snapshot``: every staff member not revoked, of every store.
+
+    The channel is fleet-wide like the others (signed once); a store keeps the entries of its
+    own ``store_id``. A revoked staff member is absent.
+    """
+
+    schema_version: Literal[1] = SYNC_SCHEMA_VERSION
+    channel: Literal["staff"] = "staff"
+    epoch: Epoch = 0
+    version: Version
+    staff: list[StaffEntry] = Field(default_factory=list)
+    generated_at: datetime = Field(default_factory=utcnow)
+
+
+class StaffDelta(_Model):
+    """``sync/staff/delta``: staff issued or changed (``upsert``), and ids revoked (``remove_ids``)."""
+
+    schema_version: Literal[1] = SYNC_SCHEMA_VERSION
+    channel: Literal["staff"] = "staff"
+    from_version: Version
+    epoch: Epoch = 0
+    version: Version
+    upsert: list[StaffEntry] = Field(default_factory=list)
+    remove_ids: list[Id] = Field(default_factory=list)
+
+
+Snapshot = CatalogSnapshot | RevocationList | CouponList | IssuerKeys | StaffList
+Delta = CatalogDelta | RevocationDelta | CouponDelta | IssuerKeys | StaffDelta
 
 SNAPSHOT_MODELS: dict[str, type[Snapshot]] = {
     "catalog": CatalogSnapshot,
     "revocations": RevocationList,
     "coupons": CouponList,
     "keys": IssuerKeys,
+    "staff": StaffList,
 }
 DELTA_MODELS: dict[str, type[Delta]] = {
     "catalog": CatalogDelta,
     "revocations": RevocationDelta,
     "coupons": CouponDelta,
     "keys": IssuerKeys,
+    "staff": StaffDelta,
 }
 
 

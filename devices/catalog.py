@@ -35,14 +35,14 @@ from devices.mtsics.profiles import BALANCE_0_01G, MtSicsConfig
 from devices.nextion import protocol as nextion
 from devices.nextion.profiles import NEXTION_9600, NextionConfig
 from devices.osdp import protocol as osdp
-from devices.osdp.profiles import OSDP_9600, OSDP_115200, TEST_SCBK
+from devices.osdp.profiles import OSDP_9600, OSDP_115200, TEST_SCBK, OsdpConfig
 from devices.scanner import protocol as scanner
 from devices.scanner.profiles import GENERIC_CRLF, ScannerConfig
 from devices.toledo8217 import protocol as toledo8217
 from devices.toledo8217.profiles import TOLEDO_8217, Toledo8217Config
 from devices.transport import SerialSettings
 from devices.wiegand import protocol as wiegand
-from devices.wiegand.profiles import HEX_FRAME
+from devices.wiegand.profiles import HEX_FRAME, KeypadConfig, WiegandConfig
 
 Kind = Literal["scale", "display", "reader", "lock"]
 Trait = Literal["inputs", "touch"]
@@ -274,8 +274,10 @@ CATALOG: tuple[DeviceSpec, ...] = (
         probe=(
             ProbeStep("wiegand", "Wiegand converter (reader/keypad)", _8N1, None, 0, wiegand.identify, priority=20),
         ),
+        silent_ok=True,  # an idle converter says nothing until a card or key
         device_faults=(Fault("bad-parity", "bad_parity"),),
         demo="devices.wiegand.simulator:demo",
+        config=WiegandConfig,
     ),
     DeviceSpec(
         name="keypad",
@@ -287,8 +289,10 @@ CATALOG: tuple[DeviceSpec, ...] = (
         driver="WiegandDriver",
         simulator="WiegandSimulator",
         simulator_options={"key_bits": 8},
+        silent_ok=True,
         device_faults=(Fault("bad-parity", "bad_parity"),),
         demo="devices.wiegand.simulator:keypad_demo",
+        config=KeypadConfig,
     ),
     DeviceSpec(
         name="osdp",
@@ -305,6 +309,7 @@ CATALOG: tuple[DeviceSpec, ...] = (
             ProbeStep("osdp", _OSDP, OSDP_115200.serial, osdp.probe_request(), 0.25, osdp.identify, priority=61),
         ),
         demo="devices.osdp.simulator:demo",
+        config=OsdpConfig,
     ),
     DeviceSpec(
         name="lcus",

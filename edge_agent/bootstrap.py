@@ -43,6 +43,7 @@ from edge_agent.domain.access import AccessPolicy, AccessVerifier, ReplayCache, 
 from edge_agent.domain.actions import Feedback
 from edge_agent.domain.door import CodePresented, DoorConfig, DoorController
 from edge_agent.domain.ports import Clock, SystemClock
+from edge_agent.domain.staff import CredentialPresented, StaffDirectory
 from edge_agent.domain.synced import SyncedData
 from edge_agent.domain.trust import PinnedKeys
 from edge_agent.services.checkout import CheckoutService
@@ -134,6 +135,7 @@ def describe(settings: AgentSettings, config: Path) -> str:
     except PackageNotFoundError:
         release = "unknown"
     devices = [name for name in ("lock", "inputs", "scanner", "camera") if getattr(settings, name) is not None]
+    devices += [f"{r.type} reader" for r in settings.readers]
     stations = len(settings.checkout.stations) if settings.checkout is not None else 0
     m = settings.mqtt
     broker = f"{m.host}:{m.port} ({'TLS' if m.ca_file else 'plain'}, delivery {m.delivery})" if m else "none"
@@ -264,6 +266,8 @@ def _build_door_readers(
             inbox.submit(CodePresented(text, reader="scanner"))
 
         drivers.append(hardware.door_scanner(settings.scanner, code_presented, status))
+    for number, config in enumerate(settings.readers, 1):  # [[readers]]: codes to the verifier, cards/PINs to staff
+        drivers.append(_door_reader(config, f"reader-{number}", inbox, status))
 
     camera: CameraReader | None = None
     if settings.camera is not None:
@@ -274,6 +278,17 @@ def _build_door_readers(
             max_fps=settings.camera.max_fps,
         )
     return camera
+
+
+def _door_reader(config: Any, name: str, inbox: Inbox, status: Callable[[str, str], StatusCallback]) -> Any:
+    """Return one configured door reader's driver, delivering into the decision loop."""
+    return hardware.reader(
+        config,
+        name,
+        on_code=lambda text: inbox.submit(CodePresented(text, reader=name)),
+        on_credential=lambda kind, value: inbox.submit(CredentialPresented(kind, value, reader=name)),  # type: ignore[arg-type]
+        status=status,
+    )
 
 
 def _build_link(settings: AgentSettings, topics: Topics, outbox: Outbox, downlink: Downlink) -> MqttLink | None:
@@ -313,6 +328,7 @@ def _build_checkout(
     status: Callable[[str, str], StatusCallback],
     emitter: EventEmitter,
     prune_journal: Callable[[], object] | None = None,
+    staff: StaffDirectory | None = None,
 ) -> CheckoutService | None:
     """Wire the stations' devices and effects, and build the checkout service (None without stations)."""
     if parts is None or settings.checkout is None:
@@ -324,6 +340,7 @@ def _build_checkout(
         submit=inbox.submit_station,
         publisher=link,
         status=status,
+        reviews_dir=settings.data_dir / "reviews",
     )
     if link is not None and parts.io is not None:
         link.route(Topics(settings.store_id).pay_reply, parts.io.payments.on_reply)
@@ -337,6 +354,8 @@ def _build_checkout(
         on_sale=parts.journal.append,
         housekeeping=prune_journal,
         housekeeping_s=settings.checkout.journal_prune_s,
+        staff=staff,
+        on_hold=parts.review_frames,
     )
 
 
@@ -401,7 +420,7 @@ def build_agent(
     prune = None
     if parts is not None:  # sales the cloud acknowledged (no longer in the outbox) leave the journal
         prune = partial(_prune_journal, parts, outbox, clock)
-    checkout = _build_checkout(settings, parts, inbox, link, status, emitter, prune)
+    checkout = _build_checkout(settings, parts, inbox, link, status, emitter, prune, controller.staff)
     if parts is not None:
         drivers.extend(parts.drivers)
 
@@ -425,6 +444,7 @@ def build_agent(
         on_catalog=checkout.apply_synced if checkout else None,
         clock=clock,
         stats=stats,
+        staff=controller.staff,
     )
     agent = StoreAgent(inbox, door=door, checkout=checkout, sync=sync, stats=stats, emitter=emitter)
 

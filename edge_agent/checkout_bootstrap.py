@@ -22,6 +22,7 @@ from edge_agent.adapters.checkout_io import (
     promotion_from_sync,
 )
 from edge_agent.adapters.journal import SalesJournal
+from edge_agent.adapters.review_frame import ReviewFrames
 from edge_agent.adapters.station_keys import station_keypad
 from edge_agent.adapters.vision import EvidenceProvider, LatestFrameCamera, Recognizer
 from edge_agent.config import CheckoutSettings, StationSettings
@@ -32,6 +33,7 @@ from edge_agent.domain.checkout import CheckoutStation, ItemScanned, ScaleStatus
 from edge_agent.domain.fusion import FusionConfig
 from edge_agent.domain.payment import PaymentConfig, PaymentLedger
 from edge_agent.domain.ports import Clock
+from edge_agent.domain.staff import CredentialPresented
 from edge_agent.domain.synced import SyncedData
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,7 @@ class CheckoutParts:
     cameras: list[LatestFrameCamera] = field(default_factory=list)
     evidence: EvidenceProvider | None = None
     recognizer: Recognizer | None = None
+    review_frames: ReviewFrames | None = None  # the last frame of a station held for staff review
 
 
 def build_stations(
@@ -156,8 +159,12 @@ def wire_devices(
     submit: Callable[[str, Any], None],
     publisher: Any,
     status: Callable[[str, str], Callable[[str, str, str], None]],
+    reviews_dir: Path | None = None,
 ) -> None:
-    """Create scale, screen, scanner and camera adapters for every station (not started)."""
+    """Create scale, screen, scanner, reader and camera adapters for every station (not started).
+
+    With cameras and ``reviews_dir``, a station held for staff review keeps its last frame there.
+    """
     screens: dict[str, Screen] = {}
     scales: dict[str, Any] = {}
     cameras: dict[str, LatestFrameCamera] = {}
@@ -178,6 +185,8 @@ def wire_devices(
             )
         if st.keypad is not None:
             parts.drivers.append(station_keypad(st.keypad, f"{sid}-keypad", partial(submit, sid), status))
+        for number, reader in enumerate(st.readers, 1):
+            parts.drivers.append(_station_reader(reader, f"{sid}-reader-{number}", submit, sid, status))
         if st.camera is not None:
             cameras[sid] = LatestFrameCamera(
                 st.camera.source,
@@ -190,6 +199,8 @@ def wire_devices(
             lambda sid: cameras[sid].latest() if sid in cameras else None, parts.recognizer, submit
         )
     parts.evidence = evidence
+    if cameras and reviews_dir is not None:
+        parts.review_frames = ReviewFrames(lambda sid: cameras[sid].latest() if sid in cameras else None, reviews_dir)
     parts.io = CheckoutIO(screens, Payments(store_id, publisher, submit), submit, evidence, scales=scales)
 
 
@@ -225,3 +236,21 @@ def _on_scale(
 
 def _on_scan(submit: Callable[[str, Any], None], station_id: str, scan: CodeScanned) -> None:
     submit(station_id, ItemScanned(scan.text))  # the station routes member codes (SM1.) itself
+
+
+def _station_reader(
+    config: Any,
+    name: str,
+    submit: Callable[[str, Any], None],
+    station_id: str,
+    status: Callable[[str, str], Callable[[str, str, str], None]],
+) -> DriverThread:
+    """Return a station reader's driver: codes go in as scans, cards and PINs as staff credentials."""
+    driver: DriverThread = hardware.reader(
+        config,
+        name,
+        on_code=lambda text: submit(station_id, ItemScanned(text)),
+        on_credential=lambda kind, value: submit(station_id, CredentialPresented(kind, value, reader=name)),  # type: ignore[arg-type]
+        status=status,
+    )
+    return driver

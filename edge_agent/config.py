@@ -31,6 +31,7 @@ __all__ = [
     "KeypadConfig",
     "LockConfig",
     "MqttSettings",
+    "ReaderConfig",
     "ScaleConfig",
     "ScannerConfig",
     "ScreenConfig",
@@ -42,10 +43,12 @@ __all__ = [
 # is the default model, as in settings files written before the catalog.
 if TYPE_CHECKING:  # mypy sees the common base; pydantic validates the union
     LockConfig = DeviceConfig
+    ReaderConfig = DeviceConfig
     ScaleConfig = DeviceConfig
     ScreenConfig = DeviceConfig
 else:
     LockConfig = config_union("lock")
+    ReaderConfig = config_union("reader")  # scanner, wiegand, keypad, osdp (docs/door.md, "Readers")
     ScaleConfig = config_union("scale", default="mtsics")
     ScreenConfig = config_union("display", default="nextion")
 
@@ -131,8 +134,9 @@ class StationSettings(_Cfg):
     screen: ScreenConfig | None = None
     scanner: ScannerConfig | None = None
     camera: CameraConfig | None = None
+    readers: list[ReaderConfig] = Field(default_factory=list)  # cards/PINs: a manager resolves a held review
     keypad: KeypadConfig | None = None
-    # Codes printed on the station: scanning one pays or cancels (needs a scanner or the camera).
+    # Codes printed on the station: scanning one pays or cancels (needs the station's scanner).
     pay_codes: list[StationCode] = Field(default_factory=list)
     cancel_codes: list[StationCode] = Field(default_factory=list)
     pay_by_member_code: bool = True  # the shopper's member code shown again pays
@@ -143,9 +147,13 @@ class StationSettings(_Cfg):
     def _codes(self) -> StationSettings:
         if set(self.pay_codes) & set(self.cancel_codes):
             raise ValueError("a code cannot both pay and cancel")
-        if (self.pay_codes or self.cancel_codes) and self.scanner is None:
+        if (self.pay_codes or self.cancel_codes) and not self.reads_codes():
             raise ValueError("pay_codes and cancel_codes need a scanner at the station")
         return self
+
+    def reads_codes(self) -> bool:
+        """Return whether a scanner at the station reads codes (its ``scanner`` or a scanner in ``readers``)."""
+        return self.scanner is not None or any(r.type == "scanner" for r in self.readers)
 
     def pay_inputs(self) -> list[str]:
         """Return what can confirm a payment at this station (empty: nothing can)."""
@@ -154,9 +162,9 @@ class StationSettings(_Cfg):
             inputs.append("touch")
         if self.keypad is not None:
             inputs.append("keypad")
-        if self.scanner is not None and self.pay_codes:
+        if self.reads_codes() and self.pay_codes:
             inputs.append("scanner")
-        if self.scanner is not None and self.pay_by_member_code:
+        if self.reads_codes() and self.pay_by_member_code:
             inputs.append("member_code")
         return inputs
 
@@ -206,9 +214,9 @@ class BarcodeSettings(_Cfg):
     @model_validator(mode="after")
     def _one_layout_per_prefix(self) -> BarcodeSettings:
         prefixes = [EmbeddedLayout.parse(label.to_pattern()).prefix for label in self.labels]
-        for a in prefixes:
-            for b in prefixes:
-                if a is not b and b.startswith(a):
+        for i, a in enumerate(prefixes):
+            for j, b in enumerate(prefixes):
+                if i != j and b.startswith(a):
                     raise ValueError(f"label prefixes {a} and {b} overlap: a code would match both")
         return self
 
@@ -314,6 +322,7 @@ class AgentSettings(_Cfg):
     inputs: InputsConfig | None = None
     scanner: ScannerConfig | None = None
     camera: CameraConfig | None = None
+    readers: list[ReaderConfig] = Field(default_factory=list)  # [[readers]]: more door readers, any catalog reader
     checkout: CheckoutSettings | None = None
     outbox_max_rows: int = Field(default=1_000_000, ge=100)
     # Prometheus metrics on 127.0.0.1:<port> (outbox depth, oldest unacknowledged age, ...); off when unset.

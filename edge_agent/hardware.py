@@ -12,11 +12,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from contracts.staff import card_text
 from devices import catalog
 from devices.config import DeviceConfig
 from devices.driver import DriverThread
 from devices.scanner.profiles import GENERIC_CRLF, ScannerConfig
 from devices.scanner.protocol import CodeScanned, Garbage
+from devices.wiegand.protocol import CardRead
 from edge_agent.adapters.checkout_io import NextionScreen, PoleScreen, Screen
 from edge_agent.config import InputsConfig
 from edge_agent.domain.door import DoorSensor, ExitPressed
@@ -159,3 +161,57 @@ def station_screen(
     if "touch" in catalog.get(screen.type).traits:
         return driver, NextionScreen(driver, submit)
     return driver, PoleScreen(driver)
+
+
+OnCredential = Callable[[str, str], None]
+"""``on_credential(kind, value)``: a reader read a card (``facility:card``) or a PIN."""
+
+
+def _card(on_credential: OnCredential, name: str) -> Callable[[Any], None]:
+    def on_card(card: Any) -> None:
+        if isinstance(card, CardRead):
+            on_credential("card", card_text(card.facility, card.card))
+        else:  # an OSDP card in a format that is not 26/34-bit Wiegand: no staff card has it
+            log.warning(
+                "%s read a %d-bit card in format %s; not a facility:card number", name, card.bit_count, card.format
+            )
+
+    return on_card
+
+
+def reader(
+    config: DeviceConfig,
+    name: str,
+    on_code: Callable[[str], None],
+    on_credential: OnCredential,
+    status: StatusFactory,
+) -> Any:
+    """Return the driver of any catalog reader: a scanner delivers member codes, the others cards and PINs.
+
+    What each reader kind delivers is its driver's callbacks: ``on_scan`` (a scanner's line,
+    checked as a member code), ``on_card`` and ``on_pin`` (Wiegand, keypad, OSDP: checked
+    against the staff credentials).
+    """
+    if "on_scan" in _callbacks(config.type):
+        return driver_for(
+            config,
+            name=name,
+            on_scan=lambda scan: on_code(scan.text),
+            on_garbage=lambda g: log.warning("%s sent a line that is not a code (%s)", name, g.reason),
+            on_status=status("reader", config.type),
+        )
+    return driver_for(
+        config,
+        name=name,
+        on_card=_card(on_credential, name),
+        on_pin=lambda pin: on_credential("pin", pin),
+        on_status=status("reader", config.type),
+    )
+
+
+def _callbacks(device: str) -> frozenset[str]:
+    """Return the callback names the catalog device's driver takes (what it can deliver)."""
+    import inspect
+
+    params = inspect.signature(catalog.get(device).driver_class()).parameters
+    return frozenset(p for p in params if p.startswith("on_"))

@@ -51,12 +51,15 @@ def _ports(settings: AgentSettings) -> list[tuple[str, str, str]]:
         ports.append(("door inputs", settings.inputs.url, settings.inputs.type))
     if settings.scanner is not None:
         ports.append(("door scanner", settings.scanner.url, settings.scanner.type))
+    ports += [(f"door reader-{n} ({r.type})", r.url, r.type) for n, r in enumerate(settings.readers, 1)]
     for station in settings.checkout.stations if settings.checkout else []:
         ports.append((f"{station.station_id} scale", station.scale.url, station.scale.type))
         if station.screen is not None:
             ports.append((f"{station.station_id} screen", station.screen.url, station.screen.type))
         if station.scanner is not None:
             ports.append((f"{station.station_id} scanner", station.scanner.url, station.scanner.type))
+        for n, r in enumerate(station.readers, 1):
+            ports.append((f"{station.station_id} reader-{n} ({r.type})", r.url, r.type))
     return ports
 
 

@@ -21,6 +21,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
+
 from contracts.member_code import WINDOW_S, PhoneKey, window_of
 from devices.lcus.simulator import LcusSimulator
 from devices.modbus.simulator import ModbusSimulator
@@ -90,6 +93,7 @@ class Night:
         self.agent: Any = None
         self.data = root / "data"
         self.revocation_ms: float | None = None
+        self.app_entries = 0
         self.price_seen: dict[str, str] = {}
 
     # ------------------------------------------------------------------ set-up, as the operator and technician do
@@ -98,10 +102,11 @@ class Night:
         """Return the store's devices file: the ptys, the door rules and the checkout."""
         basic = ["06:00-07:00"] if not 6 <= datetime.now(UTC).hour < 7 else ["08:00-09:00"]  # dave is refused
         return {
-            "door": {"unlock_s": 1.0, "held_open_s": 2.0, "rex_mask_s": 1.0, "occupancy_cap": 4,
+            "door": {"unlock_s": 1.0, "held_open_s": 2.0, "rex_mask_s": 1.0, "occupancy_cap": 5,
                      "tier_hours": {"basic": basic}},
             "lock": {"type": "lcus", "url": str(self.hosts[0].path)},
-            "inputs": {"url": str(self.hosts[1].path)},
+            # A pair of IR beams across the doorway (inputs 2 and 3) counts passages and their direction.
+            "inputs": {"url": str(self.hosts[1].path), "beam_outer_input": 2, "beam_inner_input": 3},
             "scanner": {"url": str(self.hosts[2].path)},
             "mqtt": {"keepalive": 5},
             "checkout": self.checkout.devices(),
@@ -163,12 +168,41 @@ class Night:
         self.say(f"   cloud <- entry {result} ({row[2] or 'unknown member'})")
         return result
 
-    def walk_in(self) -> None:
-        """Open and close the door (someone walks through)."""
-        self.io.set_input(0, True)
-        time.sleep(0.3)
-        self.io.set_input(0, False)
-        time.sleep(0.3)
+    def walk_in(self, people: int = 1) -> None:
+        """Open the door, let ``people`` walk in through the beams, close it."""
+        self.io.walk_through(["in"] * people)
+        self.io.wait_script(10)
+
+    def walk_out(self) -> None:
+        """Press the exit button and walk out through the beams."""
+        self.io.set_input(1, True)
+        time.sleep(0.2)
+        self.io.set_input(1, False)
+        self.io.walk_through(["out"])
+        self.io.wait_script(10)
+
+    def app_entry(self) -> None:
+        """A new shopper joins in the phone app (headless Chromium) and shows its door code to the scanner."""
+        from edge_agent.adapters.camera import decode_qr
+        from smartstore.testing.phone_app import door_code_png
+
+        self.say("-- ivan joins in the phone app, gets a pass on his phone, goes offline and shows the door code")
+        try:
+            png = door_code_png(self.stack.url, "ivan@example.com", self.stack.shopper_codes, STORE)
+        except Exception as err:  # a browser that misbehaves must not end the night
+            self.say(f"   phone app skipped: {str(err).splitlines()[0][:120]}")
+            return
+        if png is None:
+            self.say("   phone app skipped: Chromium is not installed (make setup installs it)")
+            return
+        picture = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+        codes = decode_qr(picture) if picture is not None else []
+        if not codes:
+            self.say("   phone app: the scanner could not read the code on the screenshot")
+            return
+        if self.door(codes[0]) == "granted":
+            self.app_entries += 1
+            self.walk_in()
 
     @staticmethod
     def _until(predicate: Callable[[], Any], timeout: float) -> bool:
@@ -213,6 +247,7 @@ class Night:
         """Play the night."""
         say, phones = self.say, self.phones
         say(f"== 23:00 night mode at {STORE}; door locked")
+        self.app_entry()
         say("-- alice scans her phone at the door")
         alice_code = phones["alice"].code()
         self.door(alice_code)
@@ -269,16 +304,21 @@ class Night:
         wait_for(self.delivered, 60, "the events written while the broker was down in the cloud")
         say(f"   the cloud now holds all {self.written()} events the agent wrote, the offline ones included")
 
-        say("-- grace comes in: the store is now at its cap of 4; heidi must wait")
+        say("-- grace comes in, and a stranger slips in behind her on the same opening (tailgating)")
         self.door(phones["grace"].code())
-        self.walk_in()
+        self.walk_in(people=2)
+        wait_for(lambda: self._alarm_active("tailgating"), 20, "the tailgating alarm in the cloud")
+        say("   cloud <- alarm tailgating (2 in on 1 grant: 1 unidentified inside)")
+        say("-- the store is now at its cap of 5; heidi must wait")
         self.door(phones["heidi"].code())
         self.checkout.shop(say, "bob", phones["bob"].next_code(), ["juice"])
         say("-- bob leaves with the exit button (free egress)")
-        self.io.set_input(1, True)
-        time.sleep(0.2)
-        self.io.set_input(1, False)
-        self.walk_in()
+        self.walk_out()
+        say("-- the stranger walks out again")
+        self.walk_out()
+        inside = 3 + self.app_entries  # alice, frank, grace (and ivan)
+        say(f"-- the operator counts {inside} heads on camera 1 and sets the count (the tailgating alarm stays raised)")
+        self.command("reset_occupancy", {"count": inside}, "head count on camera 1")
         say("-- a door is pried open while locked, and left open")
         time.sleep(1.2)
         self.io.set_input(0, True)
@@ -381,6 +421,7 @@ class Night:
             "revocation_measured": "API call until the store's sync_applied (revocations) is in the cloud DB",
             "price_seen": self.price_seen,
             "baskets": len(self.checkout.baskets),
+            "app_entries": self.app_entries,
             "command_replies": replies,
         }
 

@@ -147,6 +147,11 @@ class Stack:
 
     # ------------------------------------------------------------------ processes
 
+    @property
+    def shopper_codes(self) -> Path:
+        """Return the file the cloud's development sender writes shoppers' one-time codes to."""
+        return self.root / "shopper-codes.jsonl"
+
     def env(self, role: str) -> dict[str, str]:
         """Return the environment of a cloud process playing ``role`` (downlink for serve/CLI, or ingest)."""
         files = self.broker.files
@@ -155,6 +160,7 @@ class Stack:
             "CLOUD_DATABASE_URL": self.database_url,
             "CLOUD_DOWNLINK_KEY_FILE": str(self.root / "cloud-downlink-key.json"),
             "CLOUD_PUBLIC_URL": self.url,
+            "CLOUD_SHOPPER_CODE_FILE": str(self.shopper_codes),  # the phone app's one-time codes (log sender)
         }
         env |= self.broker.cloud_env(role)
         if role != "ingest":

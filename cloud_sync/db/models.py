@@ -570,3 +570,4 @@ class Notification(Base):
 
 
 from cloud_sync.db import shopper_models as shopper_models  # noqa: E402 - registers the shopper tables
+from cloud_sync.db import staff_models as staff_models  # noqa: E402 - registers the staff table

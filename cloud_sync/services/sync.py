@@ -24,6 +24,8 @@ from cloud_sync.db.models import (
     SyncChange,
     SyncChannel,
 )
+from cloud_sync.db.staff_models import StaffMember
+from contracts.staff import StaffEntry, StaffSecret
 from contracts.sync import (
     CHANNELS,
     DELTA_MODELS,
@@ -37,6 +39,7 @@ from contracts.sync import (
     RevocationList,
     ScheduledPrice,
     Snapshot,
+    StaffList,
     SyncManifest,
 )
 
@@ -176,6 +179,23 @@ def active_issuer_keys(session: Session) -> dict[str, str]:
     return {r.kid: r.public_b64 for r in rows}
 
 
+def staff_entries(session: Session) -> list[StaffEntry]:
+    """Return every staff member not revoked, of every store, in downlink form (hashes only)."""
+    rows = session.scalars(select(StaffMember).where(StaffMember.revoked_at.is_(None)).order_by(StaffMember.id))
+    return [staff_entry(r) for r in rows]
+
+
+def staff_entry(row: StaffMember) -> StaffEntry:
+    """Return the downlink form of one staff member."""
+    return StaffEntry(
+        id=row.id,
+        store_id=row.store_id,
+        role=row.role,
+        hours=row.hours,
+        secrets=[StaffSecret.model_validate(s) for s in row.secrets],
+    )
+
+
 def build_snapshot(session: Session, channel: str, now: datetime | None = None) -> Snapshot:
     """Return the full state of ``channel``, labelled with its version read first.
 
@@ -209,4 +229,6 @@ def build_snapshot(session: Session, channel: str, now: datetime | None = None) 
         return CouponList(version=version, coupons=coupons)
     if channel == "keys":
         return IssuerKeys(version=version, keys=active_issuer_keys(session))
+    if channel == "staff":
+        return StaffList(version=version, staff=staff_entries(session))
     raise ValueError(f"unknown channel {channel!r}")

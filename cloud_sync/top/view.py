@@ -41,7 +41,11 @@ def _cents(value: object) -> str:
 
 
 SALIENT: Mapping[str, Callable[[dict[str, Any]], str]] = {
-    "access_granted": lambda p: f"member {p.get('member_id') or '-'} ({p.get('via', 'member_code')})",
+    "access_granted": lambda p: (
+        f"staff {p.get('staff_id') or '-'} ({p.get('staff_role') or '?'})"
+        if p.get("via") == "staff"
+        else f"member {p.get('member_id') or '-'} ({p.get('via', 'member_code')})"
+    ),
     "access_denied": lambda p: f"{p.get('reason', '?')}" + (f" member {p['member_id']}" if p.get("member_id") else ""),
     "door_opened": lambda p: f"cause {p.get('cause', 'unknown')}",
     "door_closed": lambda p: f"door {p.get('door_id', '?')}",

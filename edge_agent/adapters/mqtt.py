@@ -166,6 +166,7 @@ class MqttLink:
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
         self._subscribe_mid: int | None = None
+        self.subscribed = threading.Event()  # set once the broker acknowledged this connection's subscriptions
         self._keepalive = keepalive
         self._cond = threading.Condition()
         self._connected = False
@@ -316,6 +317,7 @@ class MqttLink:
         self, client: mqtt.Client, userdata: object, mid: int, codes: list[ReasonCode], props: Properties | None
     ) -> None:
         if mid == self._subscribe_mid:
+            self.subscribed.set()
             client.publish(self.topics.availability, ONLINE, qos=AVAILABILITY.qos, retain=AVAILABILITY.retain)
 
     def _on_disconnect(
@@ -326,6 +328,7 @@ class MqttLink:
         rc: ReasonCode,
         props: Properties | None,
     ) -> None:
+        self.subscribed.clear()
         with self._cond:
             was, self._connected = self._connected, False
         if was:

@@ -24,6 +24,7 @@ FEEDBACK = {
     DenyReason.OCCUPANCY_FULL: "Store is full - please wait",
     DenyReason.LOCKDOWN: "Store closed",
     DenyReason.PASSBACK: "Already inside - each shopper scans their own code",
+    DenyReason.UNKNOWN_CREDENTIAL: "Card or PIN not recognised",
 }
 
 

@@ -59,6 +59,7 @@ from edge_agent.domain.lock_table import LockTrigger as LockTrigger
 from edge_agent.domain.lock_table import next_lock_state as next_lock_state
 from edge_agent.domain.passages import PassageLedger, PassageSensed, PassageSensor, tailgating_detail
 from edge_agent.domain.ports import Clock
+from edge_agent.domain.staff import CredentialPresented, StaffDirectory, admit_staff
 
 # ---------------------------------------------------------------------------- inputs
 
@@ -106,7 +107,16 @@ class DeviceStatusChanged:
     detail: str = ""
 
 
-DoorInput = CodePresented | ExitPressed | DoorSensor | DoorTick | CommandReceived | DeviceStatusChanged | PassageSensed
+DoorInput = (
+    CodePresented
+    | CredentialPresented
+    | ExitPressed
+    | DoorSensor
+    | DoorTick
+    | CommandReceived
+    | DeviceStatusChanged
+    | PassageSensed
+)
 
 
 # --------------------------------------------------------------------------- actions
@@ -154,16 +164,20 @@ class _Door:
     opened_at: float = 0.0
     last_grant_at: float = -1e9
     last_grant_member: str | None = None
+    last_grant_staff: bool = False  # the last grant let staff in: that opening is no shopper
     last_exit_at: float = -1e9
 
 
 class DoorController:
     """One door's state machine."""
 
-    def __init__(self, config: DoorConfig, verifier: AccessVerifier, clock: Clock) -> None:
+    def __init__(
+        self, config: DoorConfig, verifier: AccessVerifier, clock: Clock, staff: StaffDirectory | None = None
+    ) -> None:
         """Create the controller; call ``start`` before anything else."""
         self.config = config
         self.verifier = verifier
+        self.staff = staff or StaffDirectory(config.store_id, verifier.policy)
         self.clock = clock
         self.lock = LockState.LOCKED
         self.release_until = 0.0
@@ -292,6 +306,8 @@ class DoorController:
         out: list[DoorAction] = []
         if isinstance(event, CodePresented):
             self._on_code(event, out)
+        elif isinstance(event, CredentialPresented):
+            admit_staff(self, event, out)  # edge_agent/domain/staff.py
         elif isinstance(event, ExitPressed):
             self._on_exit(out)
         elif isinstance(event, DoorSensor):
@@ -337,6 +353,7 @@ class DoorController:
         self.verifier.commit(decision, mono)
         self.door.last_grant_at = mono
         self.door.last_grant_member = decision.member_id
+        self.door.last_grant_staff = False
         if self.mode is Mode.DAY:
             self._hold("day", out)  # first person in opens the store for the day
         else:
@@ -386,7 +403,9 @@ class DoorController:
         cause = OPENING_CAUSES[(self.lock, request)]
         self.passages.opened(mono, cause)
         by_contact = self.config.passage_sensor == "none"  # without a passage sensor, openings are counted
-        if self.mode is Mode.NIGHT and cause == "grant":
+        if cause == "grant" and self.door.last_grant_staff:
+            self.door.last_grant_at = -1e9  # staff walked in (staff.py): not a shopper, occupancy unchanged
+        elif self.mode is Mode.NIGHT and cause == "grant":
             self.door.last_grant_at = -1e9  # one entry per grant
             if by_contact:
                 self._count(1, mono, identified=True)
@@ -506,6 +525,7 @@ class DoorController:
                 return reply("rejected", "store is in lockdown")
             self.door.last_grant_at = self.clock.monotonic()
             self.door.last_grant_member = None
+            self.door.last_grant_staff = False
             self.passages.granted(self.clock.monotonic(), cmd.duration_s)
             self._release(cmd.duration_s, LockTrigger.GRANT, out)
             out.append(self._emit(AccessGranted, door_id=cmd.door_id, via="remote"))

@@ -135,6 +135,7 @@ class PassageLedger:
     sensor: PassageSensor = "none"
     grace_s: float = 2.0
     credits: int = 0
+    staff_credits: int = 0  # of ``credits``: staff grants, whose entry is no shopper (staff.py)
     credit_until: float = -1e9
     door_open: bool = False
     closed_at: float = -1e9
@@ -145,12 +146,13 @@ class PassageLedger:
 
     def _lapse(self, mono: float) -> None:
         if not self.door_open and mono > self.credit_until:
-            self.credits = 0
+            self.credits = self.staff_credits = 0
 
-    def granted(self, mono: float, window_s: float) -> None:
-        """Record a grant (a member's code, a remote unlock) that lets one person in."""
+    def granted(self, mono: float, window_s: float, *, staff: bool = False) -> None:
+        """Record a grant (a member's code, a remote unlock, a staff card) that lets one person in."""
         self._lapse(mono)
         self.credits += 1
+        self.staff_credits += int(staff)
         self.credit_until = max(self.credit_until, mono + window_s + self.grace_s)
         if self.door_open:
             self.opening_grants += 1
@@ -188,6 +190,9 @@ class PassageLedger:
         self.opening_in += 1
         if self.credits > 0:
             self.credits -= 1
+            if self.staff_credits > 0:  # staff went in first: their entry is not counted
+                self.staff_credits -= 1
+                return PassageOutcome(occupancy_delta=0)
             return PassageOutcome(occupancy_delta=1, identified=True)
         self.unidentified += 1
         return PassageOutcome(occupancy_delta=1, tailgating=(self.opening_in, self.opening_grants))

@@ -1,4 +1,4 @@
-"""What the cloud pushes to a store (catalog, revocations, coupons, issuer keys), kept in step.
+"""What the cloud pushes to a store (catalog, revocations, coupons, issuer keys, staff), kept in step.
 
 Pure bookkeeping of the downlink described in ``contracts/sync.py``: a snapshot newer than what
 the store has replaces it, an older one is refused (``RolledBack``) unless it opens a higher
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts.member_code import decode_public_keys
+from contracts.staff import StaffEntry
 from contracts.sync import (
     CHANNELS,
     CatalogDelta,
@@ -28,7 +29,11 @@ from contracts.sync import (
     RevocationDelta,
     RevocationList,
     Snapshot,
+    StaffDelta,
+    StaffList,
 )
+
+_DELTAS = (CatalogDelta, RevocationDelta, CouponDelta, StaffDelta)  # the keys channel sends whole sets
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class SyncedData:
     revoked_member_ids: set[str] = field(default_factory=set)
     revoked_phone_keys: set[bytes] = field(default_factory=set)
     issuer_keys: dict[bytes, bytes] = field(default_factory=dict)
+    staff: dict[str, StaffEntry] = field(default_factory=dict)
 
     def apply(self, message: Snapshot | Delta, *, snapshot: bool) -> Applied | RolledBack | None:
         """Apply a snapshot or delta; return what to acknowledge, a refusal, or None if there is nothing to do.
@@ -69,7 +75,7 @@ class SyncedData:
         """
         channel, version, epoch = message.channel, message.version, message.epoch
         current, current_epoch = self.versions.get(channel, 0), self.epochs.get(channel, 0)
-        whole = snapshot or not isinstance(message, CatalogDelta | RevocationDelta | CouponDelta)  # keys: always whole
+        whole = snapshot or not isinstance(message, _DELTAS)
         if epoch < current_epoch:
             return RolledBack(channel, f"{channel} epoch {epoch} is older than the store's epoch {current_epoch}")
         if epoch > current_epoch and not whole:
@@ -84,7 +90,7 @@ class SyncedData:
                 return None
             self._replace(message)
         else:
-            assert isinstance(message, CatalogDelta | RevocationDelta | CouponDelta)
+            assert isinstance(message, _DELTAS)
             if version <= current:
                 return None  # already have it (QoS 1 redelivery)
             if message.from_version != current:
@@ -107,6 +113,8 @@ class SyncedData:
             self.coupons = {c.id: c for c in m.coupons}
         elif isinstance(m, IssuerKeys):
             self.issuer_keys = decode_public_keys(m.keys)
+        elif isinstance(m, StaffList):
+            self.staff = {e.id: e for e in m.staff}
 
     def _patch(self, m: Delta) -> None:
         if isinstance(m, CatalogDelta):
@@ -125,6 +133,10 @@ class SyncedData:
             for cid in m.remove_ids:
                 self.coupons.pop(cid, None)
             self.coupons.update({c.id: c for c in m.upsert})
+        elif isinstance(m, StaffDelta):
+            for sid in m.remove_ids:
+                self.staff.pop(sid, None)
+            self.staff.update({e.id: e for e in m.upsert})
 
     # ------------------------------------------------------------------ persistence
     def to_json(self) -> dict[str, Any]:
@@ -138,6 +150,7 @@ class SyncedData:
             "revoked_member_ids": sorted(self.revoked_member_ids),
             "revoked_phone_keys": sorted(k.hex() for k in self.revoked_phone_keys),
             "issuer_keys": {k.hex(): base64.b64encode(v).decode() for k, v in self.issuer_keys.items()},
+            "staff": [e.model_dump(mode="json") for e in self.staff.values()],
         }
 
     @classmethod
@@ -152,4 +165,5 @@ class SyncedData:
         out.revoked_member_ids = set(data.get("revoked_member_ids", []))
         out.revoked_phone_keys = {bytes.fromhex(k) for k in data.get("revoked_phone_keys", [])}
         out.issuer_keys = decode_public_keys(data.get("issuer_keys", {}))
+        out.staff = {e["id"]: StaffEntry.model_validate(e) for e in data.get("staff", [])}
         return out

@@ -20,8 +20,10 @@ from edge_agent.domain.checkout import (
     StationAction,
     StationTick,
 )
+from edge_agent.domain.checkout.outputs import ShowMessage
 from edge_agent.domain.payment import PaymentLedger
 from edge_agent.domain.ports import CheckoutEffects, Publisher
+from edge_agent.domain.staff import CredentialPresented, StaffDirectory
 from edge_agent.domain.synced import SyncedData
 from edge_agent.services.events import EventEmitter
 
@@ -33,7 +35,7 @@ class StationInput:
     """An input for checkout station ``station_id``."""
 
     station_id: str
-    input: CheckoutInput
+    input: CheckoutInput | CredentialPresented
 
 
 class CheckoutService:
@@ -52,6 +54,8 @@ class CheckoutService:
         tick_s: float = 0.5,
         housekeeping: Callable[[], object] | None = None,
         housekeeping_s: float = 60.0,
+        staff: StaffDirectory | None = None,
+        on_hold: Callable[[str, bool], object] | None = None,
     ) -> None:
         """Drive ``stations``; ``effects`` runs what needs the outside world, ``on_sale`` records sales.
 
@@ -70,6 +74,9 @@ class CheckoutService:
         self.housekeeping_s = housekeeping_s
         self._next_housekeeping = 0.0
         self._states: dict[str, dict[str, object]] = {}
+        self.staff = staff  # a manager's card or PIN at a station resolves its held review
+        self.on_hold = on_hold  # a station's staff-review hold began (True) or ended (False): its camera frame
+        self._held: set[str] = set()
 
     def verifiers(self) -> list[AccessVerifier]:
         """Return the stations' code verifiers (synced keys and revocations reach them too)."""
@@ -86,7 +93,27 @@ class CheckoutService:
         if station is None:
             log.warning("input for unknown checkout station %r", item.station_id)
             return
+        if isinstance(item.input, CredentialPresented):
+            self._manager(item.station_id, station, item.input)
+            return
         self._execute(item.station_id, station.handle(item.input))
+
+    def _manager(self, station_id: str, station: CheckoutStation, credential: CredentialPresented) -> None:
+        """Resolve the station's held review when a manager's credential is presented there."""
+        if self.staff is None:
+            return
+        decision = self.staff.manager(credential, time.time())
+        if not decision.granted:
+            log.warning("station %s: %s refused: %s", station_id, credential.kind, decision.detail)
+            if self.effects is not None:
+                self.effects.execute(station_id, ShowMessage("Staff: credential not accepted here"))
+            return
+        if not station.held and not station.orphan_review:
+            if self.effects is not None:
+                self.effects.execute(station_id, ShowMessage("Staff: nothing to resolve"))
+            return
+        log.info("station %s: held review resolved by manager %s", station_id, decision.staff_id)
+        self._execute(station_id, station.handle(StaffResolved()))
 
     def resolve_review(self, cmd: ResolveReviewCommand) -> str | None:
         """Apply staff's decision from an operator command; return why it cannot be applied, or None."""
@@ -135,8 +162,25 @@ class CheckoutService:
             elif self.effects is not None:
                 self.effects.execute(station_id, action)
         self.emitter.flush()
+        self._watch_hold(station_id)
         if self.publisher is not None:
             state = self.stations[station_id].snapshot().as_dict()
             if state != self._states.get(station_id):
                 self._states[station_id] = state
                 self.publisher.publish_state(f"checkout-{station_id}", json.dumps(state).encode())
+
+    def _watch_hold(self, station_id: str) -> None:
+        """Tell ``on_hold`` when ``station_id``'s staff-review hold begins or ends."""
+        if self.on_hold is None:
+            return
+        held = self.stations[station_id].held
+        if held == (station_id in self._held):
+            return
+        if held:
+            self._held.add(station_id)
+        else:
+            self._held.discard(station_id)
+        try:
+            self.on_hold(station_id, held)
+        except Exception:  # best effort: a failing camera or disk never stops the checkout
+            log.exception("keeping the review frame of %s failed", station_id)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from contracts.messages import Command, CommandReply, DeviceStatus, ResolveReviewCommand, dump
+from contracts.messages import AccessGranted, Command, CommandReply, DeviceStatus, ResolveReviewCommand, dump
 from edge_agent.domain.actions import Emit, Feedback, Reply
 from edge_agent.domain.commands import keep_until, refusal
 from edge_agent.domain.door import (
@@ -26,6 +26,7 @@ from edge_agent.domain.door import (
     SetLock,
 )
 from edge_agent.domain.ports import CommandJournal, LockOutput, Publisher
+from edge_agent.domain.staff import CredentialPresented
 from edge_agent.services.events import EventEmitter
 from edge_agent.services.stats import AgentStats
 
@@ -126,7 +127,7 @@ class DoorService:
             item = self._device_changed(item)
         started = time.perf_counter()
         self._execute(self.controller.handle(item))
-        if isinstance(item, CodePresented):
+        if isinstance(item, CodePresented | CredentialPresented):
             self.stats.decision_s.observe(time.perf_counter() - started)
 
     def _command(self, item: CommandArrived) -> None:
@@ -224,6 +225,8 @@ class DoorService:
                 self.on_feedback(action)
             elif isinstance(action, Emit):
                 self.emitter.append(action.event)
+                if isinstance(action.event, AccessGranted) and action.event.via == "staff":
+                    self.stats.staff_entries += 1
             elif isinstance(action, Reply) and self.publisher is not None:
                 self.publisher.publish_reply(self.topics.reply(action.reply.name), dump(action.reply))
         self.emitter.flush()

@@ -35,6 +35,7 @@ class AgentStats:
     """Counters for the demo summary and operators."""
 
     granted: int = 0
+    staff_entries: int = 0  # of ``granted``: staff (a card or PIN), not shoppers
     denied: dict[str, int] = field(default_factory=dict)
     commands: int = 0
     bad_commands: int = 0

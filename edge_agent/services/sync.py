@@ -1,4 +1,4 @@
-"""The sync service: applies downlink snapshots and deltas (keys, revocations, catalog, coupons).
+"""The sync service: applies downlink snapshots and deltas (keys, revocations, catalog, coupons, staff).
 
 It also raises the ``downlink_refused`` alarm: for messages the downlink handlers refused
 (``DownlinkRefusal``, already rate-limited there) and for signed snapshots older than what the
@@ -15,6 +15,7 @@ from contracts.signing import RefusalReason
 from contracts.sync import Delta, Snapshot
 from edge_agent.domain.access import AccessVerifier
 from edge_agent.domain.ports import Clock, SystemClock
+from edge_agent.domain.staff import StaffDirectory
 from edge_agent.domain.synced import RolledBack, SyncedData
 from edge_agent.domain.trust import RefusalLimiter
 from edge_agent.services.events import EventEmitter
@@ -52,9 +53,11 @@ class SyncService:
         on_catalog: Callable[[SyncedData], None] | None = None,
         clock: Clock | None = None,
         stats: AgentStats | None = None,
+        staff: StaffDirectory | None = None,
     ) -> None:
-        """Apply ``synced`` to ``verifiers`` now; ``on_synced`` saves it, ``on_catalog`` updates the checkout."""
+        """Apply ``synced`` to ``verifiers`` and ``staff``; ``on_synced`` saves it, ``on_catalog`` feeds checkout."""
         self.synced = synced
+        self.staff = staff
         self.emitter = emitter
         self.verifiers = list({id(v): v for v in verifiers}.values())  # the door's and the checkouts'
         self.on_synced = on_synced or (lambda data: None)
@@ -115,3 +118,5 @@ class SyncService:
                 )
             if versions.get("keys", 0) and self.synced.issuer_keys:
                 verifier.trusted_keys = dict(self.synced.issuer_keys)
+        if self.staff is not None:
+            self.staff.replace(self.synced.staff.values(), versions.get("staff", 0))

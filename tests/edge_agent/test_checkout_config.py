@@ -69,6 +69,7 @@ def test_what_can_pay_at_each_hardware_combination() -> None:
     assert inputs(screen={"type": "escpos", "url": "/dev/p"}, scanner=scanner) == ["member_code"]
     assert inputs(scanner=scanner, pay_codes=["PAY-co1"], pay_by_member_code=False) == ["scanner"]
     assert inputs(keypad={"url": "/dev/k"}, scanner=scanner) == ["keypad", "member_code"]
+    assert inputs(readers=[{"type": "scanner", "url": "/dev/r"}], pay_codes=["PAY-co1"]) == ["scanner", "member_code"]
 
 
 def test_a_keypad_needs_two_different_keys() -> None:

@@ -76,3 +76,56 @@ def test_screens_scanners_and_unknown_names() -> None:
     assert isinstance(pole.screen, EscposConfig)
     with pytest.raises(ValidationError):
         StationSettings.model_validate({"station_id": "co1", "scale": {"type": "nextion", "url": "loop://"}})
+
+
+def test_readers_of_every_catalog_kind_at_the_door_and_a_station(tmp_path: Path) -> None:
+    from devices.osdp.profiles import OsdpConfig, OsdpProfile
+    from devices.wiegand.profiles import S4A_DECIMAL, KeypadConfig, WiegandConfig
+    from edge_agent.config_errors import ConfigError
+
+    key = tmp_path / "osdp.key"
+    key.write_text("30313233343536373839" + "3a3b3c3d3e3f\n")
+    path = tmp_path / "agent.toml"
+    path.write_text(
+        f"""store_id = "s1"
+[lock]
+type = "lcus"
+url = "loop://"
+[[readers]]
+type = "wiegand"
+url = "/dev/store/door-wiegand"
+profile = "s4a-decimal"
+[[readers]]
+type = "osdp"
+url = "/dev/store/door-osdp"
+scbk_file = "{key}"
+baudrate = 115200
+[[readers]]
+type = "keypad"
+url = "/dev/store/door-keypad"
+[[readers]]
+type = "scanner"
+url = "/dev/store/door-scanner-2"
+"""
+    )
+    settings = AgentSettings.from_toml(path)
+    wiegand, osdp, keypad, scanner = settings.readers
+    assert isinstance(wiegand, WiegandConfig) and wiegand.driver_options() == {"profile": S4A_DECIMAL}
+    assert isinstance(osdp, OsdpConfig)
+    profile = osdp.driver_options()["profile"]
+    assert isinstance(profile, OsdpProfile) and profile.scbk == bytes(range(0x30, 0x40))
+    assert profile.serial.baudrate == 115200
+    assert isinstance(keypad, KeypadConfig) and isinstance(scanner, ScannerConfig)
+    station = StationSettings.model_validate(
+        {"station_id": "co1", "scale": {"url": "loop://"}, "readers": [{"type": "keypad", "url": "loop://"}]}
+    )
+    assert isinstance(station.readers[0], KeypadConfig)
+
+    path.write_text('store_id = "s1"\n[lock]\ntype = "lcus"\nurl = "x"\n[[readers]]\ntype = "osdp"\nurl = "y"\n')
+    with pytest.raises(ConfigError) as err:
+        AgentSettings.from_toml(path)
+    assert "scbk_file" in str(err.value) and "Traceback" not in str(err.value)
+    with pytest.raises(ValidationError):
+        AgentSettings.model_validate(
+            {"store_id": "s1", "lock": {"type": "lcus", "url": "x"}, "readers": [{"url": "z"}]}
+        )
