@@ -29,9 +29,11 @@ from devices.lcus.simulator import LcusSimulator
 from devices.modbus.simulator import ModbusSimulator
 from devices.pty import PtySimulatorHost
 from devices.scanner.simulator import ScannerSimulator
+from devices.wiegand.simulator import WiegandSimulator
 from edge_agent.domain.catalog import Product
 from smartstore.demo_checkout import ITEMS, STATION, CheckoutSims, load_products, product_body
 from smartstore.stack import Api, ApiError, Stack, StackError, signals_deferred, wait_for
+from smartstore.testing.staff import RESTOCKER_BADGE, present_card
 
 STORE = "store-001"
 # member, tier, wallet top-up in cents
@@ -79,10 +81,12 @@ class Night:
         """Start the door's simulators and the checkout's (``products``: default the dataset's catalog)."""
         self.stack, self.say, self.root = stack, say, root
         self.lcus, self.io, self.scanner = LcusSimulator(), ModbusSimulator(), ScannerSimulator()
+        self.badges = WiegandSimulator()  # a Wiegand card reader beside the door, for staff
         self.hosts = [
             PtySimulatorHost(self.lcus, root / "tty-lock").start(),
             PtySimulatorHost(self.io, root / "tty-io").start(),
             PtySimulatorHost(self.scanner, root / "tty-scanner").start(),
+            PtySimulatorHost(self.badges, root / "tty-badges").start(),
         ]
         photos: dict[str, Any] = {}
         if products is None:
@@ -108,6 +112,7 @@ class Night:
             # A pair of IR beams across the doorway (inputs 2 and 3) counts passages and their direction.
             "inputs": {"url": str(self.hosts[1].path), "beam_outer_input": 2, "beam_inner_input": 3},
             "scanner": {"url": str(self.hosts[2].path)},
+            "readers": [{"type": "wiegand", "url": str(self.hosts[3].path)}],
             "mqtt": {"keepalive": 5},
             "checkout": self.checkout.devices(),
         }  # fmt: skip
@@ -128,6 +133,9 @@ class Night:
         self.say(f"== 22:30 a technician enrols {STORE}: 'cloud store create' -> 'agent enrol'")
         config = self.stack.enrol(STORE, self.devices(), self._pairing_code, self.root / "etc", self.data)
         self.say(f"   operator confirmed the pairing code; the agent wrote {config}")
+        rita = {"id": "rita", "store_id": STORE, "name": "Rita", "role": "restocker", "card": RESTOCKER_BADGE}
+        api.post("/staff", rita)
+        self.say("   the operator issues a restocker's badge (hashed for the store, synced on the staff channel)")
         self.agent = self.stack.start_agent(config)
         wait_for(lambda: self._online() and self._synced(), 90, "the agent online with its downlink applied")
         self.say("   agent running: online, keys, revocations and catalog applied")
@@ -334,6 +342,12 @@ class Night:
         self.command("lockdown", {"active": True}, "police asked us to close")
         self.door(phones["heidi"].code(at=time.time() + 15))
         self.command("lockdown", {"active": False}, "all clear")
+        say("== 04:30 rita the restocker badges in: a staff entry, not a shopper")
+        before = self.entries()
+        present_card(self.badges, RESTOCKER_BADGE)
+        wait_for(lambda: self.entries() > before, 20, "the staff entry in the cloud")
+        self.walk_in()
+        say(f"   cloud <- entry granted (staff {self.stack.scalar(_LAST_VIA, s=STORE)})")
         say("-- the lock relay's USB cable is pulled and plugged back")
         self.hosts[0].unplug()
         wait_for(lambda: self._alarm_active("device_offline"), 30, "the lock's device_offline alarm in the cloud")
@@ -392,7 +406,7 @@ class Night:
         return {
             "ok": lost == 0 and dead == 0 and bool(replies) and all(r["status"] == "ok" for r in replies),
             "granted": count(f"SELECT count(*) {member_entry} NOT NULL"),
-            "remote_unlocks": count(f"SELECT count(*) {member_entry} NULL"),
+            "remote_unlocks": count("SELECT count(*) FROM entries WHERE store_id = :s AND granted AND via = 'remote'"),
             "denied": dict(sorted(denied.items())),
             "entries": count("SELECT count(*) FROM entries WHERE store_id = :s"),
             "alarms": sorted({str(r[0]) for r in stack.rows("SELECT alarm FROM alarms WHERE store_id = :s", s=STORE)}),
@@ -422,6 +436,8 @@ class Night:
             "price_seen": self.price_seen,
             "baskets": len(self.checkout.baskets),
             "app_entries": self.app_entries,
+            "staff_entries": count("SELECT count(*) FROM entries WHERE store_id = :s AND granted AND via = 'staff'"),
+            "reviews_resolved": sum(1 for r in replies if r["name"] == "resolve_review" and r["status"] == "ok"),
             "command_replies": replies,
         }
 
@@ -430,6 +446,9 @@ class Night:
         for h in self.hosts:
             h.stop()
         self.checkout.stop()
+
+
+_LAST_VIA = "SELECT via FROM entries WHERE store_id = :s ORDER BY ts DESC LIMIT 1"
 
 
 def _stranger_code() -> str:

@@ -26,6 +26,7 @@ def test_the_demo_night_refuses_each_reason_once_and_loses_no_event(
     # alice, bob, grace online; frank while the broker was down; ivan from the phone app in Chromium
     assert summary["app_entries"] == (1 if shutil.which("chromium") else 0)
     assert summary["granted"] == 4 + summary["app_entries"]
+    assert (summary["staff_entries"], summary["remote_unlocks"], summary["reviews_resolved"]) == (1, 1, 1)
     assert summary["denied"] == {reason.value: 1 for reason in DenyReason}
     assert summary["lost"] == 0
     assert summary["events_in_cloud"] == summary["events_written"] > 0
