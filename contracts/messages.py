@@ -152,6 +152,7 @@ class AlarmKind(StrEnum):
     CLOCK_SKEW = "clock_skew"  # codes from several phones agree the store's clock is off
     OUTBOX_DAMAGED = "outbox_damaged"  # unreadable at start-up: moved aside, a fresh one started
     DOWNLINK_REFUSED = "downlink_refused"  # a cloud message was unsigned, forged, misaddressed or rolled back
+    SCALE_NOT_EMPTY = "scale_not_empty"  # a checkout platter did not return to zero after a basket (forgotten bag)
     TAILGATING = "tailgating"  # more people went in than grants allowed (detail: "2 in on 1 grant: ...")
 
 

@@ -102,6 +102,8 @@ class CatalogProduct(_Model):
         scheduled_prices: future price changes, oldest first; a store applies each one when its
             ``effective_from`` passes, even while offline.
         active: ``False`` means no longer sold (kept so a store can name it in old receipts).
+        item_code: the item digits (PLU) of the store's weight/price-embedded labels, e.g. ``"12345"``
+            in ``2112345004128``; ``None`` when the product is never sold from a scale label.
     """
 
     id: Id
@@ -114,6 +116,7 @@ class CatalogProduct(_Model):
     price_per_kg_cents: Cents | None = None
     scheduled_prices: list[ScheduledPrice] = Field(default_factory=list)
     active: bool = True
+    item_code: Annotated[str, Field(pattern=r"^[0-9]{1,8}$")] | None = None
 
 
 class Promotion(_Model):

@@ -23,9 +23,11 @@ from edge_agent.adapters.checkout_io import (
 )
 from edge_agent.adapters.journal import SalesJournal
 from edge_agent.adapters.review_frame import ReviewFrames
+from edge_agent.adapters.station_keys import station_keypad
 from edge_agent.adapters.vision import EvidenceProvider, LatestFrameCamera, Recognizer
 from edge_agent.config import CheckoutSettings, StationSettings
 from edge_agent.domain.access import AccessVerifier
+from edge_agent.domain.barcodes import BarcodeScheme
 from edge_agent.domain.catalog import Catalog, Coupon
 from edge_agent.domain.checkout import CheckoutStation, ItemScanned, ScaleStatus, StationConfig, VisionStatus
 from edge_agent.domain.fusion import FusionConfig
@@ -114,22 +116,39 @@ def build_stations(
     threshold = settings.auto_accept_threshold
     if threshold is None:
         threshold = float(getattr(recognizer, "auto_accept_threshold", DEFAULT_AUTO_ACCEPT))
-    stations = {
-        s.station_id: CheckoutStation(
-            StationConfig(
-                store_id=store_id,
-                station_id=s.station_id,
-                fusion=FusionConfig(auto_accept_threshold=threshold),
-                auth_timeout_s=settings.auth_timeout_s,
-            ),
-            verifier,
-            catalog,
-            ledger,
-            clock,
+    labels = settings.barcodes
+    fusion = FusionConfig(
+        auto_accept_threshold=threshold,
+        label_tolerance_g=labels.label_tolerance_g,
+        label_tolerance_rel=labels.label_tolerance_rel,
+        scheme=BarcodeScheme.from_patterns(
+            label.to_pattern() if label.decimals is None else (label.to_pattern(), label.decimals)
+            for label in labels.labels
+        ),
+    )
+    stations = {}
+    for s in settings.stations:
+        if not s.pay_inputs():
+            log.warning("checkout station %s has no way to confirm a payment (see docs/checkout.md)", s.station_id)
+        stations[s.station_id] = CheckoutStation(
+            station_config(s, store_id, fusion, settings.auth_timeout_s), verifier, catalog, ledger, clock
         )
-        for s in settings.stations
-    }
     return CheckoutParts(stations, ledger, journal, recognizer=recognizer)
+
+
+def station_config(s: StationSettings, store_id: str, fusion: FusionConfig, auth_timeout_s: float) -> StationConfig:
+    """Return the pure station's settings from its TOML section."""
+    return StationConfig(
+        store_id=store_id,
+        station_id=s.station_id,
+        fusion=fusion,
+        auth_timeout_s=auth_timeout_s,
+        pay_codes=frozenset(s.pay_codes),
+        cancel_codes=frozenset(s.cancel_codes),
+        pay_by_member_code=s.pay_by_member_code,
+        auto_zero_g=s.auto_zero_g,
+        clear_timeout_s=s.clear_timeout_s,
+    )
 
 
 def wire_devices(
@@ -147,6 +166,7 @@ def wire_devices(
     With cameras and ``reviews_dir``, a station held for staff review keeps its last frame there.
     """
     screens: dict[str, Screen] = {}
+    scales: dict[str, Any] = {}
     cameras: dict[str, LatestFrameCamera] = {}
     for st in settings.stations:
         sid = st.station_id
@@ -157,11 +177,14 @@ def wire_devices(
             on_status=partial(_on_scale, submit, sid, status("other", "scale")),
         )
         parts.drivers.append(scale)
+        scales[sid] = scale
         screens.update(_screen(st, parts, submit, status))
         if st.scanner is not None:
             parts.drivers.append(
                 hardware.station_scanner(st.scanner, f"{sid}-scanner", partial(_on_scan, submit, sid), status)
             )
+        if st.keypad is not None:
+            parts.drivers.append(station_keypad(st.keypad, f"{sid}-keypad", partial(submit, sid), status))
         for number, reader in enumerate(st.readers, 1):
             parts.drivers.append(_station_reader(reader, f"{sid}-reader-{number}", submit, sid, status))
         if st.camera is not None:
@@ -178,7 +201,7 @@ def wire_devices(
     parts.evidence = evidence
     if cameras and reviews_dir is not None:
         parts.review_frames = ReviewFrames(lambda sid: cameras[sid].latest() if sid in cameras else None, reviews_dir)
-    parts.io = CheckoutIO(screens, Payments(store_id, publisher, submit), submit, evidence)
+    parts.io = CheckoutIO(screens, Payments(store_id, publisher, submit), submit, evidence, scales=scales)
 
 
 def _screen(

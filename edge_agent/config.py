@@ -10,20 +10,25 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from contracts.errors import ContractError
 from contracts.home_assistant import DEFAULT_PREFIX, check_prefix
 from contracts.topics import STORE_ID_RE
+from devices import catalog
 from devices.catalog import config_union
 from devices.config import DeviceConfig
 from devices.scanner.profiles import ScannerConfig
 from edge_agent.config_errors import ConfigError, explain, read_toml
 from edge_agent.domain.access import TimeRange
+from edge_agent.domain.barcodes import EmbeddedLayout
 
 __all__ = [
     "AgentSettings",
+    "BarcodeLabel",
+    "BarcodeSettings",
     "CameraConfig",
     "CheckoutSettings",
     "DeviceConfig",
     "DoorSettings",
     "HomeAssistantSettings",
     "InputsConfig",
+    "KeypadConfig",
     "LockConfig",
     "MqttSettings",
     "ReaderConfig",
@@ -103,8 +108,26 @@ class CameraConfig(_Cfg):
     max_fps: float = 15.0
 
 
+class KeypadConfig(_Cfg):
+    """A keypad at a checkout station (Wiegand): one key pays, another cancels."""
+
+    type: Literal["keypad", "wiegand"] = "keypad"  # catalog device: 8-bit or 4-bit keys
+    url: str
+    pay_key: Literal["#", "*", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9"] = "#"
+    cancel_key: Literal["#", "*", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9"] = "*"
+
+    @model_validator(mode="after")
+    def _two_keys(self) -> KeypadConfig:
+        if self.pay_key == self.cancel_key:
+            raise ValueError("pay_key and cancel_key must differ")
+        return self
+
+
+StationCode = Annotated[str, Field(min_length=4, max_length=64, pattern=r"^[\x21-\x7e]+$")]
+
+
 class StationSettings(_Cfg):
-    """One self-checkout station."""
+    """One self-checkout station (docs/checkout.md lists how each hardware combination pays)."""
 
     station_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")]
     scale: ScaleConfig
@@ -112,6 +135,90 @@ class StationSettings(_Cfg):
     scanner: ScannerConfig | None = None
     camera: CameraConfig | None = None
     readers: list[ReaderConfig] = Field(default_factory=list)  # cards/PINs: a manager resolves a held review
+    keypad: KeypadConfig | None = None
+    # Codes printed on the station: scanning one pays or cancels (needs the station's scanner).
+    pay_codes: list[StationCode] = Field(default_factory=list)
+    cancel_codes: list[StationCode] = Field(default_factory=list)
+    pay_by_member_code: bool = True  # the shopper's member code shown again pays
+    auto_zero_g: float = Field(default=20.0, ge=0)  # zero drift up to this on an empty platter; 0 = off
+    clear_timeout_s: float = Field(default=30.0, gt=0)  # goods left this long after a basket: scale_not_empty
+
+    @model_validator(mode="after")
+    def _codes(self) -> StationSettings:
+        if set(self.pay_codes) & set(self.cancel_codes):
+            raise ValueError("a code cannot both pay and cancel")
+        if (self.pay_codes or self.cancel_codes) and not self.reads_codes():
+            raise ValueError("pay_codes and cancel_codes need a scanner at the station")
+        return self
+
+    def reads_codes(self) -> bool:
+        """Return whether a scanner at the station reads codes (its ``scanner`` or a scanner in ``readers``)."""
+        return self.scanner is not None or any(r.type == "scanner" for r in self.readers)
+
+    def pay_inputs(self) -> list[str]:
+        """Return what can confirm a payment at this station (empty: nothing can)."""
+        inputs = []
+        if self.screen is not None and "touch" in catalog.get(self.screen.type).traits:
+            inputs.append("touch")
+        if self.keypad is not None:
+            inputs.append("keypad")
+        if self.reads_codes() and self.pay_codes:
+            inputs.append("scanner")
+        if self.reads_codes() and self.pay_by_member_code:
+            inputs.append("member_code")
+        return inputs
+
+
+class BarcodeLabel(_Cfg):
+    """One weight- or price-embedded label layout (GS1 prefixes 20-29), as a pattern or as fields.
+
+    ``pattern = "21PPPPPWWWWWC"`` (see edge_agent/domain/barcodes.py), or ``prefix``, ``kind``,
+    ``item_digits``, ``value_digits`` and ``value_check`` (a price/weight check digit before the value).
+    """
+
+    pattern: str | None = None
+    prefix: Annotated[str, Field(pattern=r"^\d{1,3}$")] | None = None
+    kind: Literal["weight", "price"] | None = None
+    item_digits: int = Field(default=5, ge=1, le=8)
+    value_digits: int = Field(default=5, ge=1, le=8)
+    value_check: bool = False
+    decimals: int | None = Field(default=None, ge=0, le=5)  # weight: kg (3), price: currency units (2)
+
+    def to_pattern(self) -> str:
+        """Return the layout as a pattern such as ``21PPPPPWWWWWC``."""
+        if self.pattern is not None:
+            return self.pattern
+        assert self.prefix is not None
+        assert self.kind is not None
+        value = ("W" if self.kind == "weight" else "$") * self.value_digits
+        return self.prefix + "P" * self.item_digits + ("V" if self.value_check else "") + value + "C"
+
+    @model_validator(mode="after")
+    def _layout(self) -> BarcodeLabel:
+        if (self.pattern is None) == (self.prefix is None or self.kind is None):
+            raise ValueError("give either pattern, or prefix and kind (with the field lengths)")
+        pattern = self.to_pattern()
+        if self.pattern is None and len(pattern) != 13:
+            raise ValueError(f"prefix + item + value digits + check digit make {len(pattern)} digits, not 13")
+        EmbeddedLayout.parse(pattern, decimals=self.decimals)  # raises ValueError naming the problem
+        return self
+
+
+class BarcodeSettings(_Cfg):
+    """The store's weight/price-embedded label scheme (``[[checkout.barcodes.labels]]``)."""
+
+    labels: list[BarcodeLabel] = Field(default_factory=list)
+    label_tolerance_g: float = Field(default=10.0, ge=0)  # the scale vs a printed weight
+    label_tolerance_rel: float = Field(default=0.03, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _one_layout_per_prefix(self) -> BarcodeSettings:
+        prefixes = [EmbeddedLayout.parse(label.to_pattern()).prefix for label in self.labels]
+        for i, a in enumerate(prefixes):
+            for j, b in enumerate(prefixes):
+                if i != j and b.startswith(a):
+                    raise ValueError(f"label prefixes {a} and {b} overlap: a code would match both")
+        return self
 
 
 class CheckoutSettings(_Cfg):
@@ -125,6 +232,7 @@ class CheckoutSettings(_Cfg):
     auto_accept_threshold: float | None = None  # default: the model card's threshold
     auth_timeout_s: float = Field(default=10.0, gt=0)  # online payment answer, then the offline rule
     journal_prune_s: float = Field(default=60.0, gt=0)  # how often acknowledged sales leave sales.jsonl
+    barcodes: BarcodeSettings = Field(default_factory=BarcodeSettings)
 
 
 class DoorSettings(_Cfg):

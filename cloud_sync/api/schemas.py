@@ -292,6 +292,10 @@ class IssuerKeyOut(BaseModel):
 # ---------------------------------------------------------------------------- catalog
 
 
+# The item digits of the store's weight/price-embedded scale labels (PLU), e.g. 12345 in 2112345004128.
+ItemCode = Annotated[str, Field(pattern=r"^[0-9]{1,8}$")]
+
+
 class ProductIn(_In):
     """Create a product: ``price_cents`` per unit, or ``price_per_kg_cents`` if sold by weight."""
 
@@ -304,6 +308,7 @@ class ProductIn(_In):
     price_cents: Cents | None = None
     price_per_kg_cents: Cents | None = None
     low_stock_threshold: Annotated[int, Field(ge=0, le=1_000_000), JsonInteger] | None = None
+    item_code: ItemCode | None = None
 
     @model_validator(mode="after")
     def _price_matches_kind(self) -> ProductIn:
@@ -325,6 +330,7 @@ class ProductPatch(_In):
     weight_tolerance_g: Grams | None = None
     low_stock_threshold: Annotated[int, Field(ge=0, le=1_000_000), JsonInteger] | None = None
     active: StrictBool | None = None
+    item_code: ItemCode | None = None
 
 
 class ProductOut(BaseModel):
@@ -341,6 +347,7 @@ class ProductOut(BaseModel):
     low_stock_threshold: int | None
     active: bool
     image_ids: list[int] = Field(default_factory=list)
+    item_code: str | None = None
 
 
 class PriceIn(_In):

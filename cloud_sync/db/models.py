@@ -337,6 +337,7 @@ class Product(Base):
     sold_by_weight: Mapped[bool] = mapped_column(Boolean, default=False)
     price_cents: Mapped[int | None] = mapped_column(BigInteger, default=None)
     price_per_kg_cents: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    item_code: Mapped[str | None] = mapped_column(String(8), unique=True, default=None)  # scale-label PLU
     low_stock_threshold: Mapped[int | None] = mapped_column(BigInteger, default=None)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -57,11 +57,20 @@ def _catalog_changed(session: Session, product_ids: list[str]) -> None:
     record_change(session, "catalog", upsert_products=upserts)
 
 
+def _check_item_code(session: Session, product_id: str, item_code: str | None) -> None:
+    if item_code is None:
+        return
+    taken = session.scalars(select(Product).where(Product.item_code == item_code, Product.id != product_id)).first()
+    if taken is not None:
+        raise Conflict(f"item code {item_code!r} already belongs to product {taken.id!r}")
+
+
 def create_product(session: Session, data: dict[str, Any]) -> Product:
     """Create a product with its barcodes and publish it to the stores."""
     barcodes = data.pop("barcodes", [])
     if session.get(Product, data["id"]) is not None:
         raise Conflict(f"product {data['id']!r} exists")
+    _check_item_code(session, data["id"], data.get("item_code"))
     now = utcnow()
     product = Product(**data, active=True, created_at=now, updated_at=now)
     session.add(product)
@@ -75,6 +84,7 @@ def update_product(session: Session, product_id: str, changes: dict[str, Any]) -
     """Change product fields and publish the new version."""
     product = get_product(session, product_id)
     barcodes = changes.pop("barcodes", None)
+    _check_item_code(session, product_id, changes.get("item_code"))
     for key, value in changes.items():
         setattr(product, key, value)
     product.updated_at = utcnow()
@@ -122,6 +132,7 @@ def product_views(session: Session, products: list[Product], now: datetime | Non
                 "price_per_kg_cents": per_kg,
                 "low_stock_threshold": p.low_stock_threshold,
                 "active": p.active,
+                "item_code": p.item_code,
                 "image_ids": images[p.id],
             }
         )

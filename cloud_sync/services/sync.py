@@ -140,6 +140,7 @@ def catalog_products(
                 price_per_kg_cents=per_kg,
                 scheduled_prices=scheduled,
                 active=p.active,
+                item_code=p.item_code,
             )
         )
     return out

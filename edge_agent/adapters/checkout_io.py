@@ -7,7 +7,8 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from decimal import Decimal
 from typing import Protocol
 
@@ -20,6 +21,7 @@ from contracts.sync import Promotion as SyncedPromotion
 from devices.escpos.driver import EscposDriver
 from devices.nextion.driver import NextionDriver
 from devices.nextion.protocol import Touch
+from devices.scales.base import ScaleDriver
 from devices.scales.settle import WeightStable
 from devices.screen import BasketLine, BasketView
 from edge_agent.adapters.vision import EvidenceProvider
@@ -38,6 +40,7 @@ from edge_agent.domain.checkout import (
     ShowMessage,
     ShowReceipt,
     WeightSettled,
+    ZeroScale,
 )
 from edge_agent.domain.ports import MessagePublisher
 
@@ -154,12 +157,15 @@ class CheckoutIO:
         payments: Payments,
         submit: Callable[[str, CheckoutInput], None],
         evidence: EvidenceProvider | None = None,
+        *,
+        scales: Mapping[str, ScaleDriver] | None = None,
     ) -> None:
-        """Use one screen per station, the payments link and (if there is a camera) evidence."""
+        """Use one screen per station, the payments link, (if there is a camera) evidence and the scales."""
         self.screens = screens
         self.payments = payments
         self.submit = submit
         self.evidence = evidence
+        self.scales = dict(scales or {})
 
     def execute(self, station_id: str, action: object) -> None:
         """Run one action of station ``station_id``."""
@@ -170,6 +176,8 @@ class CheckoutIO:
                 self.evidence.request(station_id, action)
         elif isinstance(action, RequestAuthorization):
             self.payments.request(station_id, action)
+        elif isinstance(action, ZeroScale):
+            self._zero(station_id, action.grams)
         elif isinstance(action, (ShowBasket, AskShopper, ShowMessage, ShowReceipt, Feedback)):
             screen = self.screens.get(station_id)
             if screen is not None:
@@ -177,6 +185,18 @@ class CheckoutIO:
                     screen.render(action)
                 except Exception:  # a screen fault must never stop a checkout
                     log.exception("screen of %s failed", station_id)
+
+    def _zero(self, station_id: str, grams: float) -> None:
+        scale = self.scales.get(station_id)
+        if scale is None:
+            return
+        log.info("%s: zeroing %g g of drift on the empty platter", station_id, grams)
+        scale.zero().add_done_callback(lambda f: _zeroed(station_id, grams, f))
+
+
+def _zeroed(station_id: str, grams: float, done: Future[bool]) -> None:
+    if not done.result():  # out of the scale's zero range, or in motion: the station tries again later
+        log.warning("%s: the scale refused to zero %g g", station_id, grams)
 
 
 class Payments:
@@ -258,6 +278,7 @@ def product_from_sync(p: CatalogProduct) -> Product:
         weight_tolerance_g=p.weight_tolerance_g,
         sold_by_weight=p.sold_by_weight,
         price_per_kg_cents=p.price_per_kg_cents,
+        item_code=p.item_code,
         scheduled=tuple(
             PriceChange(s.effective_from.timestamp(), s.price_cents, s.price_per_kg_cents) for s in p.scheduled_prices
         ),

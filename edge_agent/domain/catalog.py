@@ -128,7 +128,7 @@ class Catalog:
                 key = normalize_gtin(code)
                 self._by_barcode[key or code.strip()] = p
             if p.item_code:
-                self._by_item_code[p.item_code] = p
+                self._by_item_code[_item_key(p.item_code)] = p
             self._by_label[p.id] = p
             for label in p.model_labels:
                 self._by_label[label] = p
@@ -150,8 +150,8 @@ class Catalog:
         return self._by_barcode.get(gtin)
 
     def by_item_code(self, item_code: str) -> Product | None:
-        """Return the product of an embedded label's item code."""
-        return self._by_item_code.get(item_code)
+        """Return the product of an embedded label's item code (leading zeros do not count: 04011 is 4011)."""
+        return self._by_item_code.get(_item_key(item_code))
 
     def by_label(self, label: str) -> Product | None:
         """Return the product a recogniser label means."""
@@ -216,3 +216,7 @@ def index_coupons(coupons: Iterable[Coupon]) -> Mapping[str, tuple[Coupon, ...]]
     for c in coupons:
         out.setdefault(c.member_id, []).append(c)
     return {k: tuple(v) for k, v in out.items()}
+
+
+def _item_key(code: str) -> str:
+    return code.strip().lstrip("0") or "0"

@@ -257,6 +257,22 @@ def test_products_barcodes_prices_and_promotions(client: TestClient, op: dict[st
     assert client.patch("/api/v1/products/milk", json={"barcodes": ["123", "123"]}, headers=op).status_code == 422
 
 
+def test_item_codes_of_scale_labels_are_unique_and_synced(client: TestClient, op: dict[str, str]) -> None:
+    _product(client, op, "cheese", None, sold_by_weight=True, price_per_kg_cents=2000, item_code="12345")
+    assert client.get("/api/v1/products/cheese", headers=op).json()["item_code"] == "12345"
+    r = client.post(
+        "/api/v1/products", json={"id": "ham", "name": "Ham", "price_cents": 349, "item_code": "12345"}, headers=op
+    )
+    assert r.status_code == 409 and "item code" in r.json()["detail"]
+    bad = {"id": "ham", "name": "Ham", "price_cents": 349, "item_code": "12a45"}
+    assert client.post("/api/v1/products", json=bad, headers=op).status_code == 422
+    _product(client, op, "ham", 349)
+    assert client.patch("/api/v1/products/ham", json={"item_code": "12345"}, headers=op).status_code == 409
+    assert client.patch("/api/v1/products/ham", json={"item_code": "54321"}, headers=op).json()["item_code"] == "54321"
+    snap = client.get("/api/v1/sync/catalog", params={"snapshot": True}, headers=op).json()["snapshot"]
+    assert {p["id"]: p["item_code"] for p in snap["products"]} == {"cheese": "12345", "ham": "54321"}
+
+
 def test_product_images_upload_and_download(client: TestClient, op: dict[str, str], auth: Auth) -> None:
     _product(client, op, "p1")
     png = b"\x89PNG\r\n\x1a\n" + b"x" * 100

@@ -59,8 +59,8 @@ class Cloud:
         topic = f"smartstore/v1/{STORE}/pay/reply"
         client.publish(topic, signed(topic, dump(reply)) if self.sign else dump(reply), qos=1)
 
-    def publish_catalog(self) -> None:
-        snapshot = CatalogSnapshot(version=1, products=[MILK])
+    def publish_catalog(self, *extra: CatalogProduct) -> None:
+        snapshot = CatalogSnapshot(version=1, products=[MILK, *extra])
         topic = f"smartstore/v1/{STORE}/sync/catalog/snapshot"
         self.client.publish(topic, signed(topic, dump(snapshot)), qos=1, retain=True).wait_for_publish(5)
 

@@ -42,6 +42,7 @@ from edge_agent.domain.checkout.inputs import (
     ItemScanned,
     MemberCodeScanned,
     Pay,
+    PaySource,
     ScaleStatus,
     ShopperChose,
     StaffResolved,
@@ -58,6 +59,7 @@ from edge_agent.domain.checkout.outputs import (
     ShowMessage,
     ShowReceipt,
     StationAction,
+    ZeroScale,
 )
 from edge_agent.domain.checkout.session import (
     MAX_SALE_CENTS,
@@ -89,6 +91,7 @@ __all__ = [
     "ItemScanned",
     "MemberCodeScanned",
     "Pay",
+    "PaySource",
     "RequestAuthorization",
     "RequestEvidence",
     "ScaleStatus",
@@ -104,6 +107,7 @@ __all__ = [
     "StationTick",
     "VisionStatus",
     "WeightSettled",
+    "ZeroScale",
     "next_session_state",
     "sale_lines",
 ]

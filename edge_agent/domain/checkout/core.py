@@ -13,7 +13,7 @@ from contracts.messages import AlarmKind, DenyReason, Event, Mode
 from edge_agent.domain.access import AccessVerifier
 from edge_agent.domain.actions import FEEDBACK, AlarmBook, Emit, Feedback, emit
 from edge_agent.domain.catalog import Catalog
-from edge_agent.domain.checkout.outputs import MESSAGES, AskShopper, ShowBasket, ShowMessage, StationAction
+from edge_agent.domain.checkout.outputs import MESSAGES, AskShopper, ShowBasket, ShowMessage, StationAction, ZeroScale
 from edge_agent.domain.checkout.session import (
     TRANSITIONS,
     Session,
@@ -41,6 +41,14 @@ class StationConfig:
         scan_window_s: a barcode scanned before placing the item is used for the next item this long.
         min_delta_g: smaller stable weight changes are drift, not items.
         empty_g: at or below this the platter counts as empty.
+        pay_codes / cancel_codes: codes printed on the station; scanning one pays / cancels.
+        pay_by_member_code: the session's member presenting their code again pays.
+        auto_zero_g: an empty platter reading up to this much (drift) is zeroed while idle and at
+            session start; keep it within the scale's own zero range (0 turns auto-zero off).
+        zero_min_g: smaller readings are left alone (no zero command for a platter at zero).
+        clear_timeout_s: a platter still loaded this long after a basket ended raises ``scale_not_empty``.
+        start_wait_s: a member code scanned onto a loaded platter opens its session when the platter
+            empties within this long.
     """
 
     store_id: str
@@ -55,6 +63,13 @@ class StationConfig:
     scan_window_s: float = 20.0
     min_delta_g: float = 3.0
     empty_g: float = 5.0
+    pay_codes: frozenset[str] = frozenset()
+    cancel_codes: frozenset[str] = frozenset()
+    pay_by_member_code: bool = True
+    auto_zero_g: float = 20.0
+    zero_min_g: float = 1.0
+    clear_timeout_s: float = 30.0
+    start_wait_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -128,6 +143,10 @@ class StationCore:
         self._scan: tuple[str, float] | None = None  # a barcode scanned before its item was placed
         self._receipt_until = 0.0
         self._started = False
+        self.platter_g = 0.0  # the last settled reading
+        self.paid_by: Counter[str] = Counter()  # what confirmed each sale: touch, keypad, scanner, member_code
+        self._left_by: float | None = None  # a basket ended with goods on the platter: clear it by then
+        self._waiting: tuple[str, float] | None = None  # a member code scanned onto a loaded platter
 
     # ------------------------------------------------------------------ helpers
     def _now(self) -> datetime:
@@ -168,7 +187,51 @@ class StationCore:
             out.append(AskShopper(item.seq, item.choices))
 
     def _idle_screen(self) -> ShowMessage:
-        return ShowMessage(MESSAGES["welcome" if self.scale_ok else "out_of_order"])
+        if not self.scale_ok:
+            return ShowMessage(MESSAGES["out_of_order"])
+        return ShowMessage(MESSAGES["clear_scale" if self.scale_not_empty else "welcome"])
+
+    # ------------------------------------------------------------------ platter care
+    @property
+    def scale_not_empty(self) -> bool:
+        """Return whether the ``scale_not_empty`` alarm is raised."""
+        return (AlarmKind.SCALE_NOT_EMPTY, self.config.station_id) in self.alarms.active
+
+    def _basket_left(self) -> None:
+        """Start the clear-the-platter timer when a basket ends with goods on the scale."""
+        if self.platter_g > self.config.empty_g:
+            self._left_by = self.clock.monotonic() + self.config.clear_timeout_s
+
+    def _platter_left(self, out: list[StationAction]) -> None:
+        g = self.platter_g
+        self._raise(AlarmKind.SCALE_NOT_EMPTY, self.config.station_id, out, f"{g:g} g left on the scale after a basket")
+        self._left_by = None
+
+    def _platter_emptied(self, out: list[StationAction]) -> None:
+        was = self.scale_not_empty
+        self._left_by = None
+        self._clear(AlarmKind.SCALE_NOT_EMPTY, self.config.station_id, out)
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None and self.clock.monotonic() - waiting[1] <= self.config.start_wait_s:
+            self._on_member_code(waiting[0], out)  # the shopper cleared the platter: their session starts
+        elif was and self.session is None and self.state is State.IDLE:
+            out.append(self._idle_screen())
+
+    def _maybe_zero(self, out: list[StationAction]) -> None:
+        """Zero drift on an empty platter (never under a basket or goods the station knows of)."""
+        g = abs(self.platter_g)
+        cfg = self.config
+        if self.scale_ok and not self._on_scale and cfg.auto_zero_g > 0 and cfg.zero_min_g <= g <= cfg.auto_zero_g:
+            out.append(ZeroScale(self.platter_g))
+
+    def _platter_blocks_start(self, text: str, out: list[StationAction]) -> bool:
+        """Hold a new session back while goods lie on the platter (they would be no one's items)."""
+        if self.platter_g <= self.config.empty_g or (not self._on_scale and self.platter_g <= self.config.auto_zero_g):
+            return False
+        self._waiting = (text, self.clock.monotonic())
+        out.append(Feedback(False, MESSAGES["clear_scale"]))
+        out.append(ShowMessage(MESSAGES["clear_scale"]))
+        return True
 
     # ------------------------------------------------------------------ staff
     def _after_holds_change(self, out: list[StationAction]) -> None:
@@ -196,6 +259,8 @@ class StationCore:
         if not self._can(SessionTrigger.IDENTIFIED):
             out.append(ShowMessage(MESSAGES["pay_wait"] if self.state is State.AUTHORIZING else MESSAGES["busy"]))
             return
+        if self._platter_blocks_start(text, out):
+            return
         now, mono = self.clock.time(), self.clock.monotonic()
         # Day mode: the checkout applies no hours or occupancy rule, only signatures, replay, revocation.
         decision = self.verifier.check(text, now=now, mono=mono, mode=Mode.DAY, occupancy=0)
@@ -206,10 +271,25 @@ class StationCore:
             return
         self.verifier.commit(decision, mono)
         self._fire(SessionTrigger.IDENTIFIED)
-        self.session = Session(member_id=decision.member_id, sale_id=self.new_id(), last_activity=mono)
+        self.session = Session(member_id=decision.member_id, sale_id=self.new_id(), last_activity=mono, code_text=text)
         self._scan = None
+        self._maybe_zero(out)
         out.append(Feedback(True, "Welcome - place your items one by one"))
         self._show_basket(out)
+
+    def _member_pays(self, text: str) -> bool:
+        """Return whether ``text`` is the session's member presenting their code again to pay."""
+        s = self.session
+        if s is None or not self.config.pay_by_member_code or self.state not in (State.SHOPPING, State.PAYMENT):
+            return False
+        if text == s.code_text:
+            return True  # the same code shown again (the replay cache would refuse it as a new entry)
+        now, mono = self.clock.time(), self.clock.monotonic()
+        decision = self.verifier.check(text, now=now, mono=mono, mode=Mode.DAY, occupancy=0)
+        if not decision.granted or decision.member_id != s.member_id:
+            return False
+        self.verifier.commit(decision, mono)
+        return True
 
     def _vision(self, camera_ok: bool, model_ok: bool, out: list[StationAction]) -> None:
         station = self.config.station_id

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Literal
 
 from edge_agent.domain.catalog import Catalog
 
@@ -48,9 +49,14 @@ class ItemScanned:
     barcode: str
 
 
+PaySource = Literal["touch", "keypad", "scanner", "member_code"]
+
+
 @dataclass(frozen=True)
 class Pay:
-    """The shopper pressed pay."""
+    """The shopper confirmed payment: pressed Pay, a keypad key, or scanned the station's pay code."""
+
+    source: PaySource = "touch"
 
 
 @dataclass(frozen=True)

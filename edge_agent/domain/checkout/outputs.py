@@ -29,6 +29,7 @@ MESSAGES = {
     "late_item": "Item placed after paying was not added",
     "out_of_order": "Out of order - the scale is not working",
     "scale_lost": "The scale stopped working - pay for the items shown or cancel",
+    "clear_scale": "Take everything off the scale, then scan your code",
 }
 
 
@@ -71,6 +72,13 @@ class AskShopper:
 
 
 @dataclass(frozen=True)
+class ZeroScale:
+    """Zero the station's scale (the platter is empty but reads a little drift)."""
+
+    grams: float
+
+
+@dataclass(frozen=True)
 class ShowMessage:
     """Show a short text."""
 
@@ -90,5 +98,13 @@ class ShowReceipt:
 
 
 StationAction = (
-    RequestEvidence | RequestAuthorization | ShowBasket | AskShopper | ShowMessage | ShowReceipt | Emit | Feedback
+    RequestEvidence
+    | RequestAuthorization
+    | ShowBasket
+    | AskShopper
+    | ShowMessage
+    | ShowReceipt
+    | ZeroScale
+    | Emit
+    | Feedback
 )

@@ -7,7 +7,7 @@ from typing import Literal
 
 from contracts.messages import AlarmKind, SaleCompleted
 from edge_agent.domain.actions import Emit
-from edge_agent.domain.checkout.inputs import AuthorizationResult
+from edge_agent.domain.checkout.inputs import AuthorizationResult, PaySource
 from edge_agent.domain.checkout.outputs import MESSAGES, RequestAuthorization, ShowMessage, ShowReceipt, StationAction
 from edge_agent.domain.checkout.session import (
     MAX_SALE_CENTS,
@@ -25,7 +25,7 @@ from edge_agent.domain.payment import Totals
 class PayingSteps(WeighingSteps):
     """The part of the station's state machine that takes the payment."""
 
-    def _on_pay(self, out: list[StationAction]) -> None:
+    def _on_pay(self, out: list[StationAction], source: PaySource = "touch") -> None:
         s = self.session
         if s is None or not self._can(SessionTrigger.PAY):
             out.append(ShowMessage(MESSAGES["pay_wait"] if self.state is State.AUTHORIZING else MESSAGES["code_first"]))
@@ -53,6 +53,7 @@ class PayingSteps(WeighingSteps):
         totals = self.ledger.totals(s.member_id, subtotal, now, s.sale_id, promotion_cents, promotion_ids)
         self.ledger.reserve(totals.coupon_ids, s.sale_id)
         self._fire(SessionTrigger.PAY)
+        s.pay_source = source
         if not self.online:
             self._pay_offline(s, totals, out, "offline")
             return
@@ -151,6 +152,7 @@ class PayingSteps(WeighingSteps):
         for a in accepted:
             self.sold[a.product.id] += round(a.weight_g) if a.product.sold_by_weight else a.quantity
         self.sales += 1
+        self.paid_by[s.pay_source] += 1
         self._on_scale.extend(i.weight_g for i in s.items)  # paid items still on the platter
         self._receipt_until = self.clock.monotonic() + self.config.receipt_s
         out.append(Emit(sale))
@@ -159,6 +161,7 @@ class PayingSteps(WeighingSteps):
         )
         deferred = s.deferred
         self.session = None
+        self._basket_left()
         for w in deferred:  # changes made while the payment was being authorised
             if w.delta_grams > 0:
                 self._on_scale.append(w.delta_grams)

@@ -10,7 +10,7 @@ from typing import Literal
 
 from contracts.messages import SaleLine
 from edge_agent.domain.catalog import Product
-from edge_agent.domain.checkout.inputs import WeightSettled
+from edge_agent.domain.checkout.inputs import PaySource, WeightSettled
 from edge_agent.domain.fusion import Accept
 from edge_agent.domain.payment import Totals
 
@@ -109,6 +109,8 @@ class Session:
     removals: list[float] = field(default_factory=list)  # unexplained removals (grams), each a hold
     request: PendingRequest | None = None
     deferred: list[WeightSettled] = field(default_factory=list)  # weight changes while authorizing
+    code_text: str = ""  # the member code that opened the session (presented again, it pays)
+    pay_source: PaySource = "touch"  # what confirmed the payment
 
     def holds(self) -> list[str]:
         """Return what holds the session for staff."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from contracts.member_code import CODE_PREFIX
 from contracts.messages import CheckoutAbandoned
 from edge_agent.domain.checkout.core import CheckoutSnapshot
 from edge_agent.domain.checkout.inputs import (
@@ -67,7 +68,7 @@ class CheckoutStation(PayingSteps):
         ):
             self.session.last_activity = self.clock.monotonic()
         if isinstance(event, MemberCodeScanned):
-            self._on_member_code(event.text, out)
+            self._on_member(event.text.strip(), out)
         elif isinstance(event, WeightSettled):
             self._on_weight(event, out)
         elif isinstance(event, Evidence):
@@ -75,9 +76,9 @@ class CheckoutStation(PayingSteps):
         elif isinstance(event, ShopperChose):
             self._on_choice(event, out)
         elif isinstance(event, ItemScanned):
-            self._on_scan(event.barcode, out)
+            self._on_code(event.barcode.strip(), out)
         elif isinstance(event, Pay):
-            self._on_pay(out)
+            self._on_pay(out, event.source)
         elif isinstance(event, AuthorizationResult):
             self._on_auth_result(event, out)
         elif isinstance(event, ConnectivityChanged):
@@ -96,6 +97,24 @@ class CheckoutStation(PayingSteps):
         else:
             self._on_tick(out)
         return out
+
+    # ------------------------------------------------------------------ codes
+    def _on_code(self, code: str, out: list[StationAction]) -> None:
+        """Route a scanned code: the station's pay or cancel code, a member code, or an item."""
+        if code in self.config.pay_codes:
+            self._on_pay(out, "scanner")
+        elif code in self.config.cancel_codes:
+            self._on_abandon(out)
+        elif code.startswith(CODE_PREFIX):
+            self._on_member(code, out)
+        else:
+            self._on_scan(code, out)
+
+    def _on_member(self, text: str, out: list[StationAction]) -> None:
+        if self._member_pays(text):
+            self._on_pay(out, "member_code")
+        else:
+            self._on_member_code(text, out)
 
     # ------------------------------------------------------------------ member
     def _scale(self, online: bool, out: list[StationAction]) -> None:
@@ -152,6 +171,7 @@ class CheckoutStation(PayingSteps):
         if s is not None:
             self.ledger.release(s.sale_id)
             self._on_scale.extend(i.weight_g for i in s.items)  # left on the platter
+            self._basket_left()
             if s.holds():
                 self.orphan_review = True  # the alarm stays until staff resolve it
             if s.items:  # unpaid goods: the cloud tells an operator
@@ -173,6 +193,10 @@ class CheckoutStation(PayingSteps):
     def _on_tick(self, out: list[StationAction]) -> None:
         mono = self.clock.monotonic()
         s = self.session
+        if self._left_by is not None and mono >= self._left_by and s is None:
+            self._platter_left(out)
+            if self.state is State.IDLE:
+                out.append(self._idle_screen())
         if self.state is State.RECEIPT:
             if mono >= self._receipt_until:
                 self._fire(SessionTrigger.DONE)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contracts.member_code import CODE_PREFIX
 from contracts.messages import AlarmKind
 from edge_agent.domain.checkout.core import StationCore
 from edge_agent.domain.checkout.inputs import Evidence, ShopperChose, WeightSettled
@@ -25,9 +24,13 @@ class WeighingSteps(StationCore):
     """The part of the station's state machine that builds the basket."""
 
     def _on_weight(self, event: WeightSettled, out: list[StationAction]) -> None:
+        self.platter_g = event.grams
         self._weight_change(event, out)
         if event.grams <= self.config.empty_g:
             self._on_scale.clear()  # the platter is empty: nothing from earlier sessions is left on it
+            self._platter_emptied(out)
+        if self.session is None and self.state is State.IDLE:
+            self._maybe_zero(out)  # between shoppers
 
     def _weight_change(self, event: WeightSettled, out: list[StationAction]) -> None:
         delta = event.delta_grams
@@ -170,9 +173,6 @@ class WeighingSteps(StationCore):
         self._apply(s, item, accepted if accepted is not None else NeedScan("choice does not match the weight"), out)
 
     def _on_scan(self, code: str, out: list[StationAction]) -> None:
-        if code.strip().startswith(CODE_PREFIX):
-            self._on_member_code(code.strip(), out)
-            return
         s = self.session
         if s is None or self.state in (State.IDLE, State.RECEIPT):
             out.append(ShowMessage(MESSAGES["code_first"]))

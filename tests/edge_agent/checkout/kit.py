@@ -76,6 +76,10 @@ class Rig:
         self.scale_g = max(self.scale_g + delta, 0.0)
         return self.send(WeightSettled(self.scale_g, delta))
 
+    def take_all(self) -> list[StationAction]:
+        """Take everything off the scale at once (the shopper leaves with their goods)."""
+        return self.weigh(-self.scale_g) if self.scale_g else []
+
     def place(
         self,
         grams: float,

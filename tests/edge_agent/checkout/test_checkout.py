@@ -11,6 +11,7 @@ from edge_agent.domain.access import AccessPolicy, AccessVerifier, TimeRange
 from edge_agent.domain.actions import Feedback
 from edge_agent.domain.catalog import Catalog, Product
 from edge_agent.domain.checkout import (
+    MESSAGES,
     Abandon,
     AskShopper,
     CatalogUpdated,
@@ -345,9 +346,11 @@ def test_abandon_returns_to_idle() -> None:
     assert rig.station.state is State.IDLE
     rig.weigh(-400)
     assert not events(rig.send(Abandon()), CheckoutAbandoned)  # nothing open: nothing to report
-    rig.login("m2")
-    assert rig.station.snapshot().item_count == 0
-    assert not of(rig.weigh(-150), ShowMessage)  # the abandoned item is taken off: no alert
+    refused = rig.login("m2")  # the abandoned chips still lie on the platter: nobody's item
+    assert rig.station.session is None and of(refused, ShowMessage)[-1].text == MESSAGES["clear_scale"]
+    taken = rig.weigh(-150)  # the abandoned item is taken off: no staff alert, m2's session opens
+    assert not events(taken, AlarmRaised)
+    assert rig.station.snapshot().member_id == "m2" and rig.station.snapshot().item_count == 0
 
 
 def test_stations_are_independent() -> None:

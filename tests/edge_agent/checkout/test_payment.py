@@ -35,9 +35,10 @@ def shop(rig: Rig, member: str = "m1", chips: int = 1, cola: int = 1) -> None:
 
 
 def finish(rig: Rig) -> None:
-    """Let the receipt time out."""
+    """Let the receipt time out; the shopper takes their goods off the scale."""
     rig.clock.advance(60)
     rig.send(StationTick())
+    rig.take_all()
 
 
 def sale(actions: list) -> SaleCompleted:
@@ -82,6 +83,7 @@ def test_offline_limit_is_per_member_per_night_and_resets() -> None:
     shop(rig, "m1")
     assert not events(rig.send(Pay()), SaleCompleted)  # 350 + 350 > 500
     rig.send(Abandon())
+    rig.take_all()
     shop(rig, "m2")
     sale(rig.send(Pay()))  # another member has their own limit
     finish(rig)
