@@ -32,8 +32,9 @@ from devices.scanner.simulator import ScannerSimulator
 from devices.wiegand.simulator import WiegandSimulator
 from edge_agent.domain.catalog import Product
 from smartstore.demo_checkout import ITEMS, STATION, CheckoutSims, load_products, product_body
-from smartstore.stack import Api, ApiError, Stack, StackError, signals_deferred, wait_for
+from smartstore.stack import INTERRUPTED, Api, ApiError, Stack, StackError, signals_deferred, wait_for
 from smartstore.testing.staff import RESTOCKER_BADGE, present_card
+from smartstore.testing.stations import StationSims
 
 STORE = "store-001"
 # member, tier, wallet top-up in cents
@@ -47,6 +48,7 @@ MEMBERS = [
     ("heidi", "standard", 0),
 ]
 Say = Callable[[str], None]
+POLE_STATION = "co2"
 
 
 class Phone:
@@ -93,11 +95,13 @@ class Night:
             products, photos = load_products(say)
         self.products = products
         self.checkout = CheckoutSims(root, self.products, photos)
+        self.pole = StationSims.pole_only(root, POLE_STATION)  # a second checkout: pole display and scanner only
         self.phones: dict[str, Phone] = {}
         self.agent: Any = None
         self.data = root / "data"
         self.revocation_ms: float | None = None
         self.app_entries = 0
+        self.paid_without_touch = 0
         self.price_seen: dict[str, str] = {}
 
     # ------------------------------------------------------------------ set-up, as the operator and technician do
@@ -114,7 +118,9 @@ class Night:
             "scanner": {"url": str(self.hosts[2].path)},
             "readers": [{"type": "wiegand", "url": str(self.hosts[3].path)}],
             "mqtt": {"keepalive": 5},
-            "checkout": self.checkout.devices(),
+            "checkout": self.checkout.devices() | {
+                "stations": [*self.checkout.devices()["stations"], self.pole.settings()]
+            },
         }  # fmt: skip
 
     def set_up(self) -> None:
@@ -175,6 +181,28 @@ class Night:
         result = "granted" if row[0] else str(row[1])
         self.say(f"   cloud <- entry {result} ({row[2] or 'unknown member'})")
         return result
+
+    def pole_shop(self, member: str) -> bool:
+        """Pay at the station without a touch screen: code, item, its barcode, then the printed pay code."""
+        say, pole = self.say, self.pole
+        product = next(p for p in self.products if p.barcodes and not p.sold_by_weight and p.unit_weight_g)
+        say(f"-- {member} uses the second checkout: only a pole display and a scanner, no touch screen")
+        sales = int(self.stack.scalar("SELECT count(*) FROM sales WHERE store_id = :s", s=STORE) or 0)
+        pole.scan(self.phones[member].next_code())
+        wait_for(lambda: "Welcome" in pole.display() or "TOTAL" in pole.display(), 15, "the pole display's welcome")
+        pole.scale.model.place(float(product.unit_weight_g or 500.0), settle_s=0.2)
+        wait_for(lambda: "scan" in pole.display().lower(), 15, "the pole display asking for a scan")
+        pole.scan(product.barcodes[0])
+        wait_for(lambda: product.name[:12] in pole.display(), 15, f"{product.name} on the pole display")
+        say(f"   pole display: {pole.display()[:70]}")
+        pole.pay()  # scans the PAY code printed on the station
+        paid = self._until(
+            lambda: int(self.stack.scalar("SELECT count(*) FROM sales WHERE store_id = :s", s=STORE) or 0) > sales, 30
+        )
+        say(f"   cloud <- sale at {POLE_STATION}, paid with the printed pay code" if paid else "   (no sale)")
+        pole.scale.model.place(0.0, settle_s=0.1)  # the shopper takes the goods
+        self.paid_without_touch += int(paid)
+        return paid
 
     def walk_in(self, people: int = 1) -> None:
         """Open the door, let ``people`` walk in through the beams, close it."""
@@ -320,6 +348,7 @@ class Night:
         say("-- the store is now at its cap of 5; heidi must wait")
         self.door(phones["heidi"].code())
         self.checkout.shop(say, "bob", phones["bob"].next_code(), ["juice"])
+        self.pole_shop("grace")
         say("-- bob leaves with the exit button (free egress)")
         self.walk_out()
         say("-- the stranger walks out again")
@@ -441,6 +470,7 @@ class Night:
             "price_seen": self.price_seen,
             "baskets": len(self.checkout.baskets),
             "app_entries": self.app_entries,
+            "paid_without_touch": self.paid_without_touch,
             "staff_entries": count("SELECT count(*) FROM entries WHERE store_id = :s AND granted AND via = 'staff'"),
             "reviews_resolved": sum(1 for r in replies if r["name"] == "resolve_review" and r["status"] == "ok"),
             "command_replies": replies,
@@ -451,6 +481,7 @@ class Night:
         for h in self.hosts:
             h.stop()
         self.checkout.stop()
+        self.pole.stop()
 
 
 _LAST_VIA = "SELECT via FROM entries WHERE store_id = :s ORDER BY ts DESC LIMIT 1"
@@ -517,7 +548,9 @@ def _keep_running(stack: Stack) -> None:
     print(f"  e.g. curl -H 'Authorization: Bearer {token}' {stack.url}/api/v1/stores/{STORE}", flush=True)
     print("  press Ctrl-C to stop everything", flush=True)
     try:
-        while True:
-            time.sleep(1)
-    except KeyboardInterrupt:
-        print("stopping", flush=True)
+        while not INTERRUPTED.wait(1):
+            pass
+    except KeyboardInterrupt:  # outside the demo's own signal handling
+        pass
+    INTERRUPTED.clear()  # Ctrl-C here means "stop and report", not "abandon the summary"
+    print("stopping", flush=True)

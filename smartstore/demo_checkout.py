@@ -27,6 +27,7 @@ from edge_agent.domain.catalog import Product
 from models.labels import default_data_dir
 from smartstore.demo_camera import PhotoCamera
 from smartstore.grocery import build_catalog
+from smartstore.stack import INTERRUPTED
 
 STATION = "co1"
 # What the demo shoppers buy: a kind of item -> the dataset class (the product id in the cloud).
@@ -234,6 +235,8 @@ class CheckoutSims:
     def _wait(predicate: Callable[[], Any], timeout: float) -> Any:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if INTERRUPTED.is_set():
+                raise KeyboardInterrupt
             value = predicate()
             if value:
                 return value

@@ -44,7 +44,7 @@ class ApiError(StackError):
         self.status = status
 
 
-INTERRUPTED = threading.Event()  # set by ``stop_on_signals``: every wait checks it
+INTERRUPTED = threading.Event()  # set by ``stop_on_signals``; every wait turns it into KeyboardInterrupt
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
@@ -56,7 +56,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
     deadline = time.monotonic() + timeout
     while True:
         if INTERRUPTED.is_set():
-            raise KeyboardInterrupt  # the signal's own exception was lost: stop here all the same
+            raise KeyboardInterrupt
         value = predicate()
         if value:
             return value
@@ -354,11 +354,12 @@ class Stack:
 
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[None]:
-    """Turn SIGINT and SIGTERM into ``KeyboardInterrupt`` while open, so ``finally`` blocks stop the children."""
+    """Turn SIGINT and SIGTERM into ``KeyboardInterrupt`` at the next wait, so ``finally`` blocks stop the children."""
 
     def handler(signum: int, frame: Any) -> None:
-        INTERRUPTED.set()  # a KeyboardInterrupt raised inside a __del__ or weakref callback is swallowed
-        raise KeyboardInterrupt
+        # Only a flag: an exception raised here could land inside a native library's callback (zxing's
+        # nanobind aborts the process) or a __del__ (swallowed). The next wait raises KeyboardInterrupt.
+        INTERRUPTED.set()
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
