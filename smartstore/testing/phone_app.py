@@ -9,29 +9,17 @@ walk and returns None when Chromium or Selenium is absent.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-CHROMEDRIVER = "/usr/bin/chromedriver"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--force-device-scale-factor=1",
-]
+from smartstore.testing.browser import CHROMIUM, chrome
 
 
 def chromium() -> str | None:
     """Return the Chromium binary, or None when it is not installed."""
-    return shutil.which("chromium") or shutil.which("chromium-browser")
+    return CHROMIUM
 
 
 def read_code_file(path: Path, address: str, *, after: int = 0, timeout: float = 10.0) -> str:
@@ -56,21 +44,10 @@ class PhoneApp:
 
     def __init__(self, base_url: str, *, width: int = 390, height: int = 844, timeout: float = 20.0) -> None:
         """Start headless Chromium at phone size (RuntimeError when Chromium is missing)."""
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
         from selenium.webdriver.support.ui import WebDriverWait
 
-        binary = chromium()
-        if binary is None:
-            raise RuntimeError("chromium is not installed (apt-get install chromium chromium-driver)")
-        options = webdriver.ChromeOptions()
-        options.binary_location = binary
-        for flag in [*FLAGS, f"--window-size={width},{height}"]:
-            options.add_argument(flag)
         self.base_url = base_url.rstrip("/")
-        self.driver: Any = webdriver.Chrome(
-            service=Service(shutil.which("chromedriver") or CHROMEDRIVER), options=options
-        )
+        self.driver: Any = chrome(width, height, "--force-device-scale-factor=1")
         self.driver.execute_cdp_cmd(
             "Emulation.setDeviceMetricsOverride",
             {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": True},

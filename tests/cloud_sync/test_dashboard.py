@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 import uuid
@@ -21,21 +20,8 @@ from cloud_sync.services.tokens import Role
 from contracts.messages import AlarmKind, AlarmRaised, CheckoutAbandoned, DoorState, Mode, dump
 from contracts.topics import Topics
 from smartstore.testing.broker import free_port
+from smartstore.testing.browser import CHROMIUM, MISSING, chrome
 from tests.cloud_sync.conftest import Publisher, make_token, wait_until
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1280,1000",
-]
 
 
 @pytest.fixture
@@ -76,7 +62,7 @@ def test_sse_stream_sends_an_update_when_data_changes(
     assert "No store has reported yet" in seen[0]
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium chromium-driver)")
+@pytest.mark.skipif(CHROMIUM is None, reason=MISSING)
 @pytest.mark.timeout(120)
 def test_dashboard_in_chromium_updates_live(
     server: str,
@@ -88,20 +74,14 @@ def test_dashboard_in_chromium_updates_live(
 ) -> None:
     if not migrated_url.startswith("sqlite"):
         pytest.skip("one browser run is enough; the data path is covered on both databases elsewhere")
-    from selenium import webdriver
     from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
     worker_factory()
     token = make_token(engine, Role.OPERATOR)
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in FLAGS:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = chrome()
     wait = WebDriverWait(driver, 20)
     try:
         driver.get(server + "/")
@@ -174,19 +154,13 @@ def test_an_operator_enrols_and_retires_a_store_from_the_dashboard(
     if not migrated_url.startswith("sqlite"):
         pytest.skip("one browser run is enough; enrolment itself is tested on both databases")
     from nacl.signing import SigningKey
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
     from contracts.enrolment import pairing_code, sign_collect
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in FLAGS:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = chrome()
     wait = WebDriverWait(driver, 20)
     try:
         driver.get(server + "/")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import re
-import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,26 +23,14 @@ from contracts.messages import COMMAND_ADAPTER, CommandReply, dump
 from contracts.signing import open_envelope
 from contracts.topics import Topics
 from smartstore.testing.broker import free_port
+from smartstore.testing.browser import CHROMIUM, MISSING, chrome
 from tests.cloud_sync.conftest import make_token, wait_until
 from tests.cloud_sync.dashboard_seed import seed_store
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-]
 ReplyStatus = Literal["ok", "error", "rejected", "expired"]
 SHOTS = Path("/tmp/smartstore-dashboard-shots")  # looked at by a person; never in the repository
 pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium chromium-driver)"),
+    pytest.mark.skipif(CHROMIUM is None, reason=MISSING),
     pytest.mark.timeout(120),
 ]
 
@@ -81,14 +68,8 @@ def serve(settings: CloudSettings, engine: Engine) -> Iterator[tuple[str, Any]]:
 @pytest.fixture
 def driver() -> Iterator[Any]:
     """A headless Chromium driven by selenium."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in [*FLAGS, "--window-size=1280,1000"]:
-        options.add_argument(flag)
-    d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    d = chrome(1280, 1000, "--hide-scrollbars")
     try:
         yield d
     finally:
