@@ -545,6 +545,7 @@ def _keep_running(stack: Stack) -> None:
     """Print how to reach the running system and wait for Ctrl-C."""
     token = stack.api.token
     print(f"the system stays up: dashboard {stack.url}/  operator token {token}", flush=True)
+    print(f"  the shoppers' phone app: {stack.url}/app/ (one-time codes land in {stack.shopper_codes})", flush=True)
     print(f"  e.g. curl -H 'Authorization: Bearer {token}' {stack.url}/api/v1/stores/{STORE}", flush=True)
     print("  press Ctrl-C to stop everything", flush=True)
     try:

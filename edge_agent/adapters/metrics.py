@@ -80,6 +80,19 @@ class StoreCollector(Collector):
         )
         latency.add_metric([], stats.decision_s.cumulative(), stats.decision_s.total_s)
         yield latency
+        items = CounterMetricFamily(
+            "smartstore_agent_checkout_items", "Checkout items by decision", labels=["station", "decision"]
+        )
+        sales = CounterMetricFamily(
+            "smartstore_agent_checkout_sales", "Checkout sales by what confirmed payment", labels=["station", "paid_by"]
+        )
+        for station_id, station in sorted(self.agent.stations.items()):
+            for decision, n in sorted(station.item_decisions.items()):
+                items.add_metric([station_id, decision], n)
+            for source, n in sorted(station.paid_by.items()):
+                sales.add_metric([station_id, source], n)
+        yield items
+        yield sales
         door = self.agent.door
         if door is None:
             return

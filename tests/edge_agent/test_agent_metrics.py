@@ -61,3 +61,22 @@ def test_metrics_show_decisions_latency_door_state_and_a_device_going_down(
     finally:
         sims.lcus_host.replug()
         running.stop()
+
+
+def test_checkout_items_and_sales_are_exported_by_station_and_decision() -> None:
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from edge_agent.adapters.metrics import StoreCollector
+    from edge_agent.services.stats import AgentStats
+
+    station = SimpleNamespace(item_decisions=Counter(accepted_barcode=2, review=1), paid_by=Counter(scanner=1))
+    agent = SimpleNamespace(stats=AgentStats(), door=None, stations={"co2": station})
+    registry = CollectorRegistry()
+    registry.register(StoreCollector(agent))  # type: ignore[arg-type]
+    text = generate_latest(registry).decode()
+    assert 'smartstore_agent_checkout_items_total{decision="accepted_barcode",station="co2"} 2.0' in text
+    assert 'smartstore_agent_checkout_items_total{decision="review",station="co2"} 1.0' in text
+    assert 'smartstore_agent_checkout_sales_total{paid_by="scanner",station="co2"} 1.0' in text

@@ -145,6 +145,8 @@ class StationCore:
         self._started = False
         self.platter_g = 0.0  # the last settled reading
         self.paid_by: Counter[str] = Counter()  # what confirmed each sale: touch, keypad, scanner, member_code
+        # How items were decided: accepted by <source> (vision, barcode, label, staff, ...), ask, scan, review.
+        self.item_decisions: Counter[str] = Counter()
         self._left_by: float | None = None  # a basket ended with goods on the platter: clear it by then
         self._waiting: tuple[str, float] | None = None  # a member code scanned onto a loaded platter
 

@@ -128,6 +128,7 @@ class WeighingSteps(StationCore):
         self._apply(s, item, decision, out)
 
     def _apply(self, s: Session, item: Item, decision: ItemDecision, out: list[StationAction]) -> None:
+        self.item_decisions[_decision_name(decision)] += 1
         if isinstance(decision, Accept):
             was_review = item.status == "review"
             item.status, item.accept, item.choices = "accepted", decision, ()
@@ -198,3 +199,12 @@ class WeighingSteps(StationCore):
             self._edit(out)
         self._scan = (code, self.clock.monotonic())
         out.append(ShowMessage(MESSAGES["place"]))
+
+
+def _decision_name(decision: ItemDecision) -> str:
+    """Return the metric label of a decision: ``accepted_<source>``, ``ask``, ``scan`` or ``review``."""
+    if isinstance(decision, Accept):
+        return f"accepted_{decision.source}"
+    if isinstance(decision, Ask):
+        return "ask"
+    return "scan" if isinstance(decision, NeedScan) else "review"

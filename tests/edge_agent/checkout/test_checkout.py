@@ -438,3 +438,13 @@ def test_staff_can_name_an_item_the_degraded_station_cannot() -> None:
     rig.send(StaffResolved("apple"))
     snap = rig.station.snapshot()
     assert (snap.pending, snap.total_cents) == (0, 192)
+
+
+def test_items_are_counted_by_how_they_were_decided() -> None:
+    rig = make_rig()
+    rig.login()
+    rig.place(151, predictions=(("Chips", 0.95),))
+    rig.place(250, predictions=(("Chips", 0.9),))  # nothing weighs 250 g more: held for staff
+    decisions = rig.station.item_decisions
+    assert decisions["review"] == 1
+    assert sum(n for name, n in decisions.items() if name.startswith("accepted_")) == 1
