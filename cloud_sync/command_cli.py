@@ -29,7 +29,7 @@ def _command(args: argparse.Namespace) -> int:
     from cloud_sync.db.session import make_session_factory
     from cloud_sync.downlink_key import DownlinkKeyError
     from cloud_sync.downlink_key import load as load_keys
-    from cloud_sync.services import audit, commands
+    from cloud_sync.services import commands
     from cloud_sync.services.errors import ServiceError
 
     settings = _settings(args)
@@ -53,16 +53,7 @@ def _command(args: argparse.Namespace) -> int:
         link = CommandClient(settings, sessions, signer)
         link.connect()
         with sessions.begin() as session:
-            row = commands.record_sent(session, args.store_id, cmd)
-            audit.record(
-                session,
-                actor=actor,
-                role="operator",
-                action=f"command.{name}",
-                store_id=args.store_id,
-                target=cmd.correlation_id,
-                details={"args": row.args, "reason": cmd.reason},
-            )
+            commands.record_sent(session, args.store_id, cmd, role="operator")
         try:
             reply = link.send(args.store_id, cmd, args.wait)
         finally:

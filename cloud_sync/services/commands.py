@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from cloud_sync.db.base import aware, utcnow
 from cloud_sync.db.models import OperatorCommand, Store
+from cloud_sync.services import audit
 from cloud_sync.services.errors import Conflict, Invalid, NotFound
 from contracts.messages import Command, CommandReply
 
@@ -70,8 +71,8 @@ def check_store(session: Session, store_id: str) -> Store:
     return store
 
 
-def record_sent(session: Session, store_id: str, cmd: Command) -> OperatorCommand:
-    """Record a command about to be published."""
+def record_sent(session: Session, store_id: str, cmd: Command, *, role: str) -> OperatorCommand:
+    """Record a command about to be published, and audit it as sent by ``cmd.issued_by`` in ``role``."""
     body = cmd.model_dump(mode="json")
     args = {k: v for k, v in body.items() if k in _ARGS[cmd.name]}
     row = OperatorCommand(
@@ -86,6 +87,15 @@ def record_sent(session: Session, store_id: str, cmd: Command) -> OperatorComman
         status="sent",
     )
     session.add(row)
+    audit.record(
+        session,
+        actor=cmd.issued_by,
+        role=role,
+        action=f"command.{cmd.name}",
+        store_id=store_id,
+        target=cmd.correlation_id,
+        details={"args": args, "reason": cmd.reason},
+    )
     session.flush()
     return row
 

@@ -45,16 +45,7 @@ def send_command(
     publisher = request.app.state.downlink
     if publisher is None or not publisher.connected.is_set():
         raise Unavailable("the downlink to the stores is not connected; the command was not sent")
-    row = commands.record_sent(session, store_id, cmd)
-    audit.record(
-        session,
-        actor=who.name,
-        role=who.role.value,
-        action=f"command.{cmd.name}",
-        store_id=store_id,
-        target=cmd.correlation_id,
-        details={"args": row.args, "reason": cmd.reason},
-    )
+    row = commands.record_sent(session, store_id, cmd, role=who.role.value)
     session.commit()  # recorded before it can be answered
     if not publisher.send_command(store_id, cmd):
         raise Unavailable("the downlink to the stores disconnected; the command was not sent")
