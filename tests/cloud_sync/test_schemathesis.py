@@ -215,6 +215,8 @@ def test_every_operation_keeps_its_contract_on_coverage_cases(client: TestClient
     a number for a date-time, unexpected methods and content types) to every operation. Minimal ids
     such as ``"0"`` hit the seeded rows, so bad values reach the handlers past the 404s.
     """
+    if client.app.state.engine.dialect.name != "sqlite":  # type: ignore[attr-defined]
+        pytest.skip("the schema's types and bounds do not depend on the database; fuzzing covers both")
     failures: dict[tuple[str, str], str] = {}
     sent = 0
     for operation in api.operations:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
+import sqlite3
+import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +26,7 @@ def test_the_demo_night_refuses_each_reason_once_and_loses_no_event(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # it runs from any working directory
-    summary = run_demo(quiet=True)
+    summary = run_demo(quiet=True, workdir=str(tmp_path / "night"))
     assert summary["ok"]
     # alice, bob, grace online; frank while the broker was down; ivan from the phone app in Chromium
     assert summary["app_entries"] == (1 if shutil.which("chromium") else 0)
@@ -49,6 +53,27 @@ def test_the_demo_night_refuses_each_reason_once_and_loses_no_event(
     assert summary["revocation_ms"] > 0
     assert {"door_forced", "door_held_open", "tailgating"} <= set(summary["alarms"])
     assert summary["alarms_acknowledged"] >= 2
+    _check_what_the_night_left_on_disk(tmp_path / "night" / "data")
+
+
+def _check_what_the_night_left_on_disk(data: Path) -> None:
+    """Issue 12, holes 3 and 6: data dir 0700, files 0600 and documented; the journal keeps what it must."""
+    files = sorted(p for p in data.rglob("*") if p.is_file())
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {p.name: oct(0o600) for p in files}
+    documented = (REPO / "docs" / "security.md").read_text()
+    names = ["reviews/<station>.jpg" if p.parent.name == "reviews" else p.name for p in files]
+    assert [n for n in names if f"`{n.removesuffix('-wal').removesuffix('-shm')}`" not in documented] == []
+    with sqlite3.connect(data / "outbox.db") as db:
+        pending = {str(r[0]) for r in db.execute("SELECT event_id FROM outbox")}
+    records = [json.loads(line) for line in (data / "sales.jsonl").read_text().splitlines()]
+    for r in records:  # no items, station, authorisation or promotions: what the offline rules need
+        assert set(r) == {"sale_id", "event_id", "member_id", "total_cents", "payment_mode", "at", "coupon_ids"}
+    # Acknowledged sales are gone; an offline one stays until its night ends (the member's floor limit).
+    assert [r["payment_mode"] for r in records if r["event_id"] not in pending] == ["offline"]
+    with sqlite3.connect(data / "replay.db") as db:
+        rows = db.execute("SELECT fingerprint, expires_at FROM used_codes").fetchall()
+    assert rows and all(len(fp) == 16 and exp <= time.time() + 60 for fp, exp in rows)
 
 
 def _processes_using(path: Path) -> list[int]:
