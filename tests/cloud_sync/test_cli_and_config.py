@@ -68,7 +68,13 @@ def test_long_running_cloud_processes_fail_fast_with_one_line_on_a_database_they
     from smartstore.testing.broker import free_port
 
     missing = {"CLOUD_DATABASE_URL": f"sqlite:///{tmp_path / 'absent.db'}"}
-    for argv in (["serve", "--port", str(free_port())], ["ingest"], ["downlink"]):
+    commands = (
+        ["serve", "--port", str(free_port())],
+        ["ingest"],
+        ["downlink"],
+        ["token", "create", "--name", "x", "--role", "operator"],
+    )
+    for argv in commands:
         done = _cloud(*argv, env=missing)
         assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
         assert done.stderr.strip().endswith("run 'smartstore cloud migrate' first"), done.stderr
